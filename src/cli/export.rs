@@ -1,0 +1,167 @@
+//! `userport export`: users from export files → a report of chosen columns, or whole users.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::error::Error;
+use crate::expr::{self, Field};
+use crate::pipeline::{self, Target};
+use crate::sink::{Format, Options, Shape};
+use crate::source::{self, Input};
+
+/// Arguments of `userport export`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Columns: --default-fields first, then the entries of --fields, then each --field in order. \
+With none of them, each row is the whole user.
+
+Examples:
+  userport export users.ndjson --default-fields -o users.csv
+  userport export tenant.json.gz --field email --field 'Plan=user_metadata.plan' -o report.csv
+  userport export tenant.ndjson -o tenant.parquet
+  cat tenant.ndjson | userport export - --fields fields.json --format json")]
+pub struct Args {
+    /// Export files: NDJSON (one user a line) or a JSON array, gzipped or not; `-` is stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// A column: `[COLUMN=]PATH`, e.g. `email`, `Plan=user_metadata.plan`,
+    /// `identities[0].connection` (`user.` prefix optional). Repeatable, in order.
+    #[arg(long = "field", value_name = "[COLUMN=]EXPR")]
+    pub fields: Vec<String>,
+
+    /// Columns from a JSON file in Auth0's export format:
+    /// `[{"name": "user_metadata.plan", "export_as": "Plan"}]`.
+    #[arg(long = "fields", value_name = "FILE")]
+    pub fields_file: Option<PathBuf>,
+
+    /// The eleven default columns of the retired User Import / Export extension.
+    #[arg(long)]
+    pub default_fields: bool,
+
+    /// Output format [default: from the extension of -o; on stdout, csv for columns and
+    /// ndjson for whole users].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Output file (`-` is stdout); `.gz` gzips it. Written whole or not at all.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// Do not neutralize CSV cells that a spreadsheet would run as formulas.
+    #[arg(long)]
+    pub no_csv_guard: bool,
+}
+
+/// Runs `userport export`.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let fields = columns(&args)?;
+    let compiled = fields
+        .iter()
+        .map(|(field, context)| {
+            expr::compile(&field.text, context).map(|c| (field.name.clone(), c.expr))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    check_unique(&fields)?;
+    let shape = if compiled.is_empty() {
+        Shape::Users
+    } else {
+        Shape::Columns
+    };
+    let target = target(&args, shape)?;
+
+    let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
+    let source = source::open(inputs)?;
+    let ctx = pipeline::session();
+    pipeline::register(&ctx, source)?;
+    let mut frame = ctx
+        .table(pipeline::TABLE)
+        .await
+        .context("opening the users table")?;
+    if shape == Shape::Columns {
+        frame = pipeline::select(frame, compiled)?;
+    }
+    pipeline::write(frame, &target).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every requested column with the argument it came from (for messages).
+fn columns(args: &Args) -> Result<Vec<(Field, String)>, Error> {
+    let mut columns = Vec::new();
+    if args.default_fields {
+        for field in expr::default_fields() {
+            columns.push((field, "--default-fields".to_string()));
+        }
+    }
+    if let Some(path) = &args.fields_file {
+        let context = format!("--fields {}", path.display());
+        for field in expr::read_fields_file(path)? {
+            let context = format!("{context}: {}", field.text);
+            columns.push((field, context));
+        }
+    }
+    for arg in &args.fields {
+        let field = Field::from_arg(arg);
+        if field.name.is_empty() || field.text.is_empty() {
+            return Err(Error::usage(
+                format!("--field {arg}"),
+                "expected [COLUMN=]EXPR with a non-empty column name and expression",
+            ));
+        }
+        columns.push((field, format!("--field {arg}")));
+    }
+    Ok(columns)
+}
+
+/// Two columns with the same name would make an ambiguous report.
+fn check_unique(columns: &[(Field, String)]) -> Result<(), Error> {
+    let mut seen = std::collections::HashSet::new();
+    for (field, context) in columns {
+        if !seen.insert(field.name.as_str()) {
+            return Err(Error::usage(
+                context,
+                format!(
+                    "the column name \"{}\" is used twice; name one of them with COLUMN=",
+                    field.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The output: path, format (explicit, or from the extension), gzip.
+fn target(args: &Args, shape: Shape) -> Result<Target, Error> {
+    let path = args
+        .output
+        .clone()
+        .filter(|p| p.as_os_str() != "-");
+    let inferred = path.as_deref().and_then(Format::from_path);
+    let (format, gzip) = match (args.format, inferred, &path) {
+        (Some(format), Some((_, gzip)), _) => (format, gzip),
+        (Some(format), None, _) => (format, false),
+        (None, Some(inferred), _) => inferred,
+        (None, None, Some(path)) => {
+            return Err(Error::usage(
+                format!("-o {}", path.display()),
+                "unknown output format: use a .csv, .json, .ndjson or .parquet name \
+                 (optionally .gz), or --format",
+            ));
+        }
+        (None, None, None) => match shape {
+            Shape::Columns => (Format::Csv, false),
+            Shape::Users => (Format::Ndjson, false),
+        },
+    };
+    Ok(Target {
+        path,
+        format,
+        gzip,
+        shape,
+        options: Options {
+            csv_guard: !args.no_csv_guard,
+        },
+    })
+}

@@ -1,0 +1,114 @@
+//! JSON text helpers shared by the source, the path function and the sinks: compacting a raw
+//! value, walking a path into a JSON text, and rendering a JSON value as a report cell.
+
+use std::borrow::Cow;
+
+use jiter::{Jiter, Peek};
+
+/// One step of a path into a JSON value: an object key or an array index.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
+pub enum Step {
+    /// An object key (on an array, a key that is a canonical index selects that element).
+    Key(String),
+    /// An array index.
+    Index(usize),
+}
+
+/// Appends `raw` (valid JSON) to `out` without the white space between tokens.
+pub fn compact_into(raw: &[u8], out: &mut Vec<u8>) {
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in raw {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            if b == b'"' {
+                in_string = true;
+            }
+            out.push(b);
+        }
+    }
+}
+
+/// Returns `raw` (valid JSON) without white space between tokens, borrowing when it has none.
+pub fn compact(raw: &str) -> Cow<'_, str> {
+    let bytes = raw.as_bytes();
+    if !bytes.iter().any(|b| matches!(b, b'\n' | b'\r' | b'\t' | b' ')) {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    compact_into(bytes, &mut out);
+    if out.len() == bytes.len() {
+        return Cow::Borrowed(raw);
+    }
+    // Only ASCII white space outside strings was removed, so the bytes stay UTF-8.
+    Cow::Owned(String::from_utf8(out).expect("compacting keeps UTF-8"))
+}
+
+/// Finds the value at `path` inside the JSON text `text` and returns its text.
+///
+/// Member access never fails: a step into something that is not an object (or array), or a
+/// key that is absent, gives `None` (JavaScript's `undefined`). When an object repeats a key,
+/// the last one wins, as in JavaScript.
+pub fn get_path<'t>(text: &'t str, path: &[Step]) -> Option<&'t str> {
+    let (mut start, mut end) = (0usize, text.len());
+    for step in path {
+        let mut jiter = Jiter::new(&text.as_bytes()[start..end]);
+        let peek = jiter.peek().ok()?;
+        let (s, e) = match step {
+            Step::Key(key) if peek == Peek::Object => find_key(&mut jiter, key)?,
+            Step::Key(key) if peek == Peek::Array => find_index(&mut jiter, array_index(key)?)?,
+            Step::Index(index) if peek == Peek::Array => find_index(&mut jiter, *index)?,
+            Step::Index(index) if peek == Peek::Object => {
+                find_key(&mut jiter, &index.to_string())?
+            }
+            _ => return None,
+        };
+        (start, end) = (start + s, start + e);
+    }
+    Some(text[start..end].trim_ascii())
+}
+
+/// A key that is the canonical text of an array index ("0", "12", not "01").
+fn array_index(key: &str) -> Option<usize> {
+    if key == "0" || (!key.starts_with('0') && key.bytes().all(|b| b.is_ascii_digit())) {
+        key.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Scans the object the parser is on for `key`; returns the byte range of its last value.
+fn find_key(jiter: &mut Jiter<'_>, key: &str) -> Option<(usize, usize)> {
+    let mut found = None;
+    let mut next = jiter.known_object().ok()?.map(|k| k == key);
+    while let Some(matched) = next {
+        let peek = jiter.peek().ok()?;
+        let start = jiter.current_index();
+        jiter.known_skip(peek).ok()?;
+        if matched {
+            found = Some((start, jiter.current_index()));
+        }
+        next = jiter.next_key().ok()?.map(|k| k == key);
+    }
+    found
+}
+
+/// Steps through the array the parser is on to element `index`; returns its byte range.
+fn find_index(jiter: &mut Jiter<'_>, index: usize) -> Option<(usize, usize)> {
+    let mut peek = jiter.known_array().ok()??;
+    for _ in 0..index {
+        jiter.known_skip(peek).ok()?;
+        peek = jiter.array_step().ok()??;
+    }
+    let start = jiter.current_index();
+    jiter.known_skip(peek).ok()?;
+    Some((start, jiter.current_index()))
+}

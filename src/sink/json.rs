@@ -1,0 +1,139 @@
+//! JSON (one array) and NDJSON (one object a line). Whole users are written as they were
+//! read: absent values left out, JSON texts embedded, `_extra` merged back into the object.
+//! Chosen columns are written in order, every one in every row.
+
+use std::io::Write;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::render::{Cells, normalize, write_json_string};
+use super::{Shape, Sink};
+use crate::error::{Error, Result};
+use crate::source::schema::EXTRA;
+
+/// Writes batches as a JSON array or as NDJSON.
+pub struct JsonSink<W: Write> {
+    writer: W,
+    schema: SchemaRef,
+    shape: Shape,
+    array: bool,
+    name: String,
+    /// Each column's `"name":` prefix, quoted once.
+    keys: Vec<Vec<u8>>,
+    rows: u64,
+    buf: Vec<u8>,
+    scratch: String,
+}
+
+impl<W: Write> JsonSink<W> {
+    /// A JSON sink: one array when `array`, else one object a line.
+    pub fn new(writer: W, schema: SchemaRef, shape: Shape, array: bool, name: &str) -> Self {
+        let keys = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let mut key = Vec::new();
+                write_json_string(f.name(), &mut key);
+                key.push(b':');
+                key
+            })
+            .collect();
+        JsonSink {
+            writer,
+            schema,
+            shape,
+            array,
+            name: name.to_string(),
+            keys,
+            rows: 0,
+            buf: Vec::with_capacity(1 << 16),
+            scratch: String::new(),
+        }
+    }
+
+    fn flush_buf(&mut self) -> Result<()> {
+        self.writer
+            .write_all(&self.buf)
+            .map_err(|source| Error::Write {
+                path: self.name.clone(),
+                source,
+            })?;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl<W: Write> Sink<W> for JsonSink<W> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let arrays = batch
+            .columns()
+            .iter()
+            .map(normalize)
+            .collect::<Result<Vec<_>>>()?;
+        let fields = self.schema.fields().clone();
+        let columns = fields
+            .iter()
+            .zip(&arrays)
+            .map(|(field, array)| Cells::new(field, array))
+            .collect::<Result<Vec<_>>>()?;
+        let extra = match self.shape {
+            Shape::Users => fields.iter().position(|f| f.name() == EXTRA),
+            Shape::Columns => None,
+        };
+        for row in 0..batch.num_rows() {
+            if self.array {
+                self.buf
+                    .extend_from_slice(if self.rows == 0 { b"[\n" } else { b",\n" });
+            }
+            self.rows += 1;
+            self.buf.push(b'{');
+            let mut first = true;
+            for (i, column) in columns.iter().enumerate() {
+                if Some(i) == extra {
+                    continue;
+                }
+                if self.shape == Shape::Users && column.is_null(row) {
+                    continue;
+                }
+                if !first {
+                    self.buf.push(b',');
+                }
+                first = false;
+                self.buf.extend_from_slice(&self.keys[i]);
+                column.json(row, &mut self.buf, &mut self.scratch);
+            }
+            if let Some(Cells::Json(extra)) = extra.map(|i| &columns[i]) {
+                if extra.is_valid(row) {
+                    let inner = extra.value(row).trim();
+                    let inner = &inner[1..inner.len() - 1];
+                    if !inner.is_empty() {
+                        if !first {
+                            self.buf.push(b',');
+                        }
+                        self.buf.extend_from_slice(inner.as_bytes());
+                    }
+                }
+            }
+            self.buf.push(b'}');
+            if !self.array {
+                self.buf.push(b'\n');
+            }
+            if self.buf.len() >= 1 << 16 {
+                self.flush_buf()?;
+            }
+        }
+        self.flush_buf()
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<W> {
+        if self.array {
+            self.buf
+                .extend_from_slice(if self.rows == 0 { b"[]\n" } else { b"\n]\n" });
+        }
+        self.flush_buf()?;
+        Ok(self.writer)
+    }
+}
+
+use datafusion::arrow::array::Array as _;

@@ -1,0 +1,140 @@
+//! Where a sink's bytes go: stdout, or a file that appears whole or not at all (written to a
+//! temporary file beside it and renamed when complete), gzipped when asked.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use tempfile::NamedTempFile;
+
+use crate::error::{Error, Result};
+
+/// The writer a sink writes into.
+pub enum Writer {
+    /// Standard output.
+    Stdout(BufWriter<io::Stdout>),
+    /// A temporary file.
+    File(BufWriter<File>),
+    /// A gzip stream into a temporary file or stdout.
+    Gzip(GzEncoder<Box<Writer>>),
+}
+
+impl Write for Writer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Writer::Stdout(w) => w.write(buf),
+            Writer::File(w) => w.write(buf),
+            Writer::Gzip(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Writer::Stdout(w) => w.flush(),
+            Writer::File(w) => w.flush(),
+            Writer::Gzip(w) => w.flush(),
+        }
+    }
+}
+
+impl Writer {
+    /// Ends a gzip stream and flushes everything.
+    fn close(self) -> io::Result<()> {
+        match self {
+            Writer::Gzip(gz) => gz.finish()?.close(),
+            Writer::File(mut w) => {
+                w.flush()?;
+                w.into_inner().map_err(|e| e.into_error())?.sync_all()
+            }
+            Writer::Stdout(mut w) => w.flush(),
+        }
+    }
+}
+
+/// An output being written: stdout, or a temporary file to be renamed to its path.
+pub struct Destination {
+    path: Option<PathBuf>,
+    temp: Option<NamedTempFile>,
+}
+
+impl Destination {
+    /// Opens `path` (stdout when `None` or `-`), gzipped when `gzip`.
+    pub fn create(path: Option<&Path>, gzip: bool) -> Result<(Destination, Writer)> {
+        let path = path.filter(|p| p.as_os_str() != "-");
+        let (destination, writer) = match path {
+            None => (
+                Destination {
+                    path: None,
+                    temp: None,
+                },
+                Writer::Stdout(BufWriter::with_capacity(1 << 16, io::stdout())),
+            ),
+            Some(path) => {
+                let write_error = |source| Error::Write {
+                    path: path.display().to_string(),
+                    source,
+                };
+                if path.is_dir() {
+                    return Err(write_error(io::Error::new(
+                        io::ErrorKind::IsADirectory,
+                        "is a directory",
+                    )));
+                }
+                let dir = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                let temp = tempfile::Builder::new()
+                    .prefix(".userport-")
+                    .suffix(".partial")
+                    .tempfile_in(dir)
+                    .map_err(write_error)?;
+                let file = temp.reopen().map_err(write_error)?;
+                (
+                    Destination {
+                        path: Some(path.to_path_buf()),
+                        temp: Some(temp),
+                    },
+                    Writer::File(BufWriter::with_capacity(1 << 16, file)),
+                )
+            }
+        };
+        let writer = if gzip {
+            Writer::Gzip(GzEncoder::new(Box::new(writer), Compression::default()))
+        } else {
+            writer
+        };
+        Ok((destination, writer))
+    }
+
+    /// The output's name for messages (`-` for stdout).
+    pub fn name(&self) -> String {
+        self.path
+            .as_ref()
+            .map_or_else(|| "-".to_string(), |p| p.display().to_string())
+    }
+
+    /// Finishes `writer` and, for a file, renames the temporary file to the output's path.
+    /// Dropping a destination without committing it removes the temporary file.
+    pub fn commit(self, writer: Writer) -> Result<()> {
+        let name = self.name();
+        let write_error = |source| Error::Write {
+            path: name.clone(),
+            source,
+        };
+        writer.close().map_err(write_error)?;
+        if let (Some(temp), Some(path)) = (self.temp, self.path) {
+            // Temporary files are private (0600); a report gets the usual permissions.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))
+                    .map_err(write_error)?;
+            }
+            temp.persist(&path).map_err(|e| write_error(e.error))?;
+        }
+        Ok(())
+    }
+}

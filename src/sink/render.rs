@@ -1,0 +1,233 @@
+//! How values look in reports: the rules every sink shares.
+//!
+//! Strings are written as they are; numbers as JavaScript prints them; booleans `true` /
+//! `false`; null and absent values as nothing (an empty CSV cell, `null` in mapped JSON);
+//! objects and arrays as compact JSON text. Columns that hold JSON texts (marked in their
+//! field metadata) are rendered by the same rules, value by value.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::error::Result;
+use crate::source::schema::is_json;
+
+/// Appends `value` as JavaScript's `String(value)` prints it.
+pub fn number(value: f64, out: &mut String) {
+    out.push_str(ryu_js::Buffer::new().format(value));
+}
+
+/// Appends the report cell of the JSON text `json`: a string's characters, a number as
+/// JavaScript prints it, `true` / `false`, nothing for `null`, objects and arrays as they are.
+pub fn json_cell(json: &str, out: &mut String) {
+    match json.as_bytes().first() {
+        Some(b'"') => match unquote(json) {
+            Some(text) => out.push_str(text),
+            None => out.push_str(
+                &serde_json::from_str::<String>(json).unwrap_or_else(|_| json.to_string()),
+            ),
+        },
+        Some(b'n') | None => {}
+        Some(b'-' | b'0'..=b'9') => match json.parse::<f64>() {
+            Ok(value) => number(value, out),
+            Err(_) => out.push_str(json),
+        },
+        _ => out.push_str(json),
+    }
+}
+
+/// The characters of a JSON string literal that has no escapes.
+fn unquote(json: &str) -> Option<&str> {
+    let inner = json.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains('\\')).then_some(inner)
+}
+
+/// Whether a spreadsheet would run `cell` as a formula: it starts with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return, and is not a plain number (OWASP's CSV injection advice).
+pub fn is_formula(cell: &str) -> bool {
+    matches!(
+        cell.as_bytes().first(),
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
+    ) && !is_plain_number(cell)
+}
+
+/// `[+-]digits[.digits][e[+-]digits]` (or `.digits`).
+fn is_plain_number(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let mut mantissa = digits(&mut i);
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        mantissa += digits(&mut i);
+    }
+    if mantissa == 0 {
+        return false;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// One column of a batch, ready to be rendered row by row.
+pub enum Cells<'a> {
+    /// Text.
+    Text(&'a StringArray),
+    /// JSON texts.
+    Json(&'a StringArray),
+    /// Booleans.
+    Bool(&'a BooleanArray),
+    /// Integers.
+    Int(&'a Int64Array),
+    /// Floating-point numbers.
+    Float(&'a Float64Array),
+    /// Anything else, through Arrow's display.
+    Other(&'a dyn Array, ArrayFormatter<'a>),
+}
+
+/// A batch column converted to one of the few physical types the renderers handle.
+pub fn normalize(array: &ArrayRef) -> Result<ArrayRef> {
+    let target = match array.data_type() {
+        DataType::Utf8 | DataType::Boolean | DataType::Int64 | DataType::Float64 => {
+            return Ok(array.clone());
+        }
+        DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
+        t if t.is_integer() => DataType::Int64,
+        t if t.is_floating() => DataType::Float64,
+        _ => return Ok(array.clone()),
+    };
+    Ok(Arc::new(cast(array, &target)?))
+}
+
+impl<'a> Cells<'a> {
+    /// Views a normalized column (see [`normalize`]).
+    pub fn new(field: &Field, array: &'a ArrayRef) -> Result<Cells<'a>> {
+        Ok(match array.data_type() {
+            DataType::Utf8 if is_json(field) => Cells::Json(array.as_string::<i32>()),
+            DataType::Utf8 => Cells::Text(array.as_string::<i32>()),
+            DataType::Boolean => Cells::Bool(array.as_boolean()),
+            DataType::Int64 => Cells::Int(array.as_primitive::<Int64Type>()),
+            DataType::Float64 => Cells::Float(array.as_primitive::<Float64Type>()),
+            _ => Cells::Other(
+                array.as_ref(),
+                ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())?,
+            ),
+        })
+    }
+
+    /// Whether row `i` is null.
+    pub fn is_null(&self, i: usize) -> bool {
+        match self {
+            Cells::Text(a) | Cells::Json(a) => a.is_null(i),
+            Cells::Bool(a) => a.is_null(i),
+            Cells::Int(a) => a.is_null(i),
+            Cells::Float(a) => a.is_null(i),
+            Cells::Other(a, _) => a.is_null(i),
+        }
+    }
+
+    /// Appends the cell text of row `i` (nothing when null).
+    pub fn cell(&self, i: usize, out: &mut String) {
+        if self.is_null(i) {
+            return;
+        }
+        match self {
+            Cells::Text(a) => out.push_str(a.value(i)),
+            Cells::Json(a) => json_cell(a.value(i), out),
+            Cells::Bool(a) => out.push_str(if a.value(i) { "true" } else { "false" }),
+            Cells::Int(a) => {
+                let _ = write!(out, "{}", a.value(i));
+            }
+            Cells::Float(a) => number(a.value(i), out),
+            Cells::Other(_, f) => {
+                let _ = write!(out, "{}", f.value(i));
+            }
+        }
+    }
+
+    /// Appends row `i` as a JSON value (`null` when null).
+    pub fn json(&self, i: usize, out: &mut Vec<u8>, scratch: &mut String) {
+        if self.is_null(i) {
+            out.extend_from_slice(b"null");
+            return;
+        }
+        match self {
+            Cells::Json(a) => out.extend_from_slice(a.value(i).as_bytes()),
+            Cells::Bool(a) => out.extend_from_slice(if a.value(i) { b"true" } else { b"false" }),
+            Cells::Int(a) => out.extend_from_slice(a.value(i).to_string().as_bytes()),
+            Cells::Float(a) if a.value(i).is_finite() => {
+                scratch.clear();
+                number(a.value(i), scratch);
+                out.extend_from_slice(scratch.as_bytes());
+            }
+            Cells::Float(_) => out.extend_from_slice(b"null"),
+            Cells::Text(a) => write_json_string(a.value(i), out),
+            Cells::Other(..) => {
+                scratch.clear();
+                self.cell(i, scratch);
+                write_json_string(scratch, out);
+            }
+        }
+    }
+}
+
+/// Appends `text` as a JSON string literal.
+pub fn write_json_string(text: &str, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, text).expect("writing to a Vec cannot fail");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(json: &str) -> String {
+        let mut out = String::new();
+        json_cell(json, &mut out);
+        out
+    }
+
+    #[test]
+    fn json_values_render_as_javascript_prints_them() {
+        assert_eq!(cell(r#""Pro""#), "Pro");
+        assert_eq!(cell(r#""a\"b\u00e9""#), "a\"bé");
+        assert_eq!(cell("null"), "");
+        assert_eq!(cell("true"), "true");
+        assert_eq!(cell("1.0"), "1");
+        assert_eq!(cell("1e21"), "1e+21");
+        assert_eq!(cell("-0"), "0");
+        assert_eq!(cell("0.1"), "0.1");
+        assert_eq!(cell("0.000001"), "0.000001");
+        assert_eq!(cell("1e-7"), "1e-7");
+        assert_eq!(cell("12345678901234567890"), "12345678901234567000");
+        assert_eq!(cell(r#"{"a":[1,2]}"#), r#"{"a":[1,2]}"#);
+    }
+
+    #[test]
+    fn formulas_are_recognized_but_numbers_are_not() {
+        for f in ["=1+2", "+A1", "-2+3", "@SUM(A1)", "\tx", "\rx", "-", "=", "+e5"] {
+            assert!(is_formula(f), "{f:?}");
+        }
+        for n in ["-5", "+1.5", "-0.25e-3", "-.5", "abc", "", "1=1"] {
+            assert!(!is_formula(n), "{n:?}");
+        }
+    }
+}

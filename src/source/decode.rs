@@ -1,0 +1,254 @@
+//! One user's JSON object → one row of the canonical schema, appended to column builders.
+//!
+//! Parsing uses `jiter` over the line's bytes without building a JSON tree: typed values go
+//! straight into their builders, nested values are copied as compact JSON text.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Int64Builder, StringBuilder};
+use datafusion::arrow::record_batch::RecordBatch;
+use jiter::{Jiter, JiterError, Peek};
+
+use super::schema::{self, COLUMNS, Kind};
+use crate::json::compact_into;
+
+/// Why a line could not be decoded, with the byte offset in the line where it went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Byte offset in the decoded text.
+    pub offset: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl From<JiterError> for DecodeError {
+    fn from(e: JiterError) -> Self {
+        DecodeError {
+            offset: e.index,
+            message: format!("invalid JSON: {}", e.error_type),
+        }
+    }
+}
+
+enum ColumnBuilder {
+    Text(StringBuilder),
+    Bool(BooleanBuilder),
+    Int(Int64Builder),
+    Json(StringBuilder),
+}
+
+/// Builds record batches of the canonical schema, one user at a time.
+pub struct BatchBuilder {
+    columns: Vec<ColumnBuilder>,
+    extra: StringBuilder,
+    rows: usize,
+    extra_buf: Vec<u8>,
+    raw_buf: Vec<u8>,
+    key_buf: String,
+}
+
+impl Default for BatchBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        let columns = COLUMNS
+            .iter()
+            .map(|&(_, kind)| match kind {
+                Kind::Text => ColumnBuilder::Text(StringBuilder::new()),
+                Kind::Bool => ColumnBuilder::Bool(BooleanBuilder::new()),
+                Kind::Int => ColumnBuilder::Int(Int64Builder::new()),
+                Kind::Json => ColumnBuilder::Json(StringBuilder::new()),
+            })
+            .collect();
+        BatchBuilder {
+            columns,
+            extra: StringBuilder::new(),
+            rows: 0,
+            extra_buf: Vec::new(),
+            raw_buf: Vec::new(),
+            key_buf: String::new(),
+        }
+    }
+
+    /// Number of users appended since the last [`BatchBuilder::finish`].
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no user was appended since the last [`BatchBuilder::finish`].
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends the user whose JSON object text is `text`. On error nothing is appended.
+    pub fn append(&mut self, text: &str) -> Result<(), DecodeError> {
+        let bytes = text.as_bytes();
+        let mut jiter = Jiter::new(bytes);
+        let peek = jiter.peek()?;
+        if peek != Peek::Object {
+            return Err(DecodeError {
+                offset: jiter.current_index(),
+                message: format!("expected a JSON object (one user), found {}", describe(peek)),
+            });
+        }
+        // Values are first located, then appended, so that an error leaves the builders as
+        // they were: `spans[i]` is the byte range of column i's value.
+        let mut spans: [Option<(usize, usize, Peek)>; 64] = [None; 64];
+        self.extra_buf.clear();
+        let unknown_key = &mut self.key_buf;
+        let mut key = jiter.known_object()?.map(|k| classify(k, unknown_key));
+        while let Some(column) = key {
+            let key_offset = jiter.current_index();
+            let peek = jiter.peek()?;
+            let start = jiter.current_index();
+            jiter.known_skip(peek)?;
+            let end = jiter.current_index();
+            match column {
+                Some(i) => {
+                    if spans[i].is_some() {
+                        return Err(DecodeError {
+                            offset: key_offset,
+                            message: format!("duplicate key \"{}\"", COLUMNS[i].0),
+                        });
+                    }
+                    spans[i] = Some((start, end, peek));
+                }
+                None => {
+                    push_extra(&mut self.extra_buf, unknown_key, &bytes[start..end]);
+                }
+            }
+            key = jiter.next_key()?.map(|k| classify(k, unknown_key));
+        }
+        jiter.finish()?;
+
+        for (i, builder) in self.columns.iter_mut().enumerate() {
+            let Some((start, end, peek)) = spans[i] else {
+                append_null(builder);
+                continue;
+            };
+            let raw = &text[start..end];
+            let stored = match builder {
+                ColumnBuilder::Text(b) if peek == Peek::String => {
+                    let value = decode_str(raw).map_err(|message| DecodeError {
+                        offset: start,
+                        message,
+                    })?;
+                    b.append_value(value.as_ref());
+                    true
+                }
+                ColumnBuilder::Bool(b) if peek == Peek::True || peek == Peek::False => {
+                    b.append_value(peek == Peek::True);
+                    true
+                }
+                ColumnBuilder::Int(b) if peek.is_num() => match raw.parse::<i64>() {
+                    Ok(v) => {
+                        b.append_value(v);
+                        true
+                    }
+                    Err(_) => false,
+                },
+                ColumnBuilder::Json(b) if peek != Peek::Null => {
+                    self.raw_buf.clear();
+                    compact_into(raw.as_bytes(), &mut self.raw_buf);
+                    b.append_value(as_str(&self.raw_buf));
+                    true
+                }
+                _ => false,
+            };
+            if !stored {
+                // A null, or a value of another type: kept under its key in `_extra`.
+                append_null(builder);
+                push_extra(&mut self.extra_buf, COLUMNS[i].0, raw.as_bytes());
+            }
+        }
+        if self.extra_buf.is_empty() {
+            self.extra.append_null();
+        } else {
+            let mut object = Vec::with_capacity(self.extra_buf.len() + 2);
+            object.push(b'{');
+            object.extend_from_slice(&self.extra_buf);
+            object.push(b'}');
+            self.extra.append_value(as_str(&object));
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Takes the users appended so far as one record batch and starts a new one.
+    pub fn finish(&mut self) -> RecordBatch {
+        let mut arrays: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|builder| -> ArrayRef {
+                match builder {
+                    ColumnBuilder::Text(b) | ColumnBuilder::Json(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Bool(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Int(b) => Arc::new(b.finish()),
+                }
+            })
+            .collect();
+        arrays.push(Arc::new(self.extra.finish()));
+        self.rows = 0;
+        RecordBatch::try_new(schema::user_schema(), arrays)
+            .expect("builders match the canonical schema")
+    }
+}
+
+/// The typed column of `key`, or `None` after copying the key into `unknown` (the key's text
+/// borrows the parser, so it is kept before the parser reads on).
+fn classify(key: &str, unknown: &mut String) -> Option<usize> {
+    let column = schema::column(key).map(|(i, _)| i);
+    if column.is_none() {
+        unknown.clear();
+        unknown.push_str(key);
+    }
+    column
+}
+
+/// Appends `"key":raw` to the extra buffer, the key quoted as JSON and the value compacted.
+fn push_extra(buf: &mut Vec<u8>, key: &str, raw: &[u8]) {
+    if !buf.is_empty() {
+        buf.push(b',');
+    }
+    serde_json::to_writer(&mut *buf, key).expect("writing to a Vec cannot fail");
+    buf.push(b':');
+    compact_into(raw, buf);
+}
+
+fn append_null(builder: &mut ColumnBuilder) {
+    match builder {
+        ColumnBuilder::Text(b) | ColumnBuilder::Json(b) => b.append_null(),
+        ColumnBuilder::Bool(b) => b.append_null(),
+        ColumnBuilder::Int(b) => b.append_null(),
+    }
+}
+
+/// Decodes a JSON string literal, borrowing when it has no escapes.
+fn decode_str(raw: &str) -> Result<std::borrow::Cow<'_, str>, String> {
+    let inner = &raw[1..raw.len() - 1];
+    if !inner.contains('\\') {
+        return Ok(std::borrow::Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(raw)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|e| format!("invalid JSON string: {e}"))
+}
+
+fn as_str(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("built from UTF-8 text")
+}
+
+fn describe(peek: Peek) -> &'static str {
+    match peek {
+        Peek::Array => "an array",
+        Peek::String => "a string",
+        Peek::Null => "null",
+        Peek::True | Peek::False => "a boolean",
+        _ => "a number",
+    }
+}
