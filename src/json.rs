@@ -40,7 +40,10 @@ pub fn compact_into(raw: &[u8], out: &mut Vec<u8>) {
 /// Returns `raw` (valid JSON) without white space between tokens, borrowing when it has none.
 pub fn compact(raw: &str) -> Cow<'_, str> {
     let bytes = raw.as_bytes();
-    if !bytes.iter().any(|b| matches!(b, b'\n' | b'\r' | b'\t' | b' ')) {
+    if !bytes
+        .iter()
+        .any(|b| matches!(b, b'\n' | b'\r' | b'\t' | b' '))
+    {
         return Cow::Borrowed(raw);
     }
     let mut out = Vec::with_capacity(bytes.len());
@@ -66,9 +69,7 @@ pub fn get_path<'t>(text: &'t str, path: &[Step]) -> Option<&'t str> {
             Step::Key(key) if peek == Peek::Object => find_key(&mut jiter, key)?,
             Step::Key(key) if peek == Peek::Array => find_index(&mut jiter, array_index(key)?)?,
             Step::Index(index) if peek == Peek::Array => find_index(&mut jiter, *index)?,
-            Step::Index(index) if peek == Peek::Object => {
-                find_key(&mut jiter, &index.to_string())?
-            }
+            Step::Index(index) if peek == Peek::Object => find_key(&mut jiter, &index.to_string())?,
             _ => return None,
         };
         (start, end) = (start + s, start + e);

@@ -134,10 +134,7 @@ fn check_unique(columns: &[(Field, String)]) -> Result<(), Error> {
 
 /// The output: path, format (explicit, or from the extension), gzip.
 fn target(args: &Args, shape: Shape) -> Result<Target, Error> {
-    let path = args
-        .output
-        .clone()
-        .filter(|p| p.as_os_str() != "-");
+    let path = args.output.clone().filter(|p| p.as_os_str() != "-");
     let inferred = path.as_deref().and_then(Format::from_path);
     let (format, gzip) = match (args.format, inferred, &path) {
         (Some(format), Some((_, gzip)), _) => (format, gzip),

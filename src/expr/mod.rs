@@ -92,9 +92,7 @@ pub fn read_fields_file(path: &FsPath) -> Result<Vec<Field>> {
     let entries: Vec<Entry> = serde_json::from_str(&text).map_err(|e| {
         Error::usage(
             &context,
-            format!(
-                "expected a JSON array of {{\"name\": \"…\", \"export_as\": \"…\"}}: {e}"
-            ),
+            format!("expected a JSON array of {{\"name\": \"…\", \"export_as\": \"…\"}}: {e}"),
         )
     })?;
     if entries.is_empty() {
@@ -105,7 +103,10 @@ pub fn read_fields_file(path: &FsPath) -> Result<Vec<Field>> {
         .enumerate()
         .map(|(i, entry)| {
             if entry.name.trim().is_empty() {
-                return Err(Error::usage(&context, format!("entry {i}: \"name\" is empty")));
+                return Err(Error::usage(
+                    &context,
+                    format!("entry {i}: \"name\" is empty"),
+                ));
             }
             Ok(Field {
                 name: entry.export_as.unwrap_or_else(|| entry.name.clone()),
@@ -175,11 +176,17 @@ mod tests {
     fn split_is_at_the_first_assignment() {
         assert_eq!(Field::from_arg("email").name, "email");
         let f = Field::from_arg("Plan=user_metadata.plan");
-        assert_eq!((f.name.as_str(), f.text.as_str()), ("Plan", "user_metadata.plan"));
+        assert_eq!(
+            (f.name.as_str(), f.text.as_str()),
+            ("Plan", "user_metadata.plan")
+        );
         let f = Field::from_arg("user.a === 'x'");
         assert_eq!(f.name, "user.a === 'x'");
         let f = Field::from_arg("Big=user.logins_count >= 10");
-        assert_eq!((f.name.as_str(), f.text.as_str()), ("Big", "user.logins_count >= 10"));
+        assert_eq!(
+            (f.name.as_str(), f.text.as_str()),
+            ("Big", "user.logins_count >= 10")
+        );
         assert_eq!(Field::from_arg("a != b").text, "a != b");
         assert_eq!(Field::from_arg("a <= b").text, "a <= b");
     }
@@ -194,14 +201,20 @@ mod tests {
             "json_path(identities, Int64(0), Utf8(\"connection\"))"
         );
         let c = compile("favorite_color", "--field").unwrap();
-        assert_eq!(c.expr.to_string(), "json_path(_extra, Utf8(\"favorite_color\"))");
+        assert_eq!(
+            c.expr.to_string(),
+            "json_path(_extra, Utf8(\"favorite_color\"))"
+        );
     }
 
     #[test]
     fn errors_quote_the_text_with_a_caret() {
         let e = compile("user.email.x", "--field E=user.email.x").unwrap_err();
         let text = e.to_string();
-        assert!(text.starts_with("--field E=user.email.x: email is not an object"), "{text}");
+        assert!(
+            text.starts_with("--field E=user.email.x: email is not an object"),
+            "{text}"
+        );
         assert!(text.ends_with("  user.email.x\n  ^^^^^^^^^^^^"), "{text}");
     }
 }

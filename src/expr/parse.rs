@@ -93,8 +93,7 @@ fn lower(expression: &Expression<'_>) -> Result<Path, ParseError> {
                         Some((Step::Key(root), rest)) => (root.clone(), rest.to_vec()),
                         _ => {
                             return Err(ParseError {
-                                message: "name an attribute of the user, as in user.email"
-                                    .into(),
+                                message: "name an attribute of the user, as in user.email".into(),
                                 span: span_of(expression),
                             });
                         }
@@ -117,7 +116,9 @@ fn lower(expression: &Expression<'_>) -> Result<Path, ParseError> {
 fn computed_step(key: &Expression<'_>) -> Result<Step, ParseError> {
     match key {
         Expression::StringLiteral(s) => Ok(Step::Key(s.value.to_string())),
-        Expression::NumericLiteral(n) if n.value >= 0.0 && n.value.fract() == 0.0 && n.value < 1e15 => {
+        Expression::NumericLiteral(n)
+            if n.value >= 0.0 && n.value.fract() == 0.0 && n.value < 1e15 =>
+        {
             Ok(Step::Index(n.value as usize))
         }
         Expression::NumericLiteral(n) => {
@@ -143,7 +144,10 @@ mod tests {
         assert_eq!(path("user.user_metadata.name"), "user_metadata.name");
         assert_eq!(path("identities[0].connection"), "identities[0].connection");
         assert_eq!(path("app_metadata.roles[1]"), "app_metadata.roles[1]");
-        assert_eq!(path("user['user_metadata']['a b']"), "user_metadata[\"a b\"]");
+        assert_eq!(
+            path("user['user_metadata']['a b']"),
+            "user_metadata[\"a b\"]"
+        );
         assert_eq!(path("user?.app_metadata?.plan"), "app_metadata.plan");
     }
 

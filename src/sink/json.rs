@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+use datafusion::arrow::array::Array as _;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -103,16 +104,17 @@ impl<W: Write> Sink<W> for JsonSink<W> {
                 self.buf.extend_from_slice(&self.keys[i]);
                 column.json(row, &mut self.buf, &mut self.scratch);
             }
-            if let Some(Cells::Json(extra)) = extra.map(|i| &columns[i]) {
-                if extra.is_valid(row) {
-                    let inner = extra.value(row).trim();
-                    let inner = &inner[1..inner.len() - 1];
-                    if !inner.is_empty() {
-                        if !first {
-                            self.buf.push(b',');
-                        }
-                        self.buf.extend_from_slice(inner.as_bytes());
+            if let Some(Cells::Json(extra)) = extra.map(|i| &columns[i])
+                && extra.is_valid(row)
+            {
+                // `_extra` is a JSON object: its members join the user's own.
+                let inner = extra.value(row).trim();
+                let inner = &inner[1..inner.len() - 1];
+                if !inner.is_empty() {
+                    if !first {
+                        self.buf.push(b',');
                     }
+                    self.buf.extend_from_slice(inner.as_bytes());
                 }
             }
             self.buf.push(b'}');
@@ -135,5 +137,3 @@ impl<W: Write> Sink<W> for JsonSink<W> {
         Ok(self.writer)
     }
 }
-
-use datafusion::arrow::array::Array as _;

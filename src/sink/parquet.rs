@@ -64,7 +64,13 @@ impl<W: Write + Send> Sink<W> for ParquetSink<W> {
             .columns()
             .iter()
             .zip(&self.render)
-            .map(|(array, &render)| if render { rendered(array) } else { array.clone() })
+            .map(|(array, &render)| {
+                if render {
+                    rendered(array)
+                } else {
+                    array.clone()
+                }
+            })
             .collect();
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         self.writer.write(&batch)?;

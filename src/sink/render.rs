@@ -223,7 +223,9 @@ mod tests {
 
     #[test]
     fn formulas_are_recognized_but_numbers_are_not() {
-        for f in ["=1+2", "+A1", "-2+3", "@SUM(A1)", "\tx", "\rx", "-", "=", "+e5"] {
+        for f in [
+            "=1+2", "+A1", "-2+3", "@SUM(A1)", "\tx", "\rx", "-", "=", "+e5",
+        ] {
             assert!(is_formula(f), "{f:?}");
         }
         for n in ["-5", "+1.5", "-0.25e-3", "-.5", "abc", "", "1=1"] {

@@ -93,7 +93,10 @@ impl BatchBuilder {
         if peek != Peek::Object {
             return Err(DecodeError {
                 offset: jiter.current_index(),
-                message: format!("expected a JSON object (one user), found {}", describe(peek)),
+                message: format!(
+                    "expected a JSON object (one user), found {}",
+                    describe(peek)
+                ),
             });
         }
         // Values are first located, then appended, so that an error leaves the builders as

@@ -180,9 +180,12 @@ struct GzipErrors<R>(R);
 
 impl<R: Read> Read for GzipErrors<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0
-            .read(buf)
-            .map_err(|e| io::Error::new(e.kind(), format!("gzip stream is truncated or corrupt: {e}")))
+        self.0.read(buf).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("gzip stream is truncated or corrupt: {e}"),
+            )
+        })
     }
 }
 

@@ -72,7 +72,10 @@ pub fn json_field(name: &str) -> Field {
 
 /// Whether a field holds JSON texts.
 pub fn is_json(field: &Field) -> bool {
-    field.metadata().get(JSON_MARKER).is_some_and(|v| v == "true")
+    field
+        .metadata()
+        .get(JSON_MARKER)
+        .is_some_and(|v| v == "true")
 }
 
 /// The canonical schema: the typed columns of [`COLUMNS`], then [`EXTRA`].
@@ -113,6 +116,9 @@ mod tests {
         assert!(is_json(schema.field_with_name("user_metadata").unwrap()));
         assert!(!is_json(schema.field_with_name("email").unwrap()));
         assert_eq!(column("logins_count"), Some((17, Kind::Int)));
-        assert!(COLUMNS.len() < 64, "the decoder keeps a 64-bit mask of columns");
+        assert!(
+            COLUMNS.len() < 64,
+            "the decoder keeps a 64-bit mask of columns"
+        );
     }
 }
