@@ -113,3 +113,50 @@ fn find_index(jiter: &mut Jiter<'_>, index: usize) -> Option<(usize, usize)> {
     jiter.known_skip(peek).ok()?;
     Some((start, jiter.current_index()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &str) -> Step {
+        Step::Key(k.to_string())
+    }
+
+    #[test]
+    fn paths_find_values_and_never_fail() {
+        let doc = r#"{"a": {"b": [10, {"c": "x"}, null]}, "d": "text", "a2": 1, "a": {"b": [20]}}"#;
+        // A repeated key: the last one wins.
+        assert_eq!(
+            get_path(doc, &[key("a"), key("b"), Step::Index(0)]),
+            Some("20")
+        );
+        let doc = r#"{"a": {"b": [10, {"c": "x"}, null]}, "d": "text"}"#;
+        assert_eq!(
+            get_path(doc, &[key("a"), key("b"), Step::Index(1), key("c")]),
+            Some(r#""x""#)
+        );
+        assert_eq!(
+            get_path(doc, &[key("a"), key("b"), Step::Index(2)]),
+            Some("null")
+        );
+        assert_eq!(
+            get_path(doc, &[key("a"), key("b"), key("1")]),
+            Some(r#"{"c": "x"}"#)
+        );
+        assert_eq!(get_path(doc, &[key("a"), key("b"), key("01")]), None);
+        assert_eq!(get_path(doc, &[key("a"), key("b"), Step::Index(3)]), None);
+        assert_eq!(get_path(doc, &[key("d"), key("x")]), None);
+        assert_eq!(get_path(doc, &[key("zz"), key("x")]), None);
+        assert_eq!(get_path(doc, &[]), Some(doc));
+        assert_eq!(get_path(r#"{"1": true}"#, &[Step::Index(1)]), Some("true"));
+    }
+
+    #[test]
+    fn compacting_keeps_strings() {
+        assert_eq!(
+            compact(r#"{ "a b" : [ 1 , "x\" y" ] }"#),
+            r#"{"a b":[1,"x\" y"]}"#
+        );
+        assert!(matches!(compact(r#"{"a":"b c"}"#), Cow::Borrowed(_)));
+    }
+}

@@ -13,6 +13,8 @@
 //!  sink::{csv, json, parquet}     reports, written whole or not at all
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod error;
 pub mod expr;

@@ -17,6 +17,12 @@ use super::{Shape, Sink};
 use crate::error::Result;
 use crate::source::schema::is_json;
 
+/// Most rows in one row group.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Most (estimated, encoded) bytes in one row group.
+const ROW_GROUP_BYTES: usize = 64 << 20;
+
 /// Writes batches as one Parquet file.
 pub struct ParquetSink<W: Write + Send> {
     writer: ArrowWriter<W>,
@@ -46,8 +52,11 @@ impl<W: Write + Send> ParquetSink<W> {
             })
             .collect();
         let schema = Arc::new(Schema::new(fields));
+        // Row groups are bounded so that memory stays flat however many users there are.
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
             .build();
         let writer = ArrowWriter::try_new(writer, schema.clone(), Some(properties))?;
         Ok(ParquetSink {

@@ -45,6 +45,7 @@ pub struct BatchBuilder {
     extra_buf: Vec<u8>,
     raw_buf: Vec<u8>,
     key_buf: String,
+    tape: Vec<u8>,
 }
 
 impl Default for BatchBuilder {
@@ -72,6 +73,7 @@ impl BatchBuilder {
             extra_buf: Vec::new(),
             raw_buf: Vec::new(),
             key_buf: String::new(),
+            tape: Vec::new(),
         }
     }
 
@@ -109,7 +111,13 @@ impl BatchBuilder {
             let key_offset = jiter.current_index();
             let peek = jiter.peek()?;
             let start = jiter.current_index();
-            jiter.known_skip(peek)?;
+            if peek == Peek::String {
+                // Decoding (not only skipping) checks the escapes now, so that appending below
+                // cannot fail half-way through a row.
+                jiter.known_str()?;
+            } else {
+                jiter.known_skip(peek)?;
+            }
             let end = jiter.current_index();
             match column {
                 Some(i) => {
@@ -137,11 +145,7 @@ impl BatchBuilder {
             let raw = &text[start..end];
             let stored = match builder {
                 ColumnBuilder::Text(b) if peek == Peek::String => {
-                    let value = decode_str(raw).map_err(|message| DecodeError {
-                        offset: start,
-                        message,
-                    })?;
-                    b.append_value(value.as_ref());
+                    append_str(b, raw, &mut self.tape);
                     true
                 }
                 ColumnBuilder::Bool(b) if peek == Peek::True || peek == Peek::False => {
@@ -231,15 +235,21 @@ fn append_null(builder: &mut ColumnBuilder) {
     }
 }
 
-/// Decodes a JSON string literal, borrowing when it has no escapes.
-fn decode_str(raw: &str) -> Result<std::borrow::Cow<'_, str>, String> {
+/// Appends the JSON string literal `raw` (already checked by the parser) to `builder`,
+/// decoding escapes only when there are some.
+fn append_str(builder: &mut StringBuilder, raw: &str, tape: &mut Vec<u8>) {
     let inner = &raw[1..raw.len() - 1];
     if !inner.contains('\\') {
-        return Ok(std::borrow::Cow::Borrowed(inner));
+        builder.append_value(inner);
+        return;
     }
-    serde_json::from_str::<String>(raw)
-        .map(std::borrow::Cow::Owned)
-        .map_err(|e| format!("invalid JSON string: {e}"))
+    let mut jiter = Jiter::with_tape(raw.as_bytes(), std::mem::take(tape));
+    match jiter.next_str() {
+        Ok(value) => builder.append_value(value),
+        // Unreachable: the same parser accepted this string a moment ago.
+        Err(_) => builder.append_value(inner),
+    }
+    *tape = jiter.into_tape();
 }
 
 fn as_str(bytes: &[u8]) -> &str {
@@ -254,4 +264,62 @@ fn describe(peek: Peek) -> &'static str {
         Peek::True | Peek::False => "a boolean",
         _ => "a number",
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+
+    fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a dyn Array {
+        batch.column_by_name(name).unwrap().as_ref()
+    }
+
+    #[test]
+    fn typed_values_go_to_columns_and_the_rest_to_extra() {
+        let mut builder = BatchBuilder::new();
+        builder
+            .append(r#"{"user_id":"auth0|1","logins_count":3,"email_verified":true,"user_metadata":{ "a" : [1, 2] },"x":1}"#)
+            .unwrap();
+        builder
+            .append(
+                r#"{"user_id":"auth0|2","logins_count":2.5,"name":null,"email_verified":"yes"}"#,
+            )
+            .unwrap();
+        let batch = builder.finish();
+        assert_eq!(batch.num_rows(), 2);
+        let logins = column(&batch, "logins_count").as_primitive::<Int64Type>();
+        assert_eq!((logins.value(0), logins.is_null(1)), (3, true));
+        let meta = column(&batch, "user_metadata").as_string::<i32>();
+        assert_eq!(meta.value(0), r#"{"a":[1,2]}"#);
+        assert!(meta.is_null(1));
+        let extra = column(&batch, EXTRA_NAME).as_string::<i32>();
+        assert_eq!(extra.value(0), r#"{"x":1}"#);
+        assert_eq!(
+            extra.value(1),
+            r#"{"email_verified":"yes","name":null,"logins_count":2.5}"#
+        );
+    }
+
+    #[test]
+    fn errors_leave_the_builder_unchanged() {
+        let mut builder = BatchBuilder::new();
+        builder.append(r#"{"user_id":"a"}"#).unwrap();
+        let e = builder
+            .append(r#"{"user_id":"b","email":"x","email":"y"}"#)
+            .unwrap_err();
+        assert_eq!(e.message, "duplicate key \"email\"");
+        let e = builder.append(r#"{"user_id":"c"} trailing"#).unwrap_err();
+        assert!(e.message.starts_with("invalid JSON"), "{}", e.message);
+        assert_eq!(e.offset, 16);
+        let e = builder.append("42").unwrap_err();
+        assert_eq!(
+            e.message,
+            "expected a JSON object (one user), found a number"
+        );
+        assert_eq!(builder.finish().num_rows(), 1);
+    }
+
+    const EXTRA_NAME: &str = schema::EXTRA;
 }
