@@ -50,7 +50,9 @@ pub fn json_path(json: Expr, steps: &[Step]) -> Expr {
 
 /// Every function that a session needs.
 pub fn all() -> Vec<Arc<ScalarUDF>> {
-    vec![json_path_udf()]
+    let mut udfs = vec![json_path_udf()];
+    udfs.extend(JsOp::ALL.iter().map(|&op| js_udf(op)));
+    udfs
 }
 
 impl ScalarUDFImpl for JsonPath {
@@ -103,7 +105,20 @@ impl ScalarUDFImpl for JsonPath {
             .expect("cast to Utf8");
         let mut out = StringBuilder::with_capacity(texts.len(), texts.len() * 8);
         for text in texts.iter() {
-            out.append_option(text.and_then(|t| get_path(t, &steps)));
+            match text.map(|t| (t, get_path(t, &steps))) {
+                Some((_, Some(found))) => out.append_value(found),
+                // Not a plain lookup: `length` of a string or an array, a character of a
+                // string. Walk again with JavaScript's member semantics.
+                Some((t, None)) => {
+                    let value = steps
+                        .iter()
+                        .fold(crate::js::Value::from_json(t), |v, step| {
+                            crate::js::ops::member(&v, step)
+                        });
+                    out.append_option(value.to_json());
+                }
+                None => out.append_null(),
+            }
         }
         let result: ArrayRef = Arc::new(out.finish());
         if args.number_rows != result.len() && result.len() == 1 {
@@ -112,5 +127,331 @@ impl ScalarUDFImpl for JsonPath {
             )?));
         }
         Ok(ColumnarValue::Array(result))
+    }
+}
+
+/// What a `js_*` function computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JsOp {
+    /// `a + b`.
+    Add,
+    /// `a - b`.
+    Sub,
+    /// `a * b`.
+    Mul,
+    /// `a / b`.
+    Div,
+    /// `a % b`.
+    Rem,
+    /// `a == b`.
+    Eq,
+    /// `a != b`.
+    Ne,
+    /// `a === b`.
+    StrictEq,
+    /// `a !== b`.
+    StrictNe,
+    /// `a < b`.
+    Lt,
+    /// `a <= b`.
+    Le,
+    /// `a > b`.
+    Gt,
+    /// `a >= b`.
+    Ge,
+    /// `x === x` for one value (true unless NaN or undefined... see `js_same`).
+    Same,
+    /// `-a`.
+    Neg,
+    /// `!a`.
+    Not,
+    /// `a || b`.
+    Or,
+    /// `a && b`.
+    And,
+    /// `a ?? b`.
+    Coalesce,
+    /// `t ? a : b`.
+    Cond,
+    /// A template literal: the ToString of every argument, joined.
+    Concat,
+    /// `value[step]…` with constant steps.
+    Get,
+    /// `receiver.method(args…)`, the method name a constant second argument.
+    Call,
+    /// A global function, its name a constant first argument.
+    Fn,
+    /// The first argument that is not undefined (a typed attribute, then its `_extra` value).
+    Defined,
+}
+
+impl JsOp {
+    /// Every operation.
+    pub const ALL: &[JsOp] = &[
+        JsOp::Add,
+        JsOp::Sub,
+        JsOp::Mul,
+        JsOp::Div,
+        JsOp::Rem,
+        JsOp::Eq,
+        JsOp::Ne,
+        JsOp::StrictEq,
+        JsOp::StrictNe,
+        JsOp::Lt,
+        JsOp::Le,
+        JsOp::Gt,
+        JsOp::Ge,
+        JsOp::Same,
+        JsOp::Neg,
+        JsOp::Not,
+        JsOp::Or,
+        JsOp::And,
+        JsOp::Coalesce,
+        JsOp::Cond,
+        JsOp::Concat,
+        JsOp::Get,
+        JsOp::Call,
+        JsOp::Fn,
+        JsOp::Defined,
+    ];
+
+    /// The SQL name of the function.
+    pub fn name(self) -> &'static str {
+        match self {
+            JsOp::Add => "js_add",
+            JsOp::Sub => "js_sub",
+            JsOp::Mul => "js_mul",
+            JsOp::Div => "js_div",
+            JsOp::Rem => "js_rem",
+            JsOp::Eq => "js_eq",
+            JsOp::Ne => "js_ne",
+            JsOp::StrictEq => "js_strict_eq",
+            JsOp::StrictNe => "js_strict_ne",
+            JsOp::Lt => "js_lt",
+            JsOp::Le => "js_le",
+            JsOp::Gt => "js_gt",
+            JsOp::Ge => "js_ge",
+            JsOp::Same => "js_same",
+            JsOp::Neg => "js_neg",
+            JsOp::Not => "js_not",
+            JsOp::Or => "js_or",
+            JsOp::And => "js_and",
+            JsOp::Coalesce => "js_coalesce",
+            JsOp::Cond => "js_cond",
+            JsOp::Concat => "js_concat",
+            JsOp::Get => "js_get",
+            JsOp::Call => "js_call",
+            JsOp::Fn => "js_fn",
+            JsOp::Defined => "js_defined",
+        }
+    }
+
+    /// Whether argument `i` is a constant (a name or a step), not a value.
+    fn is_constant(self, i: usize) -> bool {
+        match self {
+            JsOp::Get => i >= 1,
+            JsOp::Call => i == 1,
+            JsOp::Fn => i == 0,
+            _ => false,
+        }
+    }
+}
+
+/// A `js_*` function: one operation of the expression language, computed with
+/// JavaScript's semantics (see [`crate::js`]). Arguments may be JSON texts (marked fields),
+/// text, booleans or numbers; `NULL` is `undefined`. The result is a JSON text.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct JsFunction {
+    op: JsOp,
+    signature: Signature,
+}
+
+/// The UDF of one operation.
+pub fn js_udf(op: JsOp) -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(JsFunction {
+        op,
+        signature: Signature::variadic_any(Volatility::Immutable),
+    }))
+}
+
+/// A call of the `js_*` function of `op`.
+pub fn js(op: JsOp, args: Vec<Expr>) -> Expr {
+    js_udf(op).call(args)
+}
+
+/// One argument column, viewed as JavaScript values row by row.
+enum Column {
+    Json(datafusion::arrow::array::StringArray),
+    Text(datafusion::arrow::array::StringArray),
+    Bool(datafusion::arrow::array::BooleanArray),
+    Num(datafusion::arrow::array::Float64Array),
+    Undefined,
+}
+
+impl Column {
+    fn new(value: &ColumnarValue, field: &FieldRef) -> Result<Column> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::Float64Type;
+        let array = value.to_array(1)?;
+        Ok(match array.data_type() {
+            DataType::Null => Column::Undefined,
+            DataType::Boolean => Column::Bool(array.as_boolean().clone()),
+            t if t.is_numeric() => Column::Num(
+                cast(&array, &DataType::Float64)?
+                    .as_primitive::<Float64Type>()
+                    .clone(),
+            ),
+            _ => {
+                let text = cast(&array, &DataType::Utf8)?.as_string::<i32>().clone();
+                if crate::source::schema::is_json(field) {
+                    Column::Json(text)
+                } else {
+                    Column::Text(text)
+                }
+            }
+        })
+    }
+
+    fn value(&self, row: usize) -> crate::js::Value<'_> {
+        use crate::js::Value;
+        use std::borrow::Cow;
+        let len = match self {
+            Column::Json(a) | Column::Text(a) => a.len(),
+            Column::Bool(a) => a.len(),
+            Column::Num(a) => a.len(),
+            Column::Undefined => return Value::Undefined,
+        };
+        let row = if len == 1 { 0 } else { row };
+        match self {
+            Column::Json(a) if a.is_valid(row) => Value::from_json(a.value(row)),
+            Column::Text(a) if a.is_valid(row) => Value::Str(Cow::Borrowed(a.value(row))),
+            Column::Bool(a) if a.is_valid(row) => Value::Bool(a.value(row)),
+            Column::Num(a) if a.is_valid(row) => Value::Num(a.value(row)),
+            _ => Value::Undefined,
+        }
+    }
+}
+
+/// A constant argument's text (a method or function name, a key).
+fn constant(value: &ColumnarValue) -> Result<Step> {
+    match value {
+        ColumnarValue::Scalar(ScalarValue::Utf8(Some(s)))
+        | ColumnarValue::Scalar(ScalarValue::Utf8View(Some(s)))
+        | ColumnarValue::Scalar(ScalarValue::LargeUtf8(Some(s))) => Ok(Step::Key(s.clone())),
+        ColumnarValue::Scalar(scalar) => match scalar.cast_to(&DataType::Int64)? {
+            ScalarValue::Int64(Some(i)) if i >= 0 => Ok(Step::Index(i as usize)),
+            other => exec_err!("a constant key or name was expected, not {other}"),
+        },
+        ColumnarValue::Array(_) => exec_err!("a constant key or name was expected"),
+    }
+}
+
+fn key_text(step: &Step) -> String {
+    match step {
+        Step::Key(k) => k.clone(),
+        Step::Index(i) => i.to_string(),
+    }
+}
+
+impl ScalarUDFImpl for JsFunction {
+    fn name(&self) -> &str {
+        self.op.name()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(json_field(self.name())))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use crate::js::{Value, ops};
+        let mut steps = Vec::new();
+        let mut columns = Vec::new();
+        for (i, (value, field)) in args.args.iter().zip(&args.arg_fields).enumerate() {
+            if self.op.is_constant(i) {
+                steps.push(constant(value)?);
+            } else {
+                columns.push(Column::new(value, field)?);
+            }
+        }
+        let name = steps.first().map(key_text).unwrap_or_default();
+        let rows = args.number_rows;
+        let mut out = StringBuilder::with_capacity(rows, rows * 8);
+        let mut values: Vec<Value<'_>> = Vec::with_capacity(columns.len());
+        for row in 0..rows {
+            values.clear();
+            values.extend(columns.iter().map(|c| c.value(row)));
+            let arg = |i: usize| values.get(i).cloned().unwrap_or(Value::Undefined);
+            let result = match self.op {
+                JsOp::Add => ops::add(&arg(0), &arg(1)),
+                JsOp::Sub => ops::arithmetic('-', &arg(0), &arg(1)),
+                JsOp::Mul => ops::arithmetic('*', &arg(0), &arg(1)),
+                JsOp::Div => ops::arithmetic('/', &arg(0), &arg(1)),
+                JsOp::Rem => ops::arithmetic('%', &arg(0), &arg(1)),
+                JsOp::Eq => Value::Bool(ops::loose_equals(&arg(0), &arg(1))),
+                JsOp::Ne => Value::Bool(!ops::loose_equals(&arg(0), &arg(1))),
+                JsOp::StrictEq => Value::Bool(ops::strict_equals(&arg(0), &arg(1))),
+                JsOp::StrictNe => Value::Bool(!ops::strict_equals(&arg(0), &arg(1))),
+                JsOp::Lt => Value::Bool(ops::compare("<", &arg(0), &arg(1))),
+                JsOp::Le => Value::Bool(ops::compare("<=", &arg(0), &arg(1))),
+                JsOp::Gt => Value::Bool(ops::compare(">", &arg(0), &arg(1))),
+                JsOp::Ge => Value::Bool(ops::compare(">=", &arg(0), &arg(1))),
+                JsOp::Same => Value::Bool(!matches!(arg(0), Value::Num(n) if n.is_nan())),
+                JsOp::Neg => Value::Num(-arg(0).to_number()),
+                JsOp::Not => Value::Bool(!arg(0).truthy()),
+                JsOp::Or => {
+                    if arg(0).truthy() {
+                        arg(0)
+                    } else {
+                        arg(1)
+                    }
+                }
+                JsOp::And => {
+                    if arg(0).truthy() {
+                        arg(1)
+                    } else {
+                        arg(0)
+                    }
+                }
+                JsOp::Coalesce => {
+                    if arg(0).is_nullish() {
+                        arg(1)
+                    } else {
+                        arg(0)
+                    }
+                }
+                JsOp::Cond => {
+                    if arg(0).truthy() {
+                        arg(1)
+                    } else {
+                        arg(2)
+                    }
+                }
+                JsOp::Concat => {
+                    let mut s = String::new();
+                    for v in &values {
+                        s.push_str(&v.to_js_string());
+                    }
+                    Value::Str(std::borrow::Cow::Owned(s))
+                }
+                JsOp::Get => steps.iter().fold(arg(0), |v, step| ops::member(&v, step)),
+                JsOp::Call => ops::call(&arg(0), &name, &values[1.min(values.len())..]),
+                JsOp::Fn => ops::global(&name, &values),
+                JsOp::Defined => values
+                    .iter()
+                    .find(|v| !matches!(v, Value::Undefined))
+                    .cloned()
+                    .unwrap_or(Value::Undefined),
+            };
+            out.append_option(result.to_json());
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }

@@ -9,13 +9,15 @@ pub mod parse;
 
 use std::path::Path as FsPath;
 
-use datafusion::logical_expr::{Expr, col};
+use datafusion::common::ScalarValue;
+use datafusion::common::metadata::FieldMetadata;
+use datafusion::logical_expr::{Expr, col, lit, lit_with_metadata};
 
 use crate::error::{Error, Result};
-use crate::functions::json_path;
+use crate::functions::{JsOp, js, json_path};
 use crate::json::Step;
-use crate::source::schema::{self, EXTRA, Kind};
-use ast::{Node, Path, Span};
+use crate::source::schema::{self, EXTRA, JSON_MARKER, Kind};
+use ast::{Binary, Literal, Logical, Node, Path, Span, Unary};
 
 /// One output column: its name and the expression that computes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,24 +132,127 @@ pub struct Compiled {
 pub fn compile(text: &str, context: &str) -> Result<Compiled> {
     let node = parse::parse(text).map_err(|e| located(context, text, e.span, &e.message))?;
     let expr = match &node {
-        Node::Path(path) => lower_path(path).map_err(|m| located(context, text, path.span, &m))?,
+        // A plain path keeps its column's type (and its speed).
+        Node::Path(path) => lower_path(path),
+        other => lower(other),
     };
     Ok(Compiled { node, expr })
 }
 
-/// Lowers an attribute path to a column or a `json_path` call.
-fn lower_path(path: &Path) -> std::result::Result<Expr, String> {
+/// Lowers a node to a DataFusion expression.
+fn lower(node: &Node) -> Expr {
+    let boxed = |op: JsOp, args: &[&Node]| js(op, args.iter().map(|n| lower(n)).collect());
+    match node {
+        Node::Path(path) => match schema::column(&path.root) {
+            // Inside an expression a typed attribute must tell null from absent: an explicit
+            // null (or a value of another type) is kept in `_extra`.
+            Some((_, kind)) if kind != Kind::Json && path.steps.is_empty() => js(
+                JsOp::Defined,
+                vec![
+                    col(path.root.as_str()),
+                    json_path(col(EXTRA), &[Step::Key(path.root.clone())]),
+                ],
+            ),
+            _ => lower_path(path),
+        },
+        Node::Literal(Literal::Str(s)) => lit(s.as_str()),
+        Node::Literal(Literal::Num(n)) => lit(*n),
+        Node::Literal(Literal::Bool(b)) => lit(*b),
+        Node::Literal(Literal::Null) => json_lit(Some("null")),
+        Node::Literal(Literal::Undefined) => json_lit(None),
+        Node::Template { quasis, exprs } => {
+            let mut args = Vec::new();
+            for (i, quasi) in quasis.iter().enumerate() {
+                if !quasi.is_empty() {
+                    args.push(lit(quasi.as_str()));
+                }
+                if let Some(e) = exprs.get(i) {
+                    args.push(lower(e));
+                }
+            }
+            js(JsOp::Concat, args)
+        }
+        Node::Unary(Unary::Neg, a) => boxed(JsOp::Neg, &[a]),
+        Node::Unary(Unary::Not, a) => boxed(JsOp::Not, &[a]),
+        // The same expression on both sides is the same value, and the same reference when
+        // it is an object: equal unless it is NaN.
+        Node::Binary(Binary::StrictEq | Binary::Eq, a, b) if a == b => boxed(JsOp::Same, &[a]),
+        Node::Binary(Binary::StrictNe | Binary::Ne, a, b) if a == b => {
+            js(JsOp::Not, vec![boxed(JsOp::Same, &[a])])
+        }
+        Node::Binary(op, a, b) => {
+            let op = match op {
+                Binary::Add => JsOp::Add,
+                Binary::Sub => JsOp::Sub,
+                Binary::Mul => JsOp::Mul,
+                Binary::Div => JsOp::Div,
+                Binary::Rem => JsOp::Rem,
+                Binary::Eq => JsOp::Eq,
+                Binary::Ne => JsOp::Ne,
+                Binary::StrictEq => JsOp::StrictEq,
+                Binary::StrictNe => JsOp::StrictNe,
+                Binary::Lt => JsOp::Lt,
+                Binary::Le => JsOp::Le,
+                Binary::Gt => JsOp::Gt,
+                Binary::Ge => JsOp::Ge,
+            };
+            boxed(op, &[a, b])
+        }
+        Node::Logical(op, a, b) => {
+            let op = match op {
+                Logical::Or => JsOp::Or,
+                Logical::And => JsOp::And,
+                Logical::Coalesce => JsOp::Coalesce,
+            };
+            boxed(op, &[a, b])
+        }
+        Node::Conditional(t, a, b) => boxed(JsOp::Cond, &[t, a, b]),
+        Node::Member(object, step) => js(JsOp::Get, vec![lower(object), step_lit(step)]),
+        Node::Method(receiver, name, args) => {
+            let mut all = vec![lower(receiver), lit(name.as_str())];
+            all.extend(args.iter().map(lower));
+            js(JsOp::Call, all)
+        }
+        Node::Function(name, args) => {
+            let mut all = vec![lit(name.as_str())];
+            all.extend(args.iter().map(lower));
+            js(JsOp::Fn, all)
+        }
+    }
+}
+
+/// A step as a constant argument.
+fn step_lit(step: &Step) -> Expr {
+    match step {
+        Step::Key(key) => lit(key.as_str()),
+        Step::Index(index) => lit(*index as i64),
+    }
+}
+
+/// A JSON-text literal (`None` is undefined).
+fn json_lit(text: Option<&str>) -> Expr {
+    let metadata = FieldMetadata::from(std::collections::BTreeMap::from([(
+        JSON_MARKER.to_string(),
+        "true".to_string(),
+    )]));
+    lit_with_metadata(ScalarValue::Utf8(text.map(str::to_string)), Some(metadata))
+}
+
+/// Lowers an attribute path to a column, a `json_path` call into a JSON column, or a
+/// `js_get` below a typed column.
+fn lower_path(path: &Path) -> Expr {
     match schema::column(&path.root) {
-        Some(_) if path.steps.is_empty() => Ok(col(path.root.as_str())),
-        Some((_, Kind::Json)) => Ok(json_path(col(path.root.as_str()), &path.steps)),
-        Some(_) => Err(format!(
-            "{} is not an object: a path cannot go below it",
-            path.root
-        )),
+        Some(_) if path.steps.is_empty() => col(path.root.as_str()),
+        Some((_, Kind::Json)) => json_path(col(path.root.as_str()), &path.steps),
+        Some(_) => {
+            let mut args = vec![col(path.root.as_str())];
+            args.extend(path.steps.iter().map(step_lit));
+            js(JsOp::Get, args)
+        }
         None => {
             let mut steps = vec![Step::Key(path.root.clone())];
             steps.extend(path.steps.iter().cloned());
-            Ok(json_path(col(EXTRA), &steps))
+            json_path(col(EXTRA), &steps)
         }
     }
 }
@@ -209,12 +314,15 @@ mod tests {
 
     #[test]
     fn errors_quote_the_text_with_a_caret() {
-        let e = compile("user.email.x", "--field E=user.email.x").unwrap_err();
+        let e = compile("user.email ** 2", "--field E=user.email ** 2").unwrap_err();
         let text = e.to_string();
         assert!(
-            text.starts_with("--field E=user.email.x: email is not an object"),
+            text.starts_with("--field E=user.email ** 2: this is not part of the expression"),
             "{text}"
         );
-        assert!(text.ends_with("  user.email.x\n  ^^^^^^^^^^^^"), "{text}");
+        assert!(
+            text.ends_with("  user.email ** 2\n  ^^^^^^^^^^^^^^^"),
+            "{text}"
+        );
     }
 }

@@ -1,11 +1,16 @@
 //! Text → [`Node`]: the only module that sees the JavaScript parser's types (`oxc_parser`).
+//! Whatever the language of field expressions does not have is refused here, with the span
+//! of the culprit.
 
 use oxc_allocator::Allocator;
-use oxc_ast::ast::{ChainElement, Expression};
+use oxc_ast::ast::{
+    Argument, BinaryOperator, ChainElement, Expression, LogicalOperator, UnaryOperator,
+};
 use oxc_parser::Parser;
 use oxc_span::{GetSpan, SourceType};
 
-use super::ast::{Node, Path, Span};
+use super::ast::{Binary, Literal, Logical, Node, Path, Span, Unary};
+use crate::js::ops;
 use crate::json::Step;
 
 /// Why an expression was refused, with the part of the text at fault.
@@ -41,7 +46,7 @@ pub fn parse(text: &str) -> Result<Node, ParseError> {
             span,
         }
     })?;
-    lower(&expression).map(Node::Path)
+    lower(&expression)
 }
 
 fn span_of(node: &impl GetSpan) -> Span {
@@ -52,64 +57,249 @@ fn span_of(node: &impl GetSpan) -> Span {
     }
 }
 
-fn unsupported(node: &impl GetSpan, what: &str) -> ParseError {
+fn refuse(node: &impl GetSpan, message: impl Into<String>) -> ParseError {
     ParseError {
-        message: format!("{what} is not supported here: a field is an attribute path"),
+        message: message.into(),
         span: span_of(node),
     }
 }
 
-/// Turns a member chain (`user.a.b[0]`, `a?.b`) into a path.
-fn lower(expression: &Expression<'_>) -> Result<Path, ParseError> {
-    let mut steps = Vec::new();
-    let mut current = expression;
-    loop {
-        match current {
-            Expression::ParenthesizedExpression(inner) => current = &inner.expression,
-            Expression::ChainExpression(chain) => match &chain.expression {
-                ChainElement::StaticMemberExpression(member) => {
-                    steps.push(Step::Key(member.property.name.to_string()));
-                    current = &member.object;
-                }
-                ChainElement::ComputedMemberExpression(member) => {
-                    steps.push(computed_step(&member.expression)?);
-                    current = &member.object;
-                }
-                other => return Err(unsupported(other, "this expression")),
-            },
-            Expression::StaticMemberExpression(member) => {
-                steps.push(Step::Key(member.property.name.to_string()));
-                current = &member.object;
+fn unsupported(node: &impl GetSpan) -> ParseError {
+    refuse(node, "this is not part of the expression language")
+}
+
+/// Globals that may only be called.
+const NAMESPACES: &[&str] = &[
+    "Math", "JSON", "Array", "Date", "String", "Number", "Boolean",
+];
+
+fn lower(expression: &Expression<'_>) -> Result<Node, ParseError> {
+    Ok(match expression {
+        Expression::ParenthesizedExpression(inner) => lower(&inner.expression)?,
+        Expression::ChainExpression(chain) => match &chain.expression {
+            ChainElement::CallExpression(call) => {
+                lower_call(&call.callee, &call.arguments, expression)?
             }
-            Expression::ComputedMemberExpression(member) => {
-                steps.push(computed_step(&member.expression)?);
-                current = &member.object;
+            ChainElement::StaticMemberExpression(member) => {
+                lower_member(&member.object, Step::Key(member.property.name.to_string()))?
             }
-            Expression::Identifier(identifier) => {
-                steps.reverse();
-                let name = identifier.name.to_string();
-                let (root, steps) = if name == "user" {
-                    match steps.split_first() {
-                        Some((Step::Key(root), rest)) => (root.clone(), rest.to_vec()),
-                        _ => {
-                            return Err(ParseError {
-                                message: "name an attribute of the user, as in user.email".into(),
-                                span: span_of(expression),
-                            });
-                        }
-                    }
-                } else {
-                    (name, steps)
-                };
-                return Ok(Path {
-                    root,
-                    steps,
-                    span: span_of(expression),
-                });
+            ChainElement::ComputedMemberExpression(member) => {
+                lower_member(&member.object, computed_step(&member.expression)?)?
             }
-            other => return Err(unsupported(other, "this expression")),
+            other => return Err(unsupported(other)),
+        },
+        Expression::StaticMemberExpression(member) => {
+            if member.property.name == "length" || !ops::has_method(&member.property.name) {
+                lower_member(&member.object, Step::Key(member.property.name.to_string()))?
+            } else if is_path(&member.object) {
+                // A JSON attribute may be named like a method: it is a path.
+                lower_member(&member.object, Step::Key(member.property.name.to_string()))?
+            } else {
+                return Err(refuse(
+                    &member.property,
+                    "a method must be called, as in .trim()",
+                ));
+            }
         }
+        Expression::ComputedMemberExpression(member) => {
+            lower_member(&member.object, computed_step(&member.expression)?)?
+        }
+        Expression::CallExpression(call) => lower_call(&call.callee, &call.arguments, expression)?,
+        Expression::Identifier(identifier) => match identifier.name.as_str() {
+            "undefined" => Node::Literal(Literal::Undefined),
+            "NaN" => Node::Literal(Literal::Num(f64::NAN)),
+            "Infinity" => Node::Literal(Literal::Num(f64::INFINITY)),
+            "user" => {
+                return Err(refuse(
+                    expression,
+                    "name an attribute of the user, as in user.email",
+                ));
+            }
+            name if NAMESPACES.contains(&name) => {
+                return Err(refuse(expression, format!("{name} can only be called")));
+            }
+            name => Node::Path(Path {
+                root: name.to_string(),
+                steps: Vec::new(),
+                span: span_of(expression),
+            }),
+        },
+        Expression::StringLiteral(s) => Node::Literal(Literal::Str(s.value.to_string())),
+        Expression::NumericLiteral(n) => Node::Literal(Literal::Num(n.value)),
+        Expression::BooleanLiteral(b) => Node::Literal(Literal::Bool(b.value)),
+        Expression::NullLiteral(_) => Node::Literal(Literal::Null),
+        Expression::TemplateLiteral(t) => Node::Template {
+            quasis: t
+                .quasis
+                .iter()
+                .map(|q| {
+                    q.value
+                        .cooked
+                        .as_ref()
+                        .map(|c| c.to_string())
+                        .ok_or_else(|| refuse(q, "invalid escape in a template"))
+                })
+                .collect::<Result<_, _>>()?,
+            exprs: t.expressions.iter().map(lower).collect::<Result<_, _>>()?,
+        },
+        Expression::UnaryExpression(u) => {
+            let op = match u.operator {
+                UnaryOperator::UnaryNegation => Unary::Neg,
+                UnaryOperator::LogicalNot => Unary::Not,
+                _ => return Err(unsupported(expression)),
+            };
+            Node::Unary(op, Box::new(lower(&u.argument)?))
+        }
+        Expression::BinaryExpression(b) => {
+            let op = match b.operator {
+                BinaryOperator::Addition => Binary::Add,
+                BinaryOperator::Subtraction => Binary::Sub,
+                BinaryOperator::Multiplication => Binary::Mul,
+                BinaryOperator::Division => Binary::Div,
+                BinaryOperator::Remainder => Binary::Rem,
+                BinaryOperator::Equality => Binary::Eq,
+                BinaryOperator::Inequality => Binary::Ne,
+                BinaryOperator::StrictEquality => Binary::StrictEq,
+                BinaryOperator::StrictInequality => Binary::StrictNe,
+                BinaryOperator::LessThan => Binary::Lt,
+                BinaryOperator::LessEqualThan => Binary::Le,
+                BinaryOperator::GreaterThan => Binary::Gt,
+                BinaryOperator::GreaterEqualThan => Binary::Ge,
+                _ => return Err(unsupported(expression)),
+            };
+            Node::Binary(op, Box::new(lower(&b.left)?), Box::new(lower(&b.right)?))
+        }
+        Expression::LogicalExpression(l) => {
+            let op = match l.operator {
+                LogicalOperator::Or => Logical::Or,
+                LogicalOperator::And => Logical::And,
+                LogicalOperator::Coalesce => Logical::Coalesce,
+            };
+            Node::Logical(op, Box::new(lower(&l.left)?), Box::new(lower(&l.right)?))
+        }
+        Expression::ConditionalExpression(c) => Node::Conditional(
+            Box::new(lower(&c.test)?),
+            Box::new(lower(&c.consequent)?),
+            Box::new(lower(&c.alternate)?),
+        ),
+        Expression::NewExpression(_) => {
+            return Err(refuse(
+                expression,
+                "a date must be turned into a value: new Date(x).toISOString() or .getTime()",
+            ));
+        }
+        other => return Err(unsupported(other)),
+    })
+}
+
+/// Whether an expression is an attribute path (so that `.name` below it is a key).
+fn is_path(expression: &Expression<'_>) -> bool {
+    match expression {
+        Expression::Identifier(_) => true,
+        Expression::StaticMemberExpression(m) => is_path(&m.object),
+        Expression::ComputedMemberExpression(m) => is_path(&m.object),
+        Expression::ParenthesizedExpression(p) => is_path(&p.expression),
+        Expression::ChainExpression(c) => match &c.expression {
+            ChainElement::StaticMemberExpression(m) => is_path(&m.object),
+            ChainElement::ComputedMemberExpression(m) => is_path(&m.object),
+            _ => false,
+        },
+        _ => false,
     }
+}
+
+/// `object.step`: a longer path when `object` is one, else a member of a computed value.
+fn lower_member(object: &Expression<'_>, step: Step) -> Result<Node, ParseError> {
+    if let Expression::Identifier(identifier) = object
+        && identifier.name == "user"
+    {
+        return match step {
+            Step::Key(root) => Ok(Node::Path(Path {
+                root,
+                steps: Vec::new(),
+                span: span_of(object),
+            })),
+            Step::Index(_) => Err(refuse(object, "name an attribute of the user")),
+        };
+    }
+    Ok(match lower(object)? {
+        Node::Path(mut path) => {
+            path.steps.push(step);
+            path.span.end = object.span().end as usize;
+            Node::Path(path)
+        }
+        other => Node::Member(Box::new(other), step),
+    })
+}
+
+/// A call: a method of a value, a global function, or a `new Date(x)` method.
+fn lower_call(
+    callee: &Expression<'_>,
+    arguments: &[Argument<'_>],
+    whole: &Expression<'_>,
+) -> Result<Node, ParseError> {
+    let args = || -> Result<Vec<Node>, ParseError> {
+        arguments
+            .iter()
+            .map(|a| match a.as_expression() {
+                Some(e) => lower(e),
+                None => Err(unsupported(a)),
+            })
+            .collect()
+    };
+    let (object, name) = match callee {
+        Expression::Identifier(id)
+            if ["String", "Number", "Boolean"].contains(&id.name.as_str()) =>
+        {
+            return Ok(Node::Function(id.name.to_string(), args()?));
+        }
+        Expression::StaticMemberExpression(m) => (&m.object, m.property.name.as_str()),
+        Expression::ChainExpression(c) => match &c.expression {
+            ChainElement::StaticMemberExpression(m) => (&m.object, m.property.name.as_str()),
+            _ => return Err(unsupported(callee)),
+        },
+        _ => return Err(unsupported(callee)),
+    };
+    if let Expression::Identifier(id) = object
+        && NAMESPACES.contains(&id.name.as_str())
+    {
+        let full = format!("{}.{name}", id.name);
+        if !ops::GLOBALS.contains(&full.as_str()) {
+            return Err(refuse(
+                callee,
+                format!("{full} is not part of the expression language"),
+            ));
+        }
+        return Ok(Node::Function(full, args()?));
+    }
+    if let Expression::NewExpression(new) = object {
+        let is_date = matches!(&new.callee, Expression::Identifier(id) if id.name == "Date");
+        if !is_date || !matches!(name, "toISOString" | "getTime") {
+            return Err(refuse(
+                whole,
+                "only new Date(x).toISOString() and new Date(x).getTime()",
+            ));
+        }
+        if new.arguments.len() != 1 {
+            return Err(refuse(object, "new Date takes one argument here"));
+        }
+        let arg = match new.arguments[0].as_expression() {
+            Some(e) => lower(e)?,
+            None => return Err(unsupported(&new.arguments[0])),
+        };
+        return Ok(Node::Function(format!("Date.{name}"), vec![arg]));
+    }
+    if !ops::has_method(name) {
+        return Err(refuse(
+            callee,
+            format!(".{name}() is not part of the expression language"),
+        ));
+    }
+    Ok(Node::Method(
+        Box::new(lower(object)?),
+        name.to_string(),
+        args()?,
+    ))
 }
 
 /// `[0]`, `["key"]`: a bracketed step with a literal.
@@ -124,7 +314,7 @@ fn computed_step(key: &Expression<'_>) -> Result<Step, ParseError> {
         Expression::NumericLiteral(n) => {
             Ok(Step::Key(ryu_js::Buffer::new().format(n.value).to_string()))
         }
-        other => Err(unsupported(other, "a computed key")),
+        other => Err(refuse(other, "a computed key must be a string or a number")),
     }
 }
 
@@ -132,32 +322,60 @@ fn computed_step(key: &Expression<'_>) -> Result<Step, ParseError> {
 mod tests {
     use super::*;
 
-    fn path(text: &str) -> String {
-        match parse(text).unwrap() {
-            Node::Path(p) => p.to_string(),
-        }
+    fn js(text: &str) -> String {
+        parse(text).unwrap().to_string()
     }
 
     #[test]
     fn paths_parse_with_and_without_user() {
-        assert_eq!(path("email"), "email");
-        assert_eq!(path("user.user_metadata.name"), "user_metadata.name");
-        assert_eq!(path("identities[0].connection"), "identities[0].connection");
-        assert_eq!(path("app_metadata.roles[1]"), "app_metadata.roles[1]");
+        assert_eq!(js("email"), "user.email");
+        assert_eq!(js("user.user_metadata.name"), "user.user_metadata.name");
         assert_eq!(
-            path("user['user_metadata']['a b']"),
-            "user_metadata[\"a b\"]"
+            js("identities[0].connection"),
+            "user.identities[0].connection"
         );
-        assert_eq!(path("user?.app_metadata?.plan"), "app_metadata.plan");
+        assert_eq!(
+            js("user['user_metadata']['a b']"),
+            "user.user_metadata[\"a b\"]"
+        );
+        assert_eq!(js("user?.app_metadata?.plan"), "user.app_metadata.plan");
+        assert_eq!(js("user_metadata.join"), "user.user_metadata.join");
+    }
+
+    #[test]
+    fn expressions_parse() {
+        assert_eq!(
+            js("user.user_metadata.name || user.name"),
+            "(user.user_metadata.name || user.name)"
+        );
+        assert_eq!(
+            js("name.trim().toLowerCase()"),
+            "((user.name).trim()).toLowerCase()"
+        );
+        assert_eq!(js("`${email}!`"), "`${user.email}!`");
+        assert_eq!(
+            js("new Date(created_at).getTime() - 1"),
+            "((new Date(user.created_at)).getTime() - 1)"
+        );
+        assert_eq!(
+            js("Math.max(1, logins_count)"),
+            "Math.max(1, user.logins_count)"
+        );
+        assert_eq!(js("a ? -b : !c"), "(user.a ? (-user.b) : (!user.c))");
     }
 
     #[test]
     fn anything_else_is_refused_with_a_span() {
-        let e = parse("user.a + 1").unwrap_err();
-        assert_eq!((e.span.start, e.span.end), (0, 10));
-        let e = parse("user.a.b(").unwrap_err();
-        assert!(!e.message.is_empty());
+        let e = parse("user.a ** 2").unwrap_err();
+        assert_eq!((e.span.start, e.span.end), (0, 11));
+        assert!(parse("user.a.b(").is_err());
         assert!(parse("user").is_err());
         assert!(parse("user[x]").is_err());
+        let e = parse("user.name.big()").unwrap_err();
+        assert_eq!(e.message, ".big() is not part of the expression language");
+        assert!(parse("Math.random()").is_err());
+        assert!(parse("new Date(x)").is_err());
+        assert!(parse("typeof x").is_err());
+        assert!(parse("x.trim").is_err() || parse("x.trim").is_ok());
     }
 }

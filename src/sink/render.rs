@@ -16,6 +16,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::error::Result;
+use crate::js::Value;
+use crate::js::value::stringify;
 use crate::source::schema::is_json;
 
 /// Appends `value` as JavaScript's `String(value)` prints it.
@@ -38,6 +40,12 @@ pub fn json_cell(json: &str, out: &mut String) {
             Ok(value) => number(value, out),
             Err(_) => out.push_str(json),
         },
+        // Objects and arrays as `JSON.stringify` writes them (property order, numbers).
+        Some(b'{' | b'[') => match stringify(&Value::from_json(json)) {
+            Some(text) => out.push_str(&text),
+            None => out.push_str(json),
+        },
+        // NaN, Infinity: JavaScript's own words.
         _ => out.push_str(json),
     }
 }
@@ -171,7 +179,12 @@ impl<'a> Cells<'a> {
             return;
         }
         match self {
-            Cells::Json(a) => out.extend_from_slice(a.value(i).as_bytes()),
+            Cells::Json(a) => match a.value(i).as_bytes().first() {
+                // Numbers JSON cannot hold are null, as JSON.stringify writes them.
+                Some(b'N' | b'I') => out.extend_from_slice(b"null"),
+                Some(b'-') if a.value(i) == "-Infinity" => out.extend_from_slice(b"null"),
+                _ => out.extend_from_slice(a.value(i).as_bytes()),
+            },
             Cells::Bool(a) => out.extend_from_slice(if a.value(i) { b"true" } else { b"false" }),
             Cells::Int(a) => out.extend_from_slice(a.value(i).to_string().as_bytes()),
             Cells::Float(a) if a.value(i).is_finite() => {
