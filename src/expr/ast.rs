@@ -249,8 +249,8 @@ impl fmt::Display for Js<'_> {
                 }
                 f.write_str("`")
             }
-            Node::Unary(Unary::Neg, a) => write!(f, "(-{})", sub(a)),
-            Node::Unary(Unary::Not, a) => write!(f, "(!{})", sub(a)),
+            Node::Unary(Unary::Neg, a) => write!(f, "(- {})", sub(a)),
+            Node::Unary(Unary::Not, a) => write!(f, "(! {})", sub(a)),
             Node::Binary(op, a, b) => write!(f, "({} {} {})", sub(a), op.symbol(), sub(b)),
             Node::Logical(op, a, b) => write!(f, "({} {} {})", sub(a), op.symbol(), sub(b)),
             Node::Conditional(t, a, b) => write!(f, "({} ? {} : {})", sub(t), sub(a), sub(b)),
@@ -269,6 +269,12 @@ impl fmt::Display for Js<'_> {
                     "Date.getTime" => ("new Date", Some("getTime")),
                     other => (other, None),
                 };
+                if name == "Date.toISOString" && self.optional {
+                    // JavaScript throws on an invalid date; userport gives undefined there.
+                    f.write_str("((d) => isNaN(d) ? undefined : d.toISOString())(new Date(")?;
+                    write_args(f, args, self.optional)?;
+                    return f.write_str("))");
+                }
                 if method.is_some() {
                     f.write_str("(")?;
                 }

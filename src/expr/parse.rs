@@ -247,15 +247,19 @@ fn lower_call(
             })
             .collect()
     };
-    let (object, name) = match callee {
+    let (object, name) = match strip_parens(callee) {
         Expression::Identifier(id)
             if ["String", "Number", "Boolean"].contains(&id.name.as_str()) =>
         {
             return Ok(Node::Function(id.name.to_string(), args()?));
         }
-        Expression::StaticMemberExpression(m) => (&m.object, m.property.name.as_str()),
+        Expression::StaticMemberExpression(m) => {
+            (strip_parens(&m.object), m.property.name.as_str())
+        }
         Expression::ChainExpression(c) => match &c.expression {
-            ChainElement::StaticMemberExpression(m) => (&m.object, m.property.name.as_str()),
+            ChainElement::StaticMemberExpression(m) => {
+                (strip_parens(&m.object), m.property.name.as_str())
+            }
             _ => return Err(unsupported(callee)),
         },
         _ => return Err(unsupported(callee)),
@@ -269,6 +273,9 @@ fn lower_call(
                 callee,
                 format!("{full} is not part of the expression language"),
             ));
+        }
+        if full == "JSON.stringify" && arguments.len() != 1 {
+            return Err(refuse(whole, "JSON.stringify takes one argument here"));
         }
         return Ok(Node::Function(full, args()?));
     }
@@ -300,6 +307,14 @@ fn lower_call(
         name.to_string(),
         args()?,
     ))
+}
+
+/// The expression inside any parentheses.
+fn strip_parens<'e, 'a>(mut expression: &'e Expression<'a>) -> &'e Expression<'a> {
+    while let Expression::ParenthesizedExpression(inner) = expression {
+        expression = &inner.expression;
+    }
+    expression
 }
 
 /// `[0]`, `["key"]`: a bracketed step with a literal.
@@ -361,7 +376,8 @@ mod tests {
             js("Math.max(1, logins_count)"),
             "Math.max(1, user.logins_count)"
         );
-        assert_eq!(js("a ? -b : !c"), "(user.a ? (-user.b) : (!user.c))");
+        assert_eq!(js("a ? -b : !c"), "(user.a ? (- user.b) : (! user.c))");
+        assert_eq!(js("- -1"), "(- -1)");
     }
 
     #[test]

@@ -34,15 +34,6 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// TimeClip.
 fn clip(t: f64) -> f64 {
     if !t.is_finite() || t.abs() > MAX_TIME {
@@ -89,7 +80,8 @@ fn parse_iso(text: &str) -> Option<f64> {
             day = digits(&mut i, 2)?;
         }
     }
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+    // Like V8, a day up to 31 is accepted in any month and runs over into the next one.
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
     let (mut hour, mut minute, mut second, mut millis) = (0, 0, 0, 0.0);
@@ -198,7 +190,8 @@ mod tests {
         assert_eq!(parse("2024-02-29T23:59:59.999Z"), 1_709_251_199_999.0);
         assert_eq!(parse("2024-02-29"), 1_709_164_800_000.0);
         assert_eq!(parse("2024-03-01T01:00+01:00"), 1_709_251_200_000.0);
-        assert!(parse("2023-02-29").is_nan());
+        assert_eq!(parse("2023-02-29"), parse("2023-03-01"));
+        assert!(parse("2023-02-32").is_nan());
         assert!(parse("March 7, 2020").is_nan());
         assert_eq!(
             to_iso_string(1_709_251_199_999.0).unwrap(),

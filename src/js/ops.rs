@@ -8,6 +8,9 @@ use super::date;
 use super::value::{Value, array_elements, is_js_space, join_array, stringify};
 use crate::json::{Step, get_path};
 
+/// The longest string JavaScript engines build (V8: 2^29 - 24 code units).
+const MAX_STRING_LENGTH: f64 = 536_870_888.0;
+
 /// `a + b`.
 pub fn add<'a>(a: &Value<'a>, b: &Value<'a>) -> Value<'a> {
     let (pa, pb) = (a.to_primitive(), b.to_primitive());
@@ -211,7 +214,7 @@ pub const STRING_METHODS: &[&str] = &[
 ];
 
 /// Methods of arrays.
-pub const ARRAY_METHODS: &[&str] = &["join", "includes", "indexOf", "slice", "at"];
+pub const ARRAY_METHODS: &[&str] = &["join", "includes", "indexOf", "slice", "at", "concat"];
 
 /// `receiver.name(args…)`; undefined when the receiver has no such method.
 pub fn call<'a>(receiver: &Value<'a>, name: &str, args: &[Value<'a>]) -> Value<'a> {
@@ -275,6 +278,10 @@ fn string_method<'a>(s: &str, name: &str, args: &[Value<'a>]) -> Value<'a> {
             };
             if target <= len as f64 || fill.is_empty() {
                 return string(&units);
+            }
+            if target > MAX_STRING_LENGTH {
+                // JavaScript throws a RangeError (invalid string length).
+                return Value::Undefined;
             }
             let pad: Vec<u16> = fill
                 .iter()
@@ -458,6 +465,17 @@ fn array_method<'a>(text: &str, name: &str, args: &[Value<'a>]) -> Value<'a> {
             let start = relative(&arg(0), len, 0.0);
             let end = relative(&arg(1), len, len as f64);
             array_of(&elements[start..end.max(start)])
+        }
+        "concat" => {
+            // Arrays are spread, other values appended.
+            let mut all: Vec<Value<'_>> = elements.clone();
+            for a in args {
+                match a {
+                    Value::Array(t) => all.extend(array_elements(t)),
+                    other => all.push(other.clone()),
+                }
+            }
+            array_of(&all)
         }
         "at" => {
             let i = to_integer(&arg(0));

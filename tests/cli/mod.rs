@@ -2,6 +2,7 @@
 
 mod export;
 mod export_errors;
+mod expressions;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
