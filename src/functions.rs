@@ -72,7 +72,17 @@ impl ScalarUDFImpl for JsonPath {
         if args.arg_fields.is_empty() {
             return plan_err!("json_path needs a JSON text and at least one step");
         }
-        Ok(Arc::new(json_field(self.name())))
+        // The field is named after the path it reads: objects read by the same path are the
+        // same object (see `origin` in the `js_*` functions).
+        let mut name = args.arg_fields[0].name().clone();
+        for scalar in args.scalar_arguments.iter().skip(1) {
+            match scalar {
+                Some(ScalarValue::Utf8(Some(key))) => name.push_str(&format!(".{key}")),
+                Some(other) => name.push_str(&format!("[{other}]")),
+                None => name.push_str("[?]"),
+            }
+        }
+        Ok(Arc::new(json_field(&name)))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -159,8 +169,6 @@ pub enum JsOp {
     Gt,
     /// `a >= b`.
     Ge,
-    /// `x === x` for one value (true unless NaN or undefined... see `js_same`).
-    Same,
     /// `-a`.
     Neg,
     /// `!a`.
@@ -201,7 +209,6 @@ impl JsOp {
         JsOp::Le,
         JsOp::Gt,
         JsOp::Ge,
-        JsOp::Same,
         JsOp::Neg,
         JsOp::Not,
         JsOp::Or,
@@ -231,7 +238,6 @@ impl JsOp {
             JsOp::Le => "js_le",
             JsOp::Gt => "js_gt",
             JsOp::Ge => "js_ge",
-            JsOp::Same => "js_same",
             JsOp::Neg => "js_neg",
             JsOp::Not => "js_not",
             JsOp::Or => "js_or",
@@ -312,23 +318,33 @@ impl Column {
         })
     }
 
-    fn value(&self, row: usize) -> crate::js::Value<'_> {
+    /// Row `row` as a value, with the origin of an object or array read from the user.
+    fn value<'s>(&'s self, row: usize, name: &'s str) -> (crate::js::Value<'s>, Option<&'s str>) {
         use crate::js::Value;
         use std::borrow::Cow;
         let len = match self {
             Column::Json(a) | Column::Text(a) => a.len(),
             Column::Bool(a) => a.len(),
             Column::Num(a) => a.len(),
-            Column::Undefined => return Value::Undefined,
+            Column::Undefined => return (Value::Undefined, None),
         };
         let row = if len == 1 { 0 } else { row };
-        match self {
-            Column::Json(a) if a.is_valid(row) => Value::from_json(a.value(row)),
+        let value = match self {
+            Column::Json(a) if a.is_valid(row) => {
+                let (origin, text) = crate::js::value::split_origin(a.value(row));
+                let value = Value::from_json(text);
+                let origin = match value {
+                    Value::Object(_) | Value::Array(_) => origin.or(Some(name)),
+                    _ => None,
+                };
+                return (value, origin);
+            }
             Column::Text(a) if a.is_valid(row) => Value::Str(Cow::Borrowed(a.value(row))),
             Column::Bool(a) if a.is_valid(row) => Value::Bool(a.value(row)),
             Column::Num(a) if a.is_valid(row) => Value::Num(a.value(row)),
             _ => Value::Undefined,
-        }
+        };
+        (value, None)
     }
 }
 
@@ -378,23 +394,69 @@ impl ScalarUDFImpl for JsFunction {
             if self.op.is_constant(i) {
                 steps.push(constant(value)?);
             } else {
-                columns.push(Column::new(value, field)?);
+                columns.push((Column::new(value, field)?, field.name().as_str()));
             }
         }
         let name = steps.first().map(key_text).unwrap_or_default();
         let rows = args.number_rows;
         let mut out = StringBuilder::with_capacity(rows, rows * 8);
         let mut values: Vec<Value<'_>> = Vec::with_capacity(columns.len());
+        let mut origins: Vec<Option<&str>> = Vec::with_capacity(columns.len());
         for row in 0..rows {
             values.clear();
-            values.extend(columns.iter().map(|c| c.value(row)));
+            origins.clear();
+            for (column, name) in &columns {
+                let (value, origin) = column.value(row, name);
+                values.push(value);
+                origins.push(origin);
+            }
             let arg = |i: usize| values.get(i).cloned().unwrap_or(Value::Undefined);
+            let threw = |i: usize| matches!(values.get(i), Some(Value::Throw));
+            let any_threw = values.iter().any(|v| matches!(v, Value::Throw));
+            // A throw in an operand that JavaScript evaluates makes the whole expression throw;
+            // `||`, `&&`, `??`, `?:` and optional calls skip operands, and their throws.
+            // The operand that a logical operator returns keeps its identity.
+            let chosen = match self.op {
+                _ if threw(0) => None,
+                JsOp::Or => Some(if arg(0).truthy() { 0 } else { 1 }),
+                JsOp::And => Some(if arg(0).truthy() { 1 } else { 0 }),
+                JsOp::Coalesce => Some(if arg(0).is_nullish() { 1 } else { 0 }),
+                JsOp::Cond => Some(if arg(0).truthy() { 1 } else { 2 }),
+                JsOp::Defined => values.iter().position(|v| !matches!(v, Value::Undefined)),
+                _ => None,
+            };
+            let mut origin: Option<String> = chosen
+                .and_then(|i| origins.get(i).copied().flatten())
+                .map(str::to_string);
+            // Objects and arrays are equal when they are the same object: read by the same path.
+            let same_object = || match (&values.first(), &values.get(1)) {
+                (
+                    Some(Value::Object(_) | Value::Array(_)),
+                    Some(Value::Object(_) | Value::Array(_)),
+                ) => Some(origins[0].is_some() && origins[0] == origins[1]),
+                _ => None,
+            };
             let result = match self.op {
+                JsOp::Or | JsOp::And | JsOp::Coalesce | JsOp::Cond | JsOp::Get if threw(0) => {
+                    Value::Throw
+                }
+                JsOp::Or | JsOp::And | JsOp::Coalesce | JsOp::Cond | JsOp::Defined => {
+                    chosen.map_or(Value::Undefined, arg)
+                }
+                JsOp::Call if threw(0) => Value::Throw,
+                JsOp::Call if !ops::has_method_for(&arg(0), &name) => Value::Undefined,
+                _ if any_threw => Value::Throw,
                 JsOp::Add => ops::add(&arg(0), &arg(1)),
                 JsOp::Sub => ops::arithmetic('-', &arg(0), &arg(1)),
                 JsOp::Mul => ops::arithmetic('*', &arg(0), &arg(1)),
                 JsOp::Div => ops::arithmetic('/', &arg(0), &arg(1)),
                 JsOp::Rem => ops::arithmetic('%', &arg(0), &arg(1)),
+                JsOp::Eq | JsOp::StrictEq if same_object().is_some() => {
+                    Value::Bool(same_object() == Some(true))
+                }
+                JsOp::Ne | JsOp::StrictNe if same_object().is_some() => {
+                    Value::Bool(same_object() == Some(false))
+                }
                 JsOp::Eq => Value::Bool(ops::loose_equals(&arg(0), &arg(1))),
                 JsOp::Ne => Value::Bool(!ops::loose_equals(&arg(0), &arg(1))),
                 JsOp::StrictEq => Value::Bool(ops::strict_equals(&arg(0), &arg(1))),
@@ -403,37 +465,8 @@ impl ScalarUDFImpl for JsFunction {
                 JsOp::Le => Value::Bool(ops::compare("<=", &arg(0), &arg(1))),
                 JsOp::Gt => Value::Bool(ops::compare(">", &arg(0), &arg(1))),
                 JsOp::Ge => Value::Bool(ops::compare(">=", &arg(0), &arg(1))),
-                JsOp::Same => Value::Bool(!matches!(arg(0), Value::Num(n) if n.is_nan())),
                 JsOp::Neg => Value::Num(-arg(0).to_number()),
                 JsOp::Not => Value::Bool(!arg(0).truthy()),
-                JsOp::Or => {
-                    if arg(0).truthy() {
-                        arg(0)
-                    } else {
-                        arg(1)
-                    }
-                }
-                JsOp::And => {
-                    if arg(0).truthy() {
-                        arg(1)
-                    } else {
-                        arg(0)
-                    }
-                }
-                JsOp::Coalesce => {
-                    if arg(0).is_nullish() {
-                        arg(1)
-                    } else {
-                        arg(0)
-                    }
-                }
-                JsOp::Cond => {
-                    if arg(0).truthy() {
-                        arg(1)
-                    } else {
-                        arg(2)
-                    }
-                }
                 JsOp::Concat => {
                     let mut s = String::new();
                     for v in &values {
@@ -441,16 +474,28 @@ impl ScalarUDFImpl for JsFunction {
                     }
                     Value::Str(std::borrow::Cow::Owned(s))
                 }
-                JsOp::Get => steps.iter().fold(arg(0), |v, step| ops::member(&v, step)),
+                JsOp::Get => {
+                    origin = origins[0].map(|o| {
+                        let mut o = o.to_string();
+                        for step in &steps {
+                            match step {
+                                Step::Key(k) => o.push_str(&format!(".{k}")),
+                                Step::Index(i) => o.push_str(&format!("[{i}]")),
+                            }
+                        }
+                        o
+                    });
+                    steps.iter().fold(arg(0), |v, step| ops::member(&v, step))
+                }
                 JsOp::Call => ops::call(&arg(0), &name, &values[1.min(values.len())..]),
                 JsOp::Fn => ops::global(&name, &values),
-                JsOp::Defined => values
-                    .iter()
-                    .find(|v| !matches!(v, Value::Undefined))
-                    .cloned()
-                    .unwrap_or(Value::Undefined),
             };
-            out.append_option(result.to_json());
+            match (&result, origin) {
+                (Value::Object(_) | Value::Array(_), Some(origin)) => {
+                    out.append_value(crate::js::value::with_origin(&origin, &result));
+                }
+                _ => out.append_option(result.to_json()),
+            }
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }

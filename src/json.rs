@@ -63,7 +63,8 @@ pub fn compact(raw: &str) -> Cow<'_, str> {
 pub fn get_path<'t>(text: &'t str, path: &[Step]) -> Option<&'t str> {
     let (mut start, mut end) = (0usize, text.len());
     for step in path {
-        let mut jiter = Jiter::new(&text.as_bytes()[start..end]);
+        // NaN and Infinity can stand in arrays that expressions build.
+        let mut jiter = Jiter::new(&text.as_bytes()[start..end]).with_allow_inf_nan();
         let peek = jiter.peek().ok()?;
         let (s, e) = match step {
             Step::Key(key) if peek == Peek::Object => find_key(&mut jiter, key)?,

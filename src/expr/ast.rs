@@ -269,12 +269,6 @@ impl fmt::Display for Js<'_> {
                     "Date.getTime" => ("new Date", Some("getTime")),
                     other => (other, None),
                 };
-                if name == "Date.toISOString" && self.optional {
-                    // JavaScript throws on an invalid date; userport gives undefined there.
-                    f.write_str("((d) => isNaN(d) ? undefined : d.toISOString())(new Date(")?;
-                    write_args(f, args, self.optional)?;
-                    return f.write_str("))");
-                }
                 if method.is_some() {
                     f.write_str("(")?;
                 }

@@ -174,12 +174,6 @@ fn lower(node: &Node) -> Expr {
         }
         Node::Unary(Unary::Neg, a) => boxed(JsOp::Neg, &[a]),
         Node::Unary(Unary::Not, a) => boxed(JsOp::Not, &[a]),
-        // The same expression on both sides is the same value, and the same reference when
-        // it is an object: equal unless it is NaN.
-        Node::Binary(Binary::StrictEq | Binary::Eq, a, b) if same(a, b) => boxed(JsOp::Same, &[a]),
-        Node::Binary(Binary::StrictNe | Binary::Ne, a, b) if same(a, b) => {
-            js(JsOp::Not, vec![boxed(JsOp::Same, &[a])])
-        }
         Node::Binary(op, a, b) => {
             let op = match op {
                 Binary::Add => JsOp::Add,
@@ -219,11 +213,6 @@ fn lower(node: &Node) -> Expr {
             js(JsOp::Fn, all)
         }
     }
-}
-
-/// Whether two nodes are the same expression (wherever they stand in the text).
-fn same(a: &Node, b: &Node) -> bool {
-    a.to_string() == b.to_string()
 }
 
 /// A step as a constant argument.

@@ -377,7 +377,7 @@ mod tests {
             "Math.max(1, user.logins_count)"
         );
         assert_eq!(js("a ? -b : !c"), "(user.a ? (- user.b) : (! user.c))");
-        assert_eq!(js("- -1"), "(- -1)");
+        assert_eq!(js("- -1"), "(- (- 1))");
     }
 
     #[test]

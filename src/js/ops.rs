@@ -216,6 +216,15 @@ pub const STRING_METHODS: &[&str] = &[
 /// Methods of arrays.
 pub const ARRAY_METHODS: &[&str] = &["join", "includes", "indexOf", "slice", "at", "concat"];
 
+/// Whether `receiver` has the method `name` (strings and arrays have some).
+pub fn has_method_for(receiver: &Value<'_>, name: &str) -> bool {
+    match receiver {
+        Value::Str(_) => STRING_METHODS.contains(&name),
+        Value::Array(_) => ARRAY_METHODS.contains(&name),
+        _ => false,
+    }
+}
+
 /// `receiver.name(args…)`; undefined when the receiver has no such method.
 pub fn call<'a>(receiver: &Value<'a>, name: &str, args: &[Value<'a>]) -> Value<'a> {
     match receiver {
@@ -281,7 +290,7 @@ fn string_method<'a>(s: &str, name: &str, args: &[Value<'a>]) -> Value<'a> {
             }
             if target > MAX_STRING_LENGTH {
                 // JavaScript throws a RangeError (invalid string length).
-                return Value::Undefined;
+                return Value::Throw;
             }
             let pad: Vec<u16> = fill
                 .iter()
@@ -543,7 +552,8 @@ pub fn global<'a>(name: &str, args: &[Value<'a>]) -> Value<'a> {
             let t = date::time_value(&first);
             match date::to_iso_string(t) {
                 Some(s) => Value::Str(Cow::Owned(s)),
-                None => Value::Undefined,
+                // An invalid date: JavaScript throws a RangeError.
+                None => Value::Throw,
             }
         }
         _ => Value::Undefined,

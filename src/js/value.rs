@@ -24,7 +24,13 @@ pub enum Value<'a> {
     Object(Cow<'a, str>),
     /// An array, as compact JSON text.
     Array(Cow<'a, str>),
+    /// What an expression that threw evaluates to: it makes the whole expression throw
+    /// (an empty cell), except where JavaScript would not have evaluated it.
+    Throw,
 }
+
+/// The JSON-text form of [`Value::Throw`] between functions (no JSON text starts with `!`).
+pub const THROW: &str = "!";
 
 impl<'a> Value<'a> {
     /// Reads a value from JSON text (`NaN`, `Infinity` and `-Infinity` are accepted too:
@@ -34,6 +40,7 @@ impl<'a> Value<'a> {
         match text.as_bytes().first() {
             None => Value::Undefined,
             Some(b'n') => Value::Null,
+            Some(b'!') => Value::Throw,
             Some(b't') => Value::Bool(true),
             Some(b'f') => Value::Bool(false),
             Some(b'"') => Value::Str(unquote(text)),
@@ -51,6 +58,7 @@ impl<'a> Value<'a> {
     pub fn to_json(&self) -> Option<String> {
         Some(match self {
             Value::Undefined => return None,
+            Value::Throw => THROW.to_string(),
             Value::Null => "null".to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Num(n) if *n == 0.0 && n.is_sign_negative() => "-0".to_string(),
@@ -64,6 +72,7 @@ impl<'a> Value<'a> {
     pub fn into_owned(self) -> Value<'static> {
         match self {
             Value::Undefined => Value::Undefined,
+            Value::Throw => Value::Throw,
             Value::Null => Value::Null,
             Value::Bool(b) => Value::Bool(b),
             Value::Num(n) => Value::Num(n),
@@ -76,7 +85,7 @@ impl<'a> Value<'a> {
     /// ToBoolean.
     pub fn truthy(&self) -> bool {
         match self {
-            Value::Undefined | Value::Null => false,
+            Value::Undefined | Value::Null | Value::Throw => false,
             Value::Bool(b) => *b,
             Value::Num(n) => !(*n == 0.0 || n.is_nan()),
             Value::Str(s) => !s.is_empty(),
@@ -102,7 +111,7 @@ impl<'a> Value<'a> {
     /// ToNumber.
     pub fn to_number(&self) -> f64 {
         match self {
-            Value::Undefined => f64::NAN,
+            Value::Undefined | Value::Throw => f64::NAN,
             Value::Null => 0.0,
             Value::Bool(b) => f64::from(u8::from(*b)),
             Value::Num(n) => *n,
@@ -114,7 +123,7 @@ impl<'a> Value<'a> {
     /// ToString.
     pub fn to_js_string(&self) -> Cow<'a, str> {
         match self {
-            Value::Undefined => Cow::Borrowed("undefined"),
+            Value::Undefined | Value::Throw => Cow::Borrowed("undefined"),
             Value::Null => Cow::Borrowed("null"),
             Value::Bool(true) => Cow::Borrowed("true"),
             Value::Bool(false) => Cow::Borrowed("false"),
@@ -132,6 +141,32 @@ impl<'a> Value<'a> {
             _ => Vec::new(),
         }
     }
+}
+
+/// Splits the origin off a JSON text passed between functions: `#LEN:ORIGIN` before the
+/// text names where an object or array was read from the user (its identity).
+pub fn split_origin(text: &str) -> (Option<&str>, &str) {
+    let Some(rest) = text.strip_prefix('#') else {
+        return (None, text);
+    };
+    let Some((len, rest)) = rest.split_once(':') else {
+        return (None, text);
+    };
+    match len.parse::<usize>() {
+        Ok(len) if rest.is_char_boundary(len.min(rest.len())) && len <= rest.len() => {
+            (Some(&rest[..len]), &rest[len..])
+        }
+        _ => (None, text),
+    }
+}
+
+/// The JSON text of an object or array with its origin before it (see [`split_origin`]).
+pub fn with_origin(origin: &str, value: &Value<'_>) -> String {
+    format!(
+        "#{}:{origin}{}",
+        origin.len(),
+        value.to_json().unwrap_or_default()
+    )
 }
 
 /// Number::toString, as JavaScript prints numbers.
@@ -260,7 +295,7 @@ fn is_decimal_literal(s: &str) -> bool {
 /// The elements of a JSON array text.
 pub fn array_elements(text: &str) -> Vec<Value<'_>> {
     let bytes = text.as_bytes();
-    let mut jiter = Jiter::new(bytes);
+    let mut jiter = Jiter::new(bytes).with_allow_inf_nan();
     let mut out = Vec::new();
     let Ok(Some(mut peek)) = jiter.next_array() else {
         return out;
@@ -283,7 +318,7 @@ pub fn array_elements(text: &str) -> Vec<Value<'_>> {
 /// its first place and its last value.
 pub fn object_members(text: &str) -> Vec<(String, Value<'_>)> {
     let bytes = text.as_bytes();
-    let mut jiter = Jiter::new(bytes);
+    let mut jiter = Jiter::new(bytes).with_allow_inf_nan();
     let mut members: Vec<(String, Value<'_>)> = Vec::new();
     let mut key = match jiter.next_object() {
         Ok(k) => k.map(str::to_string),
@@ -335,7 +370,7 @@ pub fn stringify(value: &Value<'_>) -> Option<String> {
 /// Writes `value` as `JSON.stringify` would; `false` for undefined.
 fn write_json(value: &Value<'_>, out: &mut String) -> bool {
     match value {
-        Value::Undefined => return false,
+        Value::Undefined | Value::Throw => return false,
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Num(n) if n.is_finite() => out.push_str(&number_to_string(*n)),

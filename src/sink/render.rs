@@ -28,6 +28,7 @@ pub fn number(value: f64, out: &mut String) {
 /// Appends the report cell of the JSON text `json`: a string's characters, a number as
 /// JavaScript prints it, `true` / `false`, nothing for `null`, objects and arrays as they are.
 pub fn json_cell(json: &str, out: &mut String) {
+    let json = crate::js::value::split_origin(json).1;
     match json.as_bytes().first() {
         Some(b'"') => match unquote(json) {
             Some(text) => out.push_str(text),
@@ -35,7 +36,8 @@ pub fn json_cell(json: &str, out: &mut String) {
                 &serde_json::from_str::<String>(json).unwrap_or_else(|_| json.to_string()),
             ),
         },
-        Some(b'n') | None => {}
+        // null, and what a throwing expression gives: an empty cell.
+        Some(b'n' | b'!') | None => {}
         Some(b'-' | b'0'..=b'9') => match json.parse::<f64>() {
             Ok(value) => number(value, out),
             Err(_) => out.push_str(json),
@@ -179,12 +181,20 @@ impl<'a> Cells<'a> {
             return;
         }
         match self {
-            Cells::Json(a) => match a.value(i).as_bytes().first() {
-                // Numbers JSON cannot hold are null, as JSON.stringify writes them.
-                Some(b'N' | b'I') => out.extend_from_slice(b"null"),
-                Some(b'-') if a.value(i) == "-Infinity" => out.extend_from_slice(b"null"),
-                _ => out.extend_from_slice(a.value(i).as_bytes()),
-            },
+            Cells::Json(a) => {
+                let text = crate::js::value::split_origin(a.value(i)).1;
+                match text.as_bytes().first() {
+                    // Numbers JSON cannot hold are null, as JSON.stringify writes them; so is
+                    // what a throwing expression gives.
+                    Some(b'N' | b'I' | b'!') => out.extend_from_slice(b"null"),
+                    Some(b'-') if text == "-Infinity" => out.extend_from_slice(b"null"),
+                    Some(b'[' | b'{') if text.contains("NaN") || text.contains("Infinity") => {
+                        let json = stringify(&Value::from_json(text));
+                        out.extend_from_slice(json.as_deref().unwrap_or("null").as_bytes());
+                    }
+                    _ => out.extend_from_slice(text.as_bytes()),
+                }
+            }
             Cells::Bool(a) => out.extend_from_slice(if a.value(i) { b"true" } else { b"false" }),
             Cells::Int(a) => out.extend_from_slice(a.value(i).to_string().as_bytes()),
             Cells::Float(a) if a.value(i).is_finite() => {

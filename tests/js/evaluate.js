@@ -32,7 +32,7 @@ function render(value) {
   if (value === undefined || value === null) return "";
   if (typeof value === "string") return value.toWellFormed();
   if (typeof value === "number" || typeof value === "boolean") return String(value);
-  return JSON.stringify(value).toWellFormed();
+  return wellFormedJSON.stringify(value);
 }
 
 const out = users.map((user) =>
