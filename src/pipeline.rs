@@ -82,6 +82,46 @@ pub async fn write(frame: DataFrame, target: &Target) -> Result<u64> {
     Ok(rows)
 }
 
+/// What `--explain` prints: each column's expression as parsed and as SQL, then the logical
+/// and physical plans of `frame`. Nothing is executed.
+pub async fn explain(
+    columns: &[(&str, &crate::expr::Compiled)],
+    frame: DataFrame,
+) -> Result<String> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if !columns.is_empty() {
+        out.push_str("Columns:\n");
+    }
+    for (name, compiled) in columns {
+        let sql = datafusion::sql::unparser::expr_to_sql(&compiled.expr)
+            .map_or_else(|e| format!("(no SQL form: {e})"), |sql| sql.to_string());
+        let _ = writeln!(
+            out,
+            "  {name}\n    expression: {}\n    sql:        {sql}",
+            compiled.node
+        );
+    }
+    let logical = frame.clone().into_optimized_plan()?;
+    let _ = writeln!(
+        out,
+        "Logical plan:\n{}",
+        indent(&logical.display_indent().to_string())
+    );
+    let physical = frame.create_physical_plan().await?;
+    let display = datafusion::physical_plan::displayable(physical.as_ref()).indent(true);
+    let _ = writeln!(out, "Physical plan:\n{}", indent(&display.to_string()));
+    Ok(out)
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("  {l}\n"))
+        .collect::<String>()
+        .trim_end()
+        .to_string()
+}
+
 /// Projects `frame` onto named columns, in order.
 pub fn select(frame: DataFrame, columns: Vec<(String, Expr)>) -> Result<DataFrame> {
     let exprs: Vec<Expr> = columns

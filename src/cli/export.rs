@@ -53,6 +53,11 @@ pub struct Args {
     /// Do not neutralize CSV cells that a spreadsheet would run as formulas.
     #[arg(long)]
     pub no_csv_guard: bool,
+
+    /// Show each column's expression as parsed and as the SQL that runs, then the logical
+    /// and physical plans; read no user.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 /// Runs `userport export`.
@@ -60,9 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let fields = columns(&args)?;
     let compiled = fields
         .iter()
-        .map(|(field, context)| {
-            expr::compile(&field.text, context).map(|c| (field.name.clone(), c.expr))
-        })
+        .map(|(field, context)| expr::compile(&field.text, context))
         .collect::<Result<Vec<_>, Error>>()?;
     check_unique(&fields)?;
     let shape = if compiled.is_empty() {
@@ -81,7 +84,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .context("opening the users table")?;
     if shape == Shape::Columns {
-        frame = pipeline::select(frame, compiled)?;
+        let columns = fields
+            .iter()
+            .zip(&compiled)
+            .map(|((field, _), c)| (field.name.clone(), c.expr.clone()))
+            .collect();
+        frame = pipeline::select(frame, columns)?;
+    }
+    if args.explain {
+        let columns: Vec<(&str, &expr::Compiled)> = fields
+            .iter()
+            .zip(&compiled)
+            .map(|((field, _), c)| (field.name.as_str(), c))
+            .collect();
+        print!("{}", pipeline::explain(&columns, frame).await?);
+        return Ok(ExitCode::SUCCESS);
     }
     pipeline::write(frame, &target).await?;
     Ok(ExitCode::SUCCESS)

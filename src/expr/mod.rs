@@ -129,6 +129,19 @@ pub struct Compiled {
 
 /// Parses `text` and lowers it over the canonical user schema. `context` names the argument
 /// in error messages (for example `--field Plan=user_metadata.plan`).
+///
+/// ```
+/// let plain = userport::expr::compile("user.identities[0].connection", "--field").unwrap();
+/// let sql = datafusion::sql::unparser::expr_to_sql(&plain.expr).unwrap();
+/// assert_eq!(sql.to_string(), "json_path(identities, 0, 'connection')");
+///
+/// let js = userport::expr::compile("user.user_metadata.name || user.name", "--field").unwrap();
+/// let sql = datafusion::sql::unparser::expr_to_sql(&js.expr).unwrap();
+/// assert_eq!(
+///     sql.to_string(),
+///     "js_or(json_path(user_metadata, 'name'), js_defined(\"name\", json_path(_extra, 'name')))"
+/// );
+/// ```
 pub fn compile(text: &str, context: &str) -> Result<Compiled> {
     let node = parse::parse(text).map_err(|e| located(context, text, e.span, &e.message))?;
     let expr = match &node {

@@ -435,3 +435,60 @@ fn help_lists_the_export_options() {
         assert!(text.contains(flag), "{flag} missing from --help");
     }
 }
+
+#[test]
+fn expressions_make_columns() {
+    let out = ok(&[
+        "export",
+        "fixtures/users.ndjson",
+        "--field",
+        "Name=user.user_metadata.name || user.name",
+        "--field",
+        "Domain=user.email ? user.email.split('@')[1].toLowerCase() : 'none'",
+        "--field",
+        "Label=`${user.nickname ?? '?'}: ${user.logins_count ?? 0} logins`",
+        "--field",
+        "Roles=Array.isArray(user.app_metadata.roles) ? user.app_metadata.roles.join('|') : user.app_metadata.roles",
+        "--field",
+        "Days=Math.floor((Date.parse(user.updated_at) - Date.parse(user.created_at)) / 86400000)",
+    ]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("Name,Domain,Label,Roles,Days"));
+    assert_eq!(
+        lines.next(),
+        Some("Ana Almeida,example.com,ana: 1 logins,admin,132")
+    );
+    let numbers = out
+        .lines()
+        .find(|l| l.contains("Numbers.Person"))
+        .or_else(|| out.lines().nth(3))
+        .unwrap();
+    assert_eq!(
+        numbers,
+        "\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"click\"\")\",example.com,-5: 0 logins,admin,"
+    );
+}
+
+#[test]
+fn explain_shows_expressions_sql_and_plans_without_reading() {
+    // The input does not exist: --explain reads no user (but the file must be there).
+    let out = ok(&[
+        "export",
+        "fixtures/bad/invalid-json.ndjson",
+        "--field",
+        "Name=user.user_metadata.name || user.name",
+        "--field",
+        "email",
+        "--explain",
+    ]);
+    assert!(
+        out.contains("  Name\n    expression: (user.user_metadata.name || user.name)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    sql:        js_or(json_path(user_metadata, 'name'), js_defined(\"name\", json_path(_extra, 'name')))"),
+        "{out}"
+    );
+    assert!(out.contains("Logical plan:\n  Projection: "), "{out}");
+    assert!(out.contains("Physical plan:\n  ProjectionExec: "), "{out}");
+}

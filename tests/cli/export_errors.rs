@@ -169,3 +169,29 @@ fn a_failure_after_output_began_leaves_no_partial_file_and_keeps_the_old_one() {
     assert_eq!(entries(dir.path()), ["late-error.ndjson", "report.csv"]);
     let _ = fixture("users.ndjson");
 }
+
+#[test]
+fn unsupported_expressions_are_refused_before_reading() {
+    let e = fails_without_output(&[
+        "export",
+        "fixtures/users.ndjson",
+        "--field",
+        "X=user.name.repeat(3)",
+    ]);
+    assert!(
+        e.contains("--field X=user.name.repeat(3): .repeat() is not part of the expression language\n  user.name.repeat(3)\n  ^^^^^^^^^^^^^^^^"),
+        "{e}"
+    );
+    let e = fails_without_output(&["export", "fixtures/users.ndjson", "--field", "user.a ** 2"]);
+    assert!(
+        e.contains("this is not part of the expression language\n  user.a ** 2\n  ^^^^^^^^^^^"),
+        "{e}"
+    );
+    let e = fails_without_output(&[
+        "export",
+        "fixtures/users.ndjson",
+        "--field",
+        "new Date(user.created_at)",
+    ]);
+    assert!(e.contains("new Date(x).toISOString() or .getTime()"), "{e}");
+}

@@ -10,6 +10,12 @@
 "use strict";
 const fs = require("fs");
 
+// String.prototype.toWellFormed arrived in Node.js 20; older ones get the same behaviour.
+function wellFormed(s) {
+  if (typeof s.toWellFormed === "function") return s.toWellFormed();
+  return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
+}
+
 const [usersPath, expressionsPath] = process.argv.slice(2);
 const users = fs
   .readFileSync(usersPath, "utf8")
@@ -22,7 +28,7 @@ const texts = JSON.parse(fs.readFileSync(expressionsPath, "utf8"));
 // before rendering, so it sees strings the same way here.
 const wellFormedJSON = {
   stringify: (value) =>
-    JSON.stringify(value, (key, x) => (typeof x === "string" ? x.toWellFormed() : x)),
+    JSON.stringify(value, (key, x) => (typeof x === "string" ? wellFormed(x) : x)),
 };
 const functions = texts.map(
   (text) => new Function("user", "JSON", `"use strict"; return (${text});`),
@@ -30,7 +36,7 @@ const functions = texts.map(
 
 function render(value) {
   if (value === undefined || value === null) return "";
-  if (typeof value === "string") return value.toWellFormed();
+  if (typeof value === "string") return wellFormed(value);
   if (typeof value === "number" || typeof value === "boolean") return String(value);
   return wellFormedJSON.stringify(value);
 }
