@@ -458,20 +458,17 @@ fn expressions_make_columns() {
         lines.next(),
         Some("Ana Almeida,example.com,ana: 1 logins,admin,132")
     );
-    let numbers = out
-        .lines()
-        .find(|l| l.contains("Numbers.Person"))
-        .or_else(|| out.lines().nth(3))
-        .unwrap();
+    // The third user: the label starts with "-" (guarded), no updated_at gives NaN days, as
+    // JavaScript says.
     assert_eq!(
-        numbers,
-        "\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"click\"\")\",example.com,-5: 0 logins,admin,"
+        out.lines().nth(3).unwrap(),
+        "\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"click\"\")\",example.com,'-5: 0 logins,admin,NaN"
     );
 }
 
 #[test]
 fn explain_shows_expressions_sql_and_plans_without_reading() {
-    // The input does not exist: --explain reads no user (but the file must be there).
+    // The input's fourth line is bad JSON: --explain reads no user, so it does not fail.
     let out = ok(&[
         "export",
         "fixtures/bad/invalid-json.ndjson",
