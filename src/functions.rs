@@ -50,7 +50,7 @@ pub fn json_path(json: Expr, steps: &[Step]) -> Expr {
 
 /// Every function that a session needs.
 pub fn all() -> Vec<Arc<ScalarUDF>> {
-    let mut udfs = vec![json_path_udf()];
+    let mut udfs = vec![json_path_udf(), sort_key_udf()];
     udfs.extend(JsOp::ALL.iter().map(|&op| js_udf(op)));
     udfs
 }
@@ -496,6 +496,67 @@ impl ScalarUDFImpl for JsFunction {
                 }
                 _ => out.append_option(result.to_json()),
             }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// `js_sort_key(value)`: a text whose byte order is userport's order of JavaScript values:
+/// numbers (by value), then strings (by code point), then booleans, then objects and arrays
+/// (by their JSON text); undefined and null are NULL (sorted last).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct SortKey {
+    signature: Signature,
+}
+
+/// The `js_sort_key` UDF.
+pub fn sort_key_udf() -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(SortKey {
+        signature: Signature::any(1, Volatility::Immutable),
+    }))
+}
+
+/// The sort key of one value (see [`SortKey`]).
+pub fn sort_key(value: &crate::js::Value<'_>) -> Option<String> {
+    use crate::js::Value;
+    Some(match value {
+        Value::Undefined | Value::Null | Value::Throw => return None,
+        Value::Num(n) if n.is_nan() => return None,
+        Value::Num(n) => {
+            // Order-preserving bits: flip all bits of negatives, the sign bit of positives.
+            let bits = (n + 0.0).to_bits();
+            let ordered = if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits | (1 << 63)
+            };
+            format!("0{ordered:016x}")
+        }
+        Value::Str(s) => format!("1{s}"),
+        Value::Bool(b) => format!("2{b}"),
+        Value::Object(t) | Value::Array(t) => format!("3{t}"),
+    })
+}
+
+impl ScalarUDFImpl for SortKey {
+    fn name(&self) -> &str {
+        "js_sort_key"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let column = Column::new(&args.args[0], &args.arg_fields[0])?;
+        let mut out = StringBuilder::with_capacity(args.number_rows, args.number_rows * 8);
+        for row in 0..args.number_rows {
+            let (value, _) = column.value(row, "");
+            out.append_option(sort_key(&value));
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }

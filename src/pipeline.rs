@@ -16,18 +16,58 @@ use crate::source::Source;
 /// Name of the table that holds the users.
 pub const TABLE: &str = "users";
 
-/// A session with userport's functions registered. Plans keep the input order: nothing is
-/// repartitioned round-robin.
-pub fn session() -> SessionContext {
-    let config = SessionConfig::new()
+/// The memory DataFusion's operators may hold before sorts spill to disk, by default.
+pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
+
+/// A session with userport's functions and the JSON functions of
+/// `datafusion-functions-json` (`json_get_str`, `->`, `->>`, …) registered; SQL is read in
+/// the PostgreSQL dialect. Plans keep the input order: nothing is repartitioned
+/// round-robin. Sorts spill to the system's temporary folder beyond `memory_limit` bytes.
+pub fn session(memory_limit: usize) -> Result<SessionContext> {
+    let mut config = SessionConfig::new()
         .with_round_robin_repartition(false)
         .with_target_partitions(2)
         .with_batch_size(crate::source::BATCH_ROWS);
-    let ctx = SessionContext::new_with_config(config);
+    config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+    // What a sort keeps back for merging its spilled runs: a share of a small limit.
+    config.options_mut().execution.sort_spill_reservation_bytes = (memory_limit / 8).min(10 << 20);
+    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_memory_limit(memory_limit, 1.0)
+        .build_arc()?;
+    let mut ctx = SessionContext::new_with_config_rt(config, runtime);
     for udf in crate::functions::all() {
         ctx.register_udf(udf.as_ref().clone());
     }
-    ctx
+    datafusion_functions_json::register_all(&mut ctx)?;
+    Ok(ctx)
+}
+
+/// Reads a memory size: bytes, or a number with K, M, G (powers of 1024), as in `256M`.
+pub fn parse_size(text: &str) -> std::result::Result<usize, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("expected a size such as 512M or 2G, not {text:?}"))?;
+    let factor = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("expected a size such as 512M or 2G, not {text:?}")),
+    };
+    match n.checked_mul(factor) {
+        Some(0) | None => Err(format!("expected a size such as 512M or 2G, not {text:?}")),
+        Some(bytes) => Ok(bytes),
+    }
 }
 
 /// Registers `source` as the table [`TABLE`] of `ctx`.
@@ -120,6 +160,62 @@ fn indent(text: &str) -> String {
         .collect::<String>()
         .trim_end()
         .to_string()
+}
+
+/// The column that numbers the users in input order, so that ties of a sort keep it.
+pub const ROW: &str = "_row";
+
+/// One `--sort FIELD[:asc|desc]` key.
+#[derive(Debug, Clone)]
+pub struct SortKey {
+    /// The path or expression, compiled.
+    pub compiled: crate::expr::Compiled,
+    /// Descending?
+    pub descending: bool,
+}
+
+impl SortKey {
+    /// Reads `FIELD[:asc|desc]`.
+    pub fn parse(arg: &str) -> Result<SortKey> {
+        let (text, descending) = match arg.rsplit_once(':') {
+            Some((field, dir)) if dir.trim().eq_ignore_ascii_case("desc") => (field, true),
+            Some((field, dir)) if dir.trim().eq_ignore_ascii_case("asc") => (field, false),
+            _ => (arg, false),
+        };
+        let compiled = crate::expr::compile(text.trim(), &format!("--sort {arg}"))?;
+        Ok(SortKey {
+            compiled,
+            descending,
+        })
+    }
+
+    /// The expression to sort by: a typed column itself, any other value by its
+    /// `js_sort_key` (numbers, then strings, then booleans, then objects).
+    fn key(&self) -> Expr {
+        use crate::expr::ast::Node;
+        use crate::source::schema::{self, Kind};
+        match &self.compiled.node {
+            Node::Path(p)
+                if p.steps.is_empty()
+                    && schema::column(&p.root).is_some_and(|(_, kind)| kind != Kind::Json) =>
+            {
+                self.compiled.expr.clone()
+            }
+            _ => crate::functions::sort_key_udf().call(vec![self.compiled.expr.clone()]),
+        }
+    }
+}
+
+/// Sorts `frame` by `keys` (absent values last), ties in input order; adds [`ROW`].
+pub fn sort(frame: DataFrame, keys: &[SortKey]) -> Result<DataFrame> {
+    use datafusion::functions_window::expr_fn::row_number;
+    let frame = frame.window(vec![row_number().alias(ROW)])?;
+    let mut order: Vec<_> = keys
+        .iter()
+        .map(|k| k.key().sort(!k.descending, false))
+        .collect();
+    order.push(datafusion::prelude::col(ROW).sort(true, false));
+    Ok(frame.sort(order)?)
 }
 
 /// Projects `frame` onto named columns, in order.

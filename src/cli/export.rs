@@ -7,8 +7,8 @@ use anyhow::Context as _;
 
 use crate::error::Error;
 use crate::expr::{self, Field};
-use crate::pipeline::{self, Target};
-use crate::sink::{Format, Options, Shape};
+use crate::pipeline;
+use crate::sink::{Format, Shape};
 use crate::source::{self, Input};
 
 /// Arguments of `userport export`.
@@ -21,7 +21,8 @@ Examples:
   userport export users.ndjson --default-fields -o users.csv
   userport export tenant.json.gz --field email --field 'Plan=user_metadata.plan' -o report.csv
   userport export tenant.ndjson -o tenant.parquet
-  cat tenant.ndjson | userport export - --fields fields.json --format json")]
+  cat tenant.ndjson | userport export - --fields fields.json --format json
+  userport export tenant.ndjson --where 'logins_count = 0' --sort created_at:desc --limit 100")]
 pub struct Args {
     /// Export files: NDJSON (one user a line) or a JSON array, gzipped or not; `-` is stdin.
     #[arg(required = true, value_name = "INPUT")]
@@ -54,6 +55,24 @@ pub struct Args {
     #[arg(long)]
     pub no_csv_guard: bool,
 
+    /// Keep the users for whom this SQL condition over the `users` table holds, e.g.
+    /// `logins_count > 10 AND user_metadata->>'plan' = 'pro'`.
+    #[arg(long = "where", value_name = "SQL")]
+    pub where_sql: Option<String>,
+
+    /// Sort by a path or expression, ascending unless `:desc`; repeatable (the first is the
+    /// main key). Absent values sort last; ties keep the input order.
+    #[arg(long, value_name = "FIELD[:asc|desc]")]
+    pub sort: Vec<String>,
+
+    /// At most N users (after the condition and the sort).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Memory that sorting may hold before it spills to disk (e.g. 256M, 2G).
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = pipeline::parse_size)]
+    pub memory_limit: usize,
+
     /// Show each column's expression as parsed and as the SQL that runs, then the logical
     /// and physical plans; read no user.
     #[arg(long)]
@@ -73,16 +92,41 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Shape::Columns
     };
-    let target = target(&args, shape)?;
+    let target = super::target(
+        args.format,
+        args.output.as_deref(),
+        shape,
+        !args.no_csv_guard,
+    )?;
 
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
     let source = source::open(inputs)?;
-    let ctx = pipeline::session();
+    let ctx = pipeline::session(args.memory_limit)?;
     pipeline::register(&ctx, source)?;
     let mut frame = ctx
         .table(pipeline::TABLE)
         .await
         .context("opening the users table")?;
+    if let Some(sql) = &args.where_sql {
+        let predicate = frame
+            .parse_sql_expr(sql)
+            .map_err(|e| Error::usage(format!("--where {sql}"), e.to_string()))?;
+        frame = frame.filter(predicate)?;
+    }
+    let sorts = args
+        .sort
+        .iter()
+        .map(|arg| pipeline::SortKey::parse(arg))
+        .collect::<Result<Vec<_>, Error>>()?;
+    if !sorts.is_empty() {
+        frame = pipeline::sort(frame, &sorts)?;
+    }
+    if let Some(limit) = args.limit {
+        frame = frame.limit(0, Some(limit))?;
+    }
+    if shape == Shape::Users && !sorts.is_empty() {
+        frame = frame.drop_columns(&[pipeline::ROW])?;
+    }
     if shape == Shape::Columns {
         let columns = fields
             .iter()
@@ -147,35 +191,4 @@ fn check_unique(columns: &[(Field, String)]) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// The output: path, format (explicit, or from the extension), gzip.
-fn target(args: &Args, shape: Shape) -> Result<Target, Error> {
-    let path = args.output.clone().filter(|p| p.as_os_str() != "-");
-    let inferred = path.as_deref().and_then(Format::from_path);
-    let (format, gzip) = match (args.format, inferred, &path) {
-        (Some(format), Some((_, gzip)), _) => (format, gzip),
-        (Some(format), None, _) => (format, false),
-        (None, Some(inferred), _) => inferred,
-        (None, None, Some(path)) => {
-            return Err(Error::usage(
-                format!("-o {}", path.display()),
-                "unknown output format: use a .csv, .json, .ndjson or .parquet name \
-                 (optionally .gz), or --format",
-            ));
-        }
-        (None, None, None) => match shape {
-            Shape::Columns => (Format::Csv, false),
-            Shape::Users => (Format::Ndjson, false),
-        },
-    };
-    Ok(Target {
-        path,
-        format,
-        gzip,
-        shape,
-        options: Options {
-            csv_guard: !args.no_csv_guard,
-        },
-    })
 }

@@ -3,6 +3,8 @@
 mod export;
 mod export_errors;
 mod expressions;
+mod queries;
+mod sql;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,85 @@
+//! `userport sql`: SQL over the users of export files (the table `users`) → any format.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::error::Error;
+use crate::pipeline;
+use crate::sink::{Format, Shape};
+use crate::source::{self, Input};
+
+/// Arguments of `userport sql`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The table `users` has the columns of the canonical user (see the README); user_metadata, \
+app_metadata, identities and multifactor are JSON text: use ->> / -> or json_get_str(...), \
+json_get_int(...), json_get_array(...), json_length(...).
+
+Examples:
+  userport sql users.ndjson -e \"SELECT email FROM users WHERE logins_count = 0\"
+  userport sql users.ndjson --file queries/signups-per-month.sql -o signups.csv")]
+pub struct Args {
+    /// Export files: NDJSON (one user a line) or a JSON array, gzipped or not; `-` is stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// The SQL query.
+    #[arg(
+        short = 'e',
+        long = "execute",
+        value_name = "SQL",
+        conflicts_with = "file"
+    )]
+    pub execute: Option<String>,
+
+    /// A file with the SQL query.
+    #[arg(long, value_name = "FILE", required_unless_present = "execute")]
+    pub file: Option<PathBuf>,
+
+    /// Output format [default: from the extension of -o; csv on stdout].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Output file (`-` is stdout); `.gz` gzips it. Written whole or not at all.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// Do not neutralize CSV cells that a spreadsheet would run as formulas.
+    #[arg(long)]
+    pub no_csv_guard: bool,
+
+    /// Memory that sorts, joins and aggregations may hold before they spill or fail.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = pipeline::parse_size)]
+    pub memory_limit: usize,
+}
+
+/// Runs `userport sql`.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (text, context) = match (&args.execute, &args.file) {
+        (Some(sql), _) => (sql.clone(), "-e".to_string()),
+        (None, Some(path)) => (
+            std::fs::read_to_string(path).map_err(|source| Error::Read {
+                path: path.display().to_string(),
+                source,
+            })?,
+            format!("--file {}", path.display()),
+        ),
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    let target = super::target(
+        args.format,
+        args.output.as_deref(),
+        Shape::Columns,
+        !args.no_csv_guard,
+    )?;
+    let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
+    let source = source::open(inputs)?;
+    let ctx = pipeline::session(args.memory_limit)?;
+    pipeline::register(&ctx, source)?;
+    let frame = ctx
+        .sql(&text)
+        .await
+        .map_err(|e| Error::usage(&context, e.to_string()))?;
+    pipeline::write(frame, &target).await?;
+    Ok(ExitCode::SUCCESS)
+}

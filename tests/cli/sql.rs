@@ -1,0 +1,164 @@
+//! `userport sql`, and `export --where / --sort / --limit`.
+
+use std::fs;
+
+use super::{fails, ok, write_generated};
+
+#[test]
+fn sql_runs_over_the_users_table_with_json_operators() {
+    let out = ok(&[
+        "sql",
+        "fixtures/users.ndjson",
+        "fixtures/users.json",
+        "-e",
+        "SELECT user_metadata->>'plan' AS plan, count(*) AS n FROM users \
+         WHERE json_get_str(user_metadata, 'plan') IS NOT NULL GROUP BY 1 ORDER BY 1",
+        "--format",
+        "json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let free = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["plan"] == "free")
+        .unwrap();
+    // Both inputs are one table: every count is even.
+    assert_eq!(free["n"].as_i64().unwrap() % 2, 0);
+}
+
+#[test]
+fn sql_errors_are_datafusion_s_own_words() {
+    let e = fails(
+        &[
+            "sql",
+            "fixtures/users.ndjson",
+            "-e",
+            "SELECT nope FROM users",
+        ],
+        2,
+    );
+    assert!(e.contains("-e: Schema error: No field named nope"), "{e}");
+    let e = fails(&["sql", "fixtures/users.ndjson", "-e", "SELEC 1"], 2);
+    assert!(e.contains("-e: SQL error"), "{e}");
+}
+
+#[test]
+fn where_sort_and_limit() {
+    let out = ok(&[
+        "export",
+        "fixtures/users.ndjson",
+        "--field",
+        "user_id",
+        "--field",
+        "logins_count",
+        "--where",
+        "logins_count > 80",
+        "--sort",
+        "logins_count:desc",
+        "--limit",
+        "3",
+    ]);
+    assert_eq!(
+        out,
+        "user_id,logins_count\nauth0|5f7c8ec7c33c6c004bbafe82,1234\n\
+         auth0|63d17c4dede19c157162588b,90\nauth0|63d17c4dede19c157160699b,88\n"
+    );
+    let e = fails(
+        &["export", "fixtures/users.ndjson", "--where", "nope = 1"],
+        2,
+    );
+    assert!(
+        e.contains("--where nope = 1: Schema error: No field named nope"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sort_by_metadata_orders_numbers_then_strings_and_keeps_ties_in_input_order() {
+    let out = ok(&[
+        "export",
+        "fixtures/users.ndjson",
+        "--field",
+        "user_id",
+        "--field",
+        "P=user_metadata.plan",
+        "--where",
+        "user_metadata->>'plan' IS NOT NULL",
+        "--sort",
+        "user_metadata.plan",
+    ]);
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert!(rows[0].ends_with(",3"), "numbers first: {rows:?}");
+    let frees: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.ends_with(",free"))
+        .copied()
+        .collect();
+    let input = ok(&[
+        "export",
+        "fixtures/users.ndjson",
+        "--field",
+        "user_id",
+        "--field",
+        "P=user_metadata.plan",
+    ]);
+    let input_frees: Vec<&str> = input.lines().filter(|r| r.ends_with(",free")).collect();
+    assert_eq!(frees, input_frees, "ties keep the input order");
+    let desc = ok(&[
+        "export",
+        "fixtures/users.ndjson",
+        "--field",
+        "P=user_metadata.plan",
+        "--sort",
+        "user_metadata.plan:desc",
+    ]);
+    // A one-column record with an empty value is written `""`.
+    assert_eq!(
+        desc.lines().last(),
+        Some("\"\""),
+        "absent values last, also descending"
+    );
+    assert_eq!(
+        desc.lines().nth(1),
+        Some("\"{\"\"name\"\":\"\"enterprise\"\",\"\"seats\"\":250}\"")
+    );
+}
+
+#[test]
+fn sorting_spills_under_a_small_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("many.ndjson");
+    write_generated(&input, 60_000);
+    let out = dir.path().join("sorted.csv");
+    ok(&[
+        "export",
+        input.to_str().unwrap(),
+        "--field",
+        "user_id",
+        "--sort",
+        "email:desc",
+        "--memory-limit",
+        "8M",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let text = fs::read_to_string(&out).unwrap();
+    let ids: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(ids.len(), 60_000);
+    let mut emails: Vec<String> = (0..60_000)
+        .map(|i| format!("user{i}@example.com"))
+        .collect();
+    emails.sort();
+    emails.reverse();
+    let expected: Vec<String> = emails
+        .iter()
+        .map(|e| {
+            format!(
+                "auth0|{:08}",
+                e[4..e.find('@').unwrap()].parse::<usize>().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(ids, expected);
+}
