@@ -126,16 +126,37 @@ pub async fn write(frame: DataFrame, target: &Target) -> Result<u64> {
 /// and physical plans of `frame`. Nothing is executed.
 pub async fn explain(
     columns: &[(&str, &crate::expr::Compiled)],
+    filter: Option<&Expr>,
+    sorts: &[SortKey],
     frame: DataFrame,
 ) -> Result<String> {
     use std::fmt::Write as _;
+    let to_sql = |e: &Expr| {
+        datafusion::sql::unparser::expr_to_sql(e)
+            .map_or_else(|e| format!("(no SQL form: {e})"), |sql| sql.to_string())
+    };
     let mut out = String::new();
+    if let Some(filter) = filter {
+        let _ = writeln!(out, "Filter:\n  sql: {}", to_sql(filter));
+    }
+    if !sorts.is_empty() {
+        out.push_str("Sort (then input order):\n");
+    }
+    for key in sorts {
+        let _ = writeln!(
+            out,
+            "  {} {}\n    sql: {} {} NULLS LAST",
+            key.compiled.node,
+            if key.descending { "desc" } else { "asc" },
+            to_sql(&key.key()),
+            if key.descending { "DESC" } else { "ASC" },
+        );
+    }
     if !columns.is_empty() {
         out.push_str("Columns:\n");
     }
     for (name, compiled) in columns {
-        let sql = datafusion::sql::unparser::expr_to_sql(&compiled.expr)
-            .map_or_else(|e| format!("(no SQL form: {e})"), |sql| sql.to_string());
+        let sql = to_sql(&compiled.expr);
         let _ = writeln!(
             out,
             "  {name}\n    expression: {}\n    sql:        {sql}",

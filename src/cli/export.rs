@@ -107,11 +107,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .table(pipeline::TABLE)
         .await
         .context("opening the users table")?;
+    let mut filter = None;
     if let Some(sql) = &args.where_sql {
         let predicate = frame
             .parse_sql_expr(sql)
             .map_err(|e| Error::usage(format!("--where {sql}"), e.to_string()))?;
-        frame = frame.filter(predicate)?;
+        frame = frame.filter(predicate.clone())?;
+        filter = Some(predicate);
     }
     let sorts = args
         .sort
@@ -141,7 +143,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .zip(&compiled)
             .map(|((field, _), c)| (field.name.as_str(), c))
             .collect();
-        print!("{}", pipeline::explain(&columns, frame).await?);
+        let text = pipeline::explain(&columns, filter.as_ref(), &sorts, frame).await?;
+        print!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
     pipeline::write(frame, &target).await?;

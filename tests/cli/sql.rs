@@ -162,3 +162,33 @@ fn sorting_spills_under_a_small_memory_limit() {
         .collect();
     assert_eq!(ids, expected);
 }
+
+#[test]
+fn explain_shows_the_filter_and_the_sort_as_sql() {
+    let out = ok(&[
+        "export",
+        "fixtures/users.ndjson",
+        "--field",
+        "email",
+        "--where",
+        "logins_count > 10",
+        "--sort",
+        "user_metadata.plan:desc",
+        "--sort",
+        "created_at",
+        "--explain",
+    ]);
+    assert!(
+        out.contains("Filter:\n  sql: (users.logins_count > 10)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  user.user_metadata.plan desc\n    sql: js_sort_key(json_path(user_metadata, 'plan')) DESC NULLS LAST\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  user.created_at asc\n    sql: created_at ASC NULLS LAST\n"),
+        "{out}"
+    );
+    assert!(out.contains("Sort: "), "{out}");
+}
