@@ -50,7 +50,11 @@ pub fn json_path(json: Expr, steps: &[Step]) -> Expr {
 
 /// Every function that a session needs.
 pub fn all() -> Vec<Arc<ScalarUDF>> {
-    let mut udfs = vec![json_path_udf(), sort_key_udf()];
+    let mut udfs = vec![
+        json_path_udf(),
+        sort_key_udf(),
+        crate::search::search_match_udf(),
+    ];
     udfs.extend(JsOp::ALL.iter().map(|&op| js_udf(op)));
     udfs
 }
@@ -498,6 +502,21 @@ impl ScalarUDFImpl for JsFunction {
             }
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// One argument column viewed as JavaScript values (for the search functions).
+pub struct ValueColumn(Column);
+
+impl ValueColumn {
+    /// Views an argument.
+    pub fn new(value: &ColumnarValue, field: &FieldRef) -> Result<ValueColumn> {
+        Ok(ValueColumn(Column::new(value, field)?))
+    }
+
+    /// Row `row` as a value.
+    pub fn value(&self, row: usize) -> crate::js::Value<'_> {
+        self.0.value(row, "").0
     }
 }
 

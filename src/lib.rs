@@ -22,5 +22,6 @@ pub mod functions;
 pub mod js;
 pub mod json;
 pub mod pipeline;
+pub mod search;
 pub mod sink;
 pub mod source;

@@ -55,6 +55,11 @@ pub struct Args {
     #[arg(long)]
     pub no_csv_guard: bool,
 
+    /// Keep the users that match an Auth0 user-search query (Lucene syntax), e.g.
+    /// `email.domain:example.com AND logins_count:[5 TO *]`.
+    #[arg(long, value_name = "LUCENE")]
+    pub query: Option<String>,
+
     /// Keep the users for whom this SQL condition over the `users` table holds, e.g.
     /// `logins_count > 10 AND user_metadata->>'plan' = 'pro'`.
     #[arg(long = "where", value_name = "SQL")]
@@ -107,13 +112,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .table(pipeline::TABLE)
         .await
         .context("opening the users table")?;
-    let mut filter = None;
+    let mut filter: Option<datafusion::logical_expr::Expr> = None;
+    if let Some(text) = &args.query {
+        filter = Some(crate::search::compile(text, &format!("--query {text}"))?.expr);
+    }
     if let Some(sql) = &args.where_sql {
         let predicate = frame
             .parse_sql_expr(sql)
             .map_err(|e| Error::usage(format!("--where {sql}"), e.to_string()))?;
+        filter = Some(match filter {
+            Some(query) => query.and(predicate),
+            None => predicate,
+        });
+    }
+    if let Some(predicate) = &filter {
         frame = frame.filter(predicate.clone())?;
-        filter = Some(predicate);
     }
     let sorts = args
         .sort

@@ -4,6 +4,7 @@ mod export;
 mod export_errors;
 mod expressions;
 mod queries;
+mod search;
 mod sql;
 
 use std::path::{Path, PathBuf};
