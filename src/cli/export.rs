@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use crate::error::Error;
 use crate::expr::{self, Field};
 use crate::pipeline;
-use crate::sink::{Format, Shape};
+use crate::sink::Shape;
 use crate::source::{self, Input};
 
 /// Arguments of `userport export`.
@@ -42,18 +42,9 @@ pub struct Args {
     #[arg(long)]
     pub default_fields: bool,
 
-    /// Output format [default: from the extension of -o; on stdout, csv for columns and
-    /// ndjson for whole users].
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-
-    /// Output file (`-` is stdout); `.gz` gzips it. Written whole or not at all.
-    #[arg(short, long, value_name = "OUT")]
-    pub output: Option<PathBuf>,
-
-    /// Do not neutralize CSV cells that a spreadsheet would run as formulas.
-    #[arg(long)]
-    pub no_csv_guard: bool,
+    /// Where and how the result is written.
+    #[command(flatten)]
+    pub out: super::OutputArgs,
 
     /// Keep the users that match an Auth0 user-search query (Lucene syntax), e.g.
     /// `email.domain:example.com AND logins_count:[5 TO *]`.
@@ -74,10 +65,6 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
 
-    /// Memory that sorting may hold before it spills to disk (e.g. 256M, 2G).
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = pipeline::parse_size)]
-    pub memory_limit: usize,
-
     /// Show each column's expression as parsed and as the SQL that runs, then the logical
     /// and physical plans; read no user.
     #[arg(long)]
@@ -97,16 +84,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Shape::Columns
     };
-    let target = super::target(
-        args.format,
-        args.output.as_deref(),
-        shape,
-        !args.no_csv_guard,
-    )?;
+    let target = args.out.target(shape)?;
 
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
     let source = source::open(inputs)?;
-    let ctx = pipeline::session(args.memory_limit)?;
+    let ctx = pipeline::session(args.out.memory_limit)?;
     pipeline::register(&ctx, source)?;
     let mut frame = ctx
         .table(pipeline::TABLE)

@@ -38,6 +38,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The output options that `export` and `sql` share.
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    /// Output format [default: from the extension of -o; on stdout, csv for columns and
+    /// ndjson for whole users].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Output file (`-` is stdout); `.gz` gzips it. Written whole or not at all.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<std::path::PathBuf>,
+
+    /// Do not neutralize CSV cells that a spreadsheet would run as formulas.
+    #[arg(long)]
+    pub no_csv_guard: bool,
+
+    /// Memory that sorts, joins and aggregations may hold before they spill to disk
+    /// (e.g. 256M, 2G).
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::pipeline::parse_size)]
+    pub memory_limit: usize,
+}
+
+impl OutputArgs {
+    /// The output target for rows of `shape`.
+    pub fn target(&self, shape: Shape) -> Result<Target, Error> {
+        target(
+            self.format,
+            self.output.as_deref(),
+            shape,
+            !self.no_csv_guard,
+        )
+    }
+}
+
 /// The output of a command: path (`None` or `-` is stdout), format (explicit, or from the
 /// extension; on stdout CSV for columns and NDJSON for whole users), gzip.
 pub fn target(

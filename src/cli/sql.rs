@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::error::Error;
 use crate::pipeline;
-use crate::sink::{Format, Shape};
+use crate::sink::Shape;
 use crate::source::{self, Input};
 
 /// Arguments of `userport sql`.
@@ -36,21 +36,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE", required_unless_present = "execute")]
     pub file: Option<PathBuf>,
 
-    /// Output format [default: from the extension of -o; csv on stdout].
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-
-    /// Output file (`-` is stdout); `.gz` gzips it. Written whole or not at all.
-    #[arg(short, long, value_name = "OUT")]
-    pub output: Option<PathBuf>,
-
-    /// Do not neutralize CSV cells that a spreadsheet would run as formulas.
-    #[arg(long)]
-    pub no_csv_guard: bool,
-
-    /// Memory that sorts, joins and aggregations may hold before they spill or fail.
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = pipeline::parse_size)]
-    pub memory_limit: usize,
+    /// Where and how the result is written.
+    #[command(flatten)]
+    pub out: super::OutputArgs,
 }
 
 /// Runs `userport sql`.
@@ -66,15 +54,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         (None, None) => unreachable!("clap requires one of them"),
     };
-    let target = super::target(
-        args.format,
-        args.output.as_deref(),
-        Shape::Columns,
-        !args.no_csv_guard,
-    )?;
+    let target = args.out.target(Shape::Columns)?;
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
     let source = source::open(inputs)?;
-    let ctx = pipeline::session(args.memory_limit)?;
+    let ctx = pipeline::session(args.out.memory_limit)?;
     pipeline::register(&ctx, source)?;
     let frame = ctx
         .sql(&text)

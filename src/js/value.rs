@@ -262,7 +262,7 @@ pub fn string_to_number(s: &str) -> f64 {
 }
 
 /// `digits[.digits][e[+-]digits]` or `.digits[e…]`, digits on at least one side of the dot.
-fn is_decimal_literal(s: &str) -> bool {
+pub fn is_decimal_literal(s: &str) -> bool {
     let b = s.as_bytes();
     let mut i = 0;
     let count = |i: &mut usize| {

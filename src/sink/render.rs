@@ -69,33 +69,8 @@ pub fn is_formula(cell: &str) -> bool {
 
 /// `[+-]digits[.digits][e[+-]digits]` (or `.digits`).
 fn is_plain_number(text: &str) -> bool {
-    let b = text.as_bytes();
-    let mut i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while b.get(*i).is_some_and(u8::is_ascii_digit) {
-            *i += 1;
-        }
-        *i - start
-    };
-    let mut mantissa = digits(&mut i);
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        mantissa += digits(&mut i);
-    }
-    if mantissa == 0 {
-        return false;
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return false;
-        }
-    }
-    i == b.len()
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    crate::js::value::is_decimal_literal(unsigned)
 }
 
 /// One column of a batch, ready to be rendered row by row.

@@ -256,27 +256,14 @@ fn leaf() -> impl Strategy<Value = Node> {
     ]
 }
 
-const METHODS: &[&str] = &[
-    "toLowerCase",
-    "toUpperCase",
-    "trim",
-    "trimStart",
-    "trimEnd",
-    "startsWith",
-    "endsWith",
-    "includes",
-    "indexOf",
-    "slice",
-    "substring",
-    "split",
-    "replace",
-    "replaceAll",
-    "padStart",
-    "padEnd",
-    "concat",
-    "at",
-    "join",
-];
+/// Every method name, strings' and arrays'.
+fn methods() -> Vec<&'static str> {
+    let mut all = userport::js::ops::STRING_METHODS.to_vec();
+    all.extend(userport::js::ops::ARRAY_METHODS);
+    all.sort_unstable();
+    all.dedup();
+    all
+}
 
 const FUNCTIONS: &[&str] = &[
     "String",
@@ -383,7 +370,7 @@ fn expression() -> impl Strategy<Value = Node> {
                 .prop_map(|(a, step)| Node::Member(Box::new(a), step)),
             (
                 inner.clone(),
-                proptest::sample::select(METHODS),
+                proptest::sample::select(methods()),
                 proptest::collection::vec(inner.clone(), 0..3)
             )
                 .prop_map(|(r, m, args)| Node::Method(
