@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray, UnionArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type};
@@ -85,6 +85,8 @@ pub enum Cells<'a> {
     Int(&'a Int64Array),
     /// Floating-point numbers.
     Float(&'a Float64Array),
+    /// Lists, structs, maps and unions (as SQL's JSON functions return them): JSON.
+    Nested(&'a dyn Array),
     /// Anything else, through Arrow's display.
     Other(&'a dyn Array, ArrayFormatter<'a>),
 }
@@ -112,6 +114,12 @@ impl<'a> Cells<'a> {
             DataType::Boolean => Cells::Bool(array.as_boolean()),
             DataType::Int64 => Cells::Int(array.as_primitive::<Int64Type>()),
             DataType::Float64 => Cells::Float(array.as_primitive::<Float64Type>()),
+            DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::FixedSizeList(..)
+            | DataType::Struct(_)
+            | DataType::Map(..)
+            | DataType::Union(..) => Cells::Nested(array.as_ref()),
             _ => Cells::Other(
                 array.as_ref(),
                 ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())?,
@@ -126,7 +134,7 @@ impl<'a> Cells<'a> {
             Cells::Bool(a) => a.is_null(i),
             Cells::Int(a) => a.is_null(i),
             Cells::Float(a) => a.is_null(i),
-            Cells::Other(a, _) => a.is_null(i),
+            Cells::Other(a, _) | Cells::Nested(a) => nested_is_null(*a, i),
         }
     }
 
@@ -143,6 +151,11 @@ impl<'a> Cells<'a> {
                 let _ = write!(out, "{}", a.value(i));
             }
             Cells::Float(a) => number(a.value(i), out),
+            Cells::Nested(a) => {
+                let mut json = Vec::new();
+                nested_json(*a, i, &mut json);
+                json_cell(&String::from_utf8_lossy(&json), out);
+            }
             Cells::Other(_, f) => {
                 let _ = write!(out, "{}", f.value(i));
             }
@@ -179,10 +192,114 @@ impl<'a> Cells<'a> {
             }
             Cells::Float(_) => out.extend_from_slice(b"null"),
             Cells::Text(a) => write_json_string(a.value(i), out),
+            Cells::Nested(a) => nested_json(*a, i, out),
             Cells::Other(..) => {
                 scratch.clear();
                 self.cell(i, scratch);
                 write_json_string(scratch, out);
+            }
+        }
+    }
+}
+
+/// Whether row `i` is null (a union is null when its chosen value is).
+fn nested_is_null(array: &dyn Array, i: usize) -> bool {
+    match array.as_any().downcast_ref::<UnionArray>() {
+        Some(union) => {
+            let child = union.value(i);
+            child.data_type() == &DataType::Null || nested_is_null(child.as_ref(), 0)
+        }
+        None => array.data_type() == &DataType::Null || array.is_null(i),
+    }
+}
+
+/// Appends row `i` of any array as JSON: lists as arrays, structs and maps as objects,
+/// unions as their chosen value (the `object` and `array` members of the JSON functions'
+/// union hold JSON text), other leaves by their type.
+fn nested_json(array: &dyn Array, i: usize, out: &mut Vec<u8>) {
+    let null = array.data_type() == &DataType::Null || array.is_null(i);
+    if null && !matches!(array.data_type(), DataType::Union(..)) {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    match array.data_type() {
+        DataType::Union(fields, _) => {
+            let union = array
+                .as_any()
+                .downcast_ref::<UnionArray>()
+                .expect("a union");
+            let type_id = union.type_id(i);
+            let child = union.value(i);
+            let raw = fields
+                .iter()
+                .find(|(id, _)| *id == type_id)
+                .is_some_and(|(_, f)| matches!(f.name().as_str(), "object" | "array"));
+            match child.as_string_opt::<i32>() {
+                Some(text) if raw && text.is_valid(0) => {
+                    out.extend_from_slice(text.value(0).as_bytes())
+                }
+                _ => nested_json(child.as_ref(), 0, out),
+            }
+        }
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
+            let values = match array.data_type() {
+                DataType::List(_) => array.as_list::<i32>().value(i),
+                DataType::LargeList(_) => array.as_list::<i64>().value(i),
+                _ => array.as_fixed_size_list().value(i),
+            };
+            out.push(b'[');
+            for j in 0..values.len() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                nested_json(values.as_ref(), j, out);
+            }
+            out.push(b']');
+        }
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            out.push(b'{');
+            for (k, (field, column)) in fields.iter().zip(s.columns()).enumerate() {
+                if k > 0 {
+                    out.push(b',');
+                }
+                write_json_string(field.name(), out);
+                out.push(b':');
+                nested_json(column.as_ref(), i, out);
+            }
+            out.push(b'}');
+        }
+        DataType::Map(..) => {
+            let entries = array.as_map().value(i);
+            out.push(b'{');
+            for j in 0..entries.len() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                let mut key = String::new();
+                if let Ok(cells) = Cells::new(
+                    &Field::new("k", entries.column(0).data_type().clone(), true),
+                    entries.column(0),
+                ) {
+                    cells.cell(j, &mut key);
+                }
+                write_json_string(&key, out);
+                out.push(b':');
+                nested_json(entries.column(1).as_ref(), j, out);
+            }
+            out.push(b'}');
+        }
+        _ => {
+            let leaf = array.slice(i, 1);
+            let field = Field::new("v", leaf.data_type().clone(), true);
+            let mut scratch = String::new();
+            match normalize(&leaf).and_then(|n| {
+                let cells = Cells::new(&field, &n)?;
+                cells.json(0, out, &mut scratch);
+                Ok(())
+            }) {
+                Ok(()) => {}
+                Err(_) => out.extend_from_slice(b"null"),
             }
         }
     }

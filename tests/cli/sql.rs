@@ -192,3 +192,33 @@ fn explain_shows_the_filter_and_the_sort_as_sql() {
     );
     assert!(out.contains("Sort: "), "{out}");
 }
+
+#[test]
+fn nested_results_are_written_as_json() {
+    let out = ok(&[
+        "sql",
+        "fixtures/users.ndjson",
+        "-e",
+        "SELECT user_metadata->'plan' AS p, named_struct('n', logins_count) AS s FROM users LIMIT 4",
+        "--format",
+        "ndjson",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], r#"{"p":"free","s":{"n":1}}"#);
+    assert_eq!(
+        lines[1],
+        r#"{"p":{"name":"enterprise","seats":250},"s":{"n":1234}}"#
+    );
+    assert_eq!(lines[2], r#"{"p":3,"s":{"n":0}}"#);
+    assert_eq!(lines[3], r#"{"p":null,"s":{"n":null}}"#);
+    let csv = ok(&[
+        "sql",
+        "fixtures/users.ndjson",
+        "-e",
+        "SELECT user_metadata->'plan' AS p FROM users LIMIT 4",
+    ]);
+    assert_eq!(
+        csv,
+        "p\nfree\n\"{\"\"name\"\":\"\"enterprise\"\",\"\"seats\"\":250}\"\n3\n\"\"\n"
+    );
+}
