@@ -227,16 +227,72 @@ impl SortKey {
     }
 }
 
-/// Sorts `frame` by `keys` (absent values last), ties in input order; adds [`ROW`].
-pub fn sort(frame: DataFrame, keys: &[SortKey]) -> Result<DataFrame> {
+/// Sorts `frame` by `keys` (absent values last, ties in input order), keeps the first
+/// `limit` rows, and projects onto `columns` when given (whole users otherwise). With
+/// columns, the projection runs before the sort, so that only the output and the keys are
+/// sorted (and spilled).
+pub fn order(
+    frame: DataFrame,
+    keys: &[SortKey],
+    limit: Option<usize>,
+    columns: Option<Vec<(String, Expr)>>,
+) -> Result<DataFrame> {
+    use datafusion::common::Column;
     use datafusion::functions_window::expr_fn::row_number;
+    let by_name = |name: &str| Expr::Column(Column::from_name(name));
+    if keys.is_empty() {
+        let frame = match limit {
+            Some(n) => frame.limit(0, Some(n))?,
+            None => frame,
+        };
+        return match columns {
+            Some(columns) => select(frame, columns),
+            None => Ok(frame),
+        };
+    }
     let frame = frame.window(vec![row_number().alias(ROW)])?;
-    let mut order: Vec<_> = keys
+    let key_name = |i: usize| format!("_sort{i}");
+    let (frame, output): (DataFrame, Vec<String>) = match columns {
+        Some(columns) => {
+            let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+            let mut exprs: Vec<Expr> = columns.into_iter().map(|(n, e)| e.alias(n)).collect();
+            exprs.extend(
+                keys.iter()
+                    .enumerate()
+                    .map(|(i, k)| k.key().alias(key_name(i))),
+            );
+            exprs.push(by_name(ROW));
+            (frame.select(exprs)?, names)
+        }
+        None => {
+            let names = frame.schema().fields().iter().map(|f| f.name().clone());
+            let names = names.filter(|n| n != ROW).collect();
+            let exprs: Vec<Expr> = frame
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| by_name(f.name()))
+                .chain(
+                    keys.iter()
+                        .enumerate()
+                        .map(|(i, k)| k.key().alias(key_name(i))),
+                )
+                .collect();
+            (frame.select(exprs)?, names)
+        }
+    };
+    let mut sort: Vec<_> = keys
         .iter()
-        .map(|k| k.key().sort(!k.descending, false))
+        .enumerate()
+        .map(|(i, k)| by_name(&key_name(i)).sort(!k.descending, false))
         .collect();
-    order.push(datafusion::prelude::col(ROW).sort(true, false));
-    Ok(frame.sort(order)?)
+    sort.push(by_name(ROW).sort(true, false));
+    let mut frame = frame.sort(sort)?;
+    if let Some(n) = limit {
+        // The optimizer turns a limit over a sort into a top-N sort.
+        frame = frame.limit(0, Some(n))?;
+    }
+    Ok(frame.select(output.iter().map(|n| by_name(n)).collect::<Vec<_>>())?)
 }
 
 /// Projects `frame` onto named columns, in order.

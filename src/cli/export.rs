@@ -115,23 +115,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|arg| pipeline::SortKey::parse(arg))
         .collect::<Result<Vec<_>, Error>>()?;
-    if !sorts.is_empty() {
-        frame = pipeline::sort(frame, &sorts)?;
-    }
-    if let Some(limit) = args.limit {
-        frame = frame.limit(0, Some(limit))?;
-    }
-    if shape == Shape::Users && !sorts.is_empty() {
-        frame = frame.drop_columns(&[pipeline::ROW])?;
-    }
-    if shape == Shape::Columns {
-        let columns = fields
-            .iter()
-            .zip(&compiled)
-            .map(|((field, _), c)| (field.name.clone(), c.expr.clone()))
-            .collect();
-        frame = pipeline::select(frame, columns)?;
-    }
+    let columns: Option<Vec<(String, datafusion::logical_expr::Expr)>> = (shape == Shape::Columns)
+        .then(|| {
+            fields
+                .iter()
+                .zip(&compiled)
+                .map(|((field, _), c)| (field.name.clone(), c.expr.clone()))
+                .collect()
+        });
+    frame = pipeline::order(frame, &sorts, args.limit, columns)?;
     if args.explain {
         let columns: Vec<(&str, &expr::Compiled)> = fields
             .iter()

@@ -222,3 +222,25 @@ fn nested_results_are_written_as_json() {
         "p\nfree\n\"{\"\"name\"\":\"\"enterprise\"\",\"\"seats\"\":250}\"\n3\n\"\"\n"
     );
 }
+
+#[test]
+fn whole_users_sort_without_helper_columns() {
+    let out = ok(&[
+        "export",
+        "fixtures/users.ndjson",
+        "--sort",
+        "logins_count:desc",
+        "--limit",
+        "2",
+        "--format",
+        "ndjson",
+    ]);
+    let users: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(users.len(), 2);
+    assert_eq!(users[0]["user_id"], "auth0|5f7c8ec7c33c6c004bbafe82");
+    assert!(users[0].get("_row").is_none() && users[0].get("_sort0").is_none());
+    assert_eq!(users[0]["user_metadata"]["plan"]["seats"], 250);
+}
