@@ -1,7 +1,8 @@
 //! A deterministic generator of realistic Auth0 export users (NDJSON), for benchmarks and
 //! memory measurements. It writes one user at a time, so it can write ten million.
 //!
-//! `cargo bench --bench generate -- COUNT [OUT|-] [SEED]`
+//! `cargo bench --bench generate -- COUNT [OUT|-] [SEED]`, or, std only and quick to build:
+//! `rustc --edition 2024 -O benches/generate.rs -o /tmp/generate && /tmp/generate COUNT OUT`
 
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
