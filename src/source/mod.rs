@@ -109,8 +109,9 @@ impl Source {
             .spawn(move || {
                 let mut builder = BatchBuilder::new();
                 let mut sink = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
+                let pool = Pool::new();
                 for input in &inputs {
-                    match read_input(input, &mut builder, &mut sink) {
+                    match read_input(input, &mut builder, &mut sink, &pool) {
                         Ok(true) => {}
                         Ok(false) => return,
                         Err(e) => {
@@ -147,6 +148,7 @@ fn read_input(
     input: &Input,
     builder: &mut BatchBuilder,
     emit: &mut dyn FnMut(RecordBatch) -> bool,
+    pool: &Pool,
 ) -> Result<bool> {
     let name = input.to_string();
     let mut raw = BufReader::with_capacity(READ_BUFFER, input.open().map_err(read_error(&name))?);
@@ -171,7 +173,13 @@ fn read_input(
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     match head.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => read_array(&mut users, &mut reader),
-        _ => read_lines(&mut users, &mut reader),
+        _ => {
+            // Users decoded so far (an earlier JSON array) go first.
+            if !users.builder.is_empty() && !(users.emit)(users.builder.finish()) {
+                return Ok(false);
+            }
+            read_lines(&name, &mut reader, pool, users.emit)
+        }
     }
 }
 
@@ -251,31 +259,207 @@ fn chars(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count() as u64
 }
 
+/// Bytes of NDJSON handed to a decoding thread at a time (cut at a line end).
+const CHUNK: usize = 4 << 20;
+
+/// A run of whole lines of one input, numbered from `first_line`.
+struct Chunk {
+    seq: u64,
+    name: Arc<str>,
+    first_line: u64,
+    bytes: Vec<u8>,
+}
+
+/// What a decoding thread made of a chunk.
+type Decoded = (u64, Result<Vec<RecordBatch>>);
+
+/// Threads that decode chunks of NDJSON into batches, on all cores; the reader hands out
+/// chunks and puts the results back in input order.
+struct Pool {
+    work: Option<std::sync::mpsc::SyncSender<Chunk>>,
+    done: std::sync::mpsc::Receiver<Decoded>,
+    threads: usize,
+}
+
+impl Pool {
+    fn new() -> Pool {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+        let (work, queue) = std::sync::mpsc::sync_channel::<Chunk>(threads);
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        let (report, done) = std::sync::mpsc::channel::<Decoded>();
+        for i in 0..threads {
+            let queue = Arc::clone(&queue);
+            let report = report.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("userport-decode-{i}"))
+                .spawn(move || {
+                    let mut builder = BatchBuilder::new();
+                    loop {
+                        let next = queue.lock().map(|q| q.recv());
+                        let Ok(Ok(chunk)) = next else { return };
+                        let result = decode_chunk(&chunk, &mut builder);
+                        if report.send((chunk.seq, result)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            if spawned.is_err() {
+                break;
+            }
+        }
+        Pool {
+            work: Some(work),
+            done,
+            threads,
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Closing the queue ends the threads.
+        self.work.take();
+    }
+}
+
+/// Decodes every line of a chunk (blank lines skipped) into batches.
+fn decode_chunk(chunk: &Chunk, builder: &mut BatchBuilder) -> Result<Vec<RecordBatch>> {
+    let mut batches = Vec::new();
+    let mut emit = |batch: RecordBatch| {
+        batches.push(batch);
+        true
+    };
+    let mut users = Users {
+        name: &chunk.name,
+        builder,
+        emit: &mut emit,
+    };
+    for (number, line) in (chunk.first_line..).zip(chunk.bytes.split(|&b| b == b'\n')) {
+        if !line.iter().all(|b| b.is_ascii_whitespace()) {
+            users.push(line, number, 1)?;
+        }
+    }
+    if !users.builder.is_empty() {
+        let batch = users.builder.finish();
+        (users.emit)(batch);
+    }
+    Ok(batches)
+}
+
 /// Newline-delimited JSON: one user a line; blank lines skipped; the last newline optional.
-fn read_lines(users: &mut Users<'_>, reader: &mut dyn BufRead) -> Result<bool> {
-    let mut line = Vec::with_capacity(4096);
-    let mut number = 0u64;
+/// Chunks of lines are decoded on all cores and come out in input order.
+fn read_lines(
+    name: &str,
+    reader: &mut dyn BufRead,
+    pool: &Pool,
+    emit: &mut dyn FnMut(RecordBatch) -> bool,
+) -> Result<bool> {
+    let name: Arc<str> = Arc::from(name);
+    let Some(work) = pool.work.as_ref() else {
+        return Ok(false);
+    };
+    let mut pending = std::collections::BTreeMap::new();
+    let (mut sent, mut next) = (0u64, 0u64);
+    // Hands on the finished chunks that are next in order; `false` when the consumer left.
+    let mut forward = |pending: &mut std::collections::BTreeMap<u64, Result<Vec<RecordBatch>>>,
+                       next: &mut u64|
+     -> Result<bool> {
+        while let Some(result) = pending.remove(next) {
+            *next += 1;
+            for batch in result? {
+                if !emit(batch) {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    };
+    let mut carry: Vec<u8> = Vec::new();
+    let mut line = 1u64;
+    let mut first = true;
     loop {
-        line.clear();
-        if reader
-            .read_until(b'\n', &mut line)
-            .map_err(read_error(users.name))?
-            == 0
-        {
-            return Ok(true);
+        let mut bytes = std::mem::take(&mut carry);
+        bytes.reserve(CHUNK);
+        let eof = fill(reader, &mut bytes, CHUNK).map_err(read_error(&name))?;
+        if first {
+            if bytes.starts_with(b"\xEF\xBB\xBF") {
+                bytes.drain(..3);
+            }
+            first = false;
         }
-        number += 1;
-        let mut text = line.as_slice();
-        if number == 1 {
-            text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+        if !eof {
+            match memchr::memrchr(b'\n', &bytes) {
+                Some(end) => carry = bytes.split_off(end + 1),
+                // One line longer than a chunk: read on until its end.
+                None => {
+                    carry = bytes;
+                    continue;
+                }
+            }
         }
-        if text.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
+        if !bytes.is_empty() {
+            let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+            let chunk = Chunk {
+                seq: sent,
+                name: Arc::clone(&name),
+                first_line: line,
+                bytes,
+            };
+            line += lines;
+            // Keep a bounded number of chunks in flight.
+            while sent - next >= 2 * pool.threads as u64 {
+                let Ok((seq, result)) = pool.done.recv() else {
+                    return Ok(false);
+                };
+                pending.insert(seq, result);
+                if !forward(&mut pending, &mut next)? {
+                    return Ok(false);
+                }
+            }
+            if work.send(chunk).is_err() {
+                return Ok(false);
+            }
+            sent += 1;
         }
-        if !users.push(text, number, 1)? {
+        while let Ok((seq, result)) = pool.done.try_recv() {
+            pending.insert(seq, result);
+        }
+        if !forward(&mut pending, &mut next)? {
+            return Ok(false);
+        }
+        if eof {
+            break;
+        }
+    }
+    while next < sent {
+        let Ok((seq, result)) = pool.done.recv() else {
+            return Ok(false);
+        };
+        pending.insert(seq, result);
+        if !forward(&mut pending, &mut next)? {
             return Ok(false);
         }
     }
+    Ok(true)
+}
+
+/// Reads into `bytes` until it holds `want` more bytes or the input ends (`true` at the end).
+fn fill(reader: &mut dyn BufRead, bytes: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+    let target = bytes.len() + want;
+    while bytes.len() < target {
+        let available = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(true);
+        }
+        let n = available.len().min(target - bytes.len());
+        bytes.extend_from_slice(&available[..n]);
+        reader.consume(n);
+    }
+    Ok(false)
 }
 
 /// Where the JSON-array reader stands between two bytes.

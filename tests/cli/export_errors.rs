@@ -195,3 +195,23 @@ fn unsupported_expressions_are_refused_before_reading() {
     ]);
     assert!(e.contains("new Date(x).toISOString() or .getTime()"), "{e}");
 }
+
+#[test]
+fn line_numbers_hold_across_decoding_chunks() {
+    // 80,000 users are several chunks of the parallel decoder; the bad line is in a later one.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.ndjson");
+    write_generated(&input, 80_000);
+    let mut lines: Vec<String> = fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines[61_233] = "{\"user_id\": \"x\", \"email\": tru}".to_string();
+    fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let e = fails(
+        &["export", input.to_str().unwrap(), "--field", "user_id"],
+        2,
+    );
+    assert!(e.contains("big.ndjson:61234:"), "{e}");
+}
