@@ -6,7 +6,7 @@ use std::io::Write;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::render::{Cells, is_formula, normalize};
+use super::render::{cells, is_formula, normalize_batch};
 use super::{Options, Sink};
 use crate::error::{Error, Result};
 
@@ -51,18 +51,8 @@ impl<W: Write> CsvSink<W> {
 
 impl<W: Write> Sink<W> for CsvSink<W> {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let arrays = batch
-            .columns()
-            .iter()
-            .map(normalize)
-            .collect::<Result<Vec<_>>>()?;
-        let columns = self
-            .schema
-            .fields()
-            .iter()
-            .zip(&arrays)
-            .map(|(field, array)| Cells::new(field, array))
-            .collect::<Result<Vec<_>>>()?;
+        let arrays = normalize_batch(batch)?;
+        let columns = cells(&self.schema, &arrays)?;
         for row in 0..batch.num_rows() {
             for column in &columns {
                 self.cell.clear();

@@ -8,7 +8,7 @@ use datafusion::arrow::array::Array as _;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::render::{Cells, normalize, write_json_string};
+use super::render::{Cells, cells, normalize_batch, write_json_string};
 use super::{Shape, Sink};
 use crate::error::{Error, Result};
 use crate::source::schema::EXTRA;
@@ -67,17 +67,9 @@ impl<W: Write> JsonSink<W> {
 
 impl<W: Write> Sink<W> for JsonSink<W> {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let arrays = batch
-            .columns()
-            .iter()
-            .map(normalize)
-            .collect::<Result<Vec<_>>>()?;
+        let arrays = normalize_batch(batch)?;
         let fields = self.schema.fields().clone();
-        let columns = fields
-            .iter()
-            .zip(&arrays)
-            .map(|(field, array)| Cells::new(field, array))
-            .collect::<Result<Vec<_>>>()?;
+        let columns = cells(&self.schema, &arrays)?;
         let extra = match self.shape {
             Shape::Users => fields.iter().position(|f| f.name() == EXTRA),
             Shape::Columns => None,

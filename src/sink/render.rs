@@ -12,7 +12,8 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray, UnionArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::error::Result;
@@ -103,6 +104,21 @@ pub fn normalize(array: &ArrayRef) -> Result<ArrayRef> {
         _ => return Ok(array.clone()),
     };
     Ok(Arc::new(cast(array, &target)?))
+}
+
+/// Every column of a batch, normalized (see [`normalize`]).
+pub fn normalize_batch(batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    batch.columns().iter().map(normalize).collect()
+}
+
+/// Views normalized columns of a batch of `schema` as cells.
+pub fn cells<'a>(schema: &Schema, arrays: &'a [ArrayRef]) -> Result<Vec<Cells<'a>>> {
+    schema
+        .fields()
+        .iter()
+        .zip(arrays)
+        .map(|(field, array)| Cells::new(field, array))
+        .collect()
 }
 
 impl<'a> Cells<'a> {
