@@ -1,8 +1,6 @@
 //! JSON text helpers shared by the source, the path function and the sinks: compacting a raw
 //! value, walking a path into a JSON text, and rendering a JSON value as a report cell.
 
-use std::borrow::Cow;
-
 use jiter::{Jiter, Peek};
 
 /// One step of a path into a JSON value: an object key or an array index.
@@ -37,24 +35,6 @@ pub fn compact_into(raw: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Returns `raw` (valid JSON) without white space between tokens, borrowing when it has none.
-pub fn compact(raw: &str) -> Cow<'_, str> {
-    let bytes = raw.as_bytes();
-    if !bytes
-        .iter()
-        .any(|b| matches!(b, b'\n' | b'\r' | b'\t' | b' '))
-    {
-        return Cow::Borrowed(raw);
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    compact_into(bytes, &mut out);
-    if out.len() == bytes.len() {
-        return Cow::Borrowed(raw);
-    }
-    // Only ASCII white space outside strings was removed, so the bytes stay UTF-8.
-    Cow::Owned(String::from_utf8(out).expect("compacting keeps UTF-8"))
-}
-
 /// Finds the value at `path` inside the JSON text `text` and returns its text.
 ///
 /// Member access never fails: a step into something that is not an object (or array), or a
@@ -79,7 +59,7 @@ pub fn get_path<'t>(text: &'t str, path: &[Step]) -> Option<&'t str> {
 }
 
 /// A key that is the canonical text of an array index ("0", "12", not "01").
-fn array_index(key: &str) -> Option<usize> {
+pub fn array_index(key: &str) -> Option<usize> {
     if key == "0" || (!key.starts_with('0') && key.bytes().all(|b| b.is_ascii_digit())) {
         key.parse().ok()
     } else {
@@ -154,10 +134,8 @@ mod tests {
 
     #[test]
     fn compacting_keeps_strings() {
-        assert_eq!(
-            compact(r#"{ "a b" : [ 1 , "x\" y" ] }"#),
-            r#"{"a b":[1,"x\" y"]}"#
-        );
-        assert!(matches!(compact(r#"{"a":"b c"}"#), Cow::Borrowed(_)));
+        let mut out = Vec::new();
+        compact_into(br#"{ "a b" : [ 1 , "x\" y" ] }"#, &mut out);
+        assert_eq!(out, br#"{"a b":[1,"x\" y"]}"#);
     }
 }

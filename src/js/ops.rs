@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use super::date;
 use super::value::{Value, array_elements, is_js_space, join_array, stringify};
-use crate::json::{Step, get_path};
+use crate::json::{Step, array_index, get_path};
 
 /// The longest string JavaScript engines build (V8: 2^29 - 24 code units).
 const MAX_STRING_LENGTH: f64 = 536_870_888.0;
@@ -125,12 +125,6 @@ impl<'a> OrLength<'a> for Value<'a> {
             _ => self,
         }
     }
-}
-
-fn array_index(key: &str) -> Option<usize> {
-    (key == "0" || (!key.starts_with('0') && key.bytes().all(|b| b.is_ascii_digit())))
-        .then(|| key.parse().ok())
-        .flatten()
 }
 
 /// The code unit at `index` as a one-unit string, or undefined.

@@ -340,10 +340,11 @@ pub fn object_members(text: &str) -> Vec<(String, Value<'_>)> {
             Err(_) => break,
         };
     }
+    // Array indexes are the integer keys below 2^32 - 1.
     let index = |k: &str| -> Option<u32> {
-        (k == "0" || (!k.starts_with('0') && k.bytes().all(|b| b.is_ascii_digit())))
-            .then(|| k.parse::<u32>().ok().filter(|&i| i < u32::MAX))
-            .flatten()
+        crate::json::array_index(k)
+            .and_then(|i| u32::try_from(i).ok())
+            .filter(|&i| i < u32::MAX)
     };
     let mut integers: Vec<(u32, (String, Value<'_>))> = Vec::new();
     let mut others = Vec::new();

@@ -94,11 +94,6 @@ impl Source {
         self.schema.clone()
     }
 
-    /// The inputs, in order.
-    pub fn inputs(&self) -> &[Input] {
-        &self.inputs
-    }
-
     /// Reads every input on a thread of its own and returns the batches as a stream. The
     /// reader stops when the stream is dropped.
     pub fn stream(&self) -> SendableRecordBatchStream {

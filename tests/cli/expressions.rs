@@ -265,19 +265,14 @@ fn methods() -> Vec<&'static str> {
     all
 }
 
-const FUNCTIONS: &[&str] = &[
-    "String",
-    "Number",
-    "Boolean",
-    "Array.isArray",
-    "JSON.stringify",
-    "Math.min",
-    "Math.max",
-    "Math.round",
-    "Math.floor",
-    "Math.ceil",
-    "Math.abs",
-];
+/// The global functions other than the date ones (those take a date argument).
+fn functions() -> Vec<&'static str> {
+    userport::js::ops::GLOBALS
+        .iter()
+        .copied()
+        .filter(|f| !f.starts_with("Date."))
+        .collect()
+}
 
 const DATE_FUNCTIONS: &[&str] = &["Date.parse", "Date.toISOString", "Date.getTime"];
 
@@ -379,7 +374,7 @@ fn expression() -> impl Strategy<Value = Node> {
                     args
                 )),
             (
-                proptest::sample::select(FUNCTIONS),
+                proptest::sample::select(functions()),
                 proptest::collection::vec(inner.clone(), 1..3)
             )
                 .prop_map(|(f, mut args)| {
