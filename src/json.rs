@@ -58,6 +58,23 @@ pub fn get_path<'t>(text: &'t str, path: &[Step]) -> Option<&'t str> {
     Some(text[start..end].trim_ascii())
 }
 
+/// The members of the JSON object `text` in their order, each key with the byte range of its
+/// value; `None` when `text` is not one valid object.
+pub fn members(text: &[u8]) -> Option<Vec<(String, std::ops::Range<usize>)>> {
+    let mut jiter = Jiter::new(text);
+    let mut out = Vec::new();
+    let mut key = jiter.next_object().ok()?.map(str::to_string);
+    while let Some(k) = key {
+        let peek = jiter.peek().ok()?;
+        let start = jiter.current_index();
+        jiter.known_skip(peek).ok()?;
+        out.push((k, start..jiter.current_index()));
+        key = jiter.next_key().ok()?.map(str::to_string);
+    }
+    jiter.finish().ok()?;
+    Some(out)
+}
+
 /// A key that is the canonical text of an array index ("0", "12", not "01").
 pub fn array_index(key: &str) -> Option<usize> {
     if key == "0" || (!key.starts_with('0') && key.bytes().all(|b| b.is_ascii_digit())) {
@@ -130,6 +147,17 @@ mod tests {
         assert_eq!(get_path(doc, &[key("zz"), key("x")]), None);
         assert_eq!(get_path(doc, &[]), Some(doc));
         assert_eq!(get_path(r#"{"1": true}"#, &[Step::Index(1)]), Some("true"));
+    }
+
+    #[test]
+    fn members_keep_their_order() {
+        let text = br#" {"b": [1, 2], "a": {"x": null}, "b": "again"} "#;
+        let found = members(text).unwrap();
+        let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["b", "a", "b"]);
+        assert_eq!(&text[found[1].1.clone()], br#"{"x": null}"#);
+        assert!(members(b"[1]").is_none());
+        assert!(members(br#"{"a": 1} x"#).is_none());
     }
 
     #[test]

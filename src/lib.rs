@@ -19,6 +19,7 @@ pub mod cli;
 pub mod error;
 pub mod expr;
 pub mod functions;
+pub mod import;
 pub mod js;
 pub mod json;
 pub mod pipeline;

@@ -78,6 +78,33 @@ pub fn register(ctx: &SessionContext, source: Source) -> Result<()> {
     Ok(())
 }
 
+/// The table [`TABLE`] of `ctx`, keeping the users that match the Auth0 search `query` and
+/// the SQL condition `where_sql` (both when both are given); also returns the filter.
+pub async fn filtered(
+    ctx: &SessionContext,
+    query: Option<&str>,
+    where_sql: Option<&str>,
+) -> Result<(DataFrame, Option<Expr>)> {
+    let mut frame = ctx.table(TABLE).await?;
+    let mut filter: Option<Expr> = None;
+    if let Some(text) = query {
+        filter = Some(crate::search::compile(text, &format!("--query {text}"))?.expr);
+    }
+    if let Some(sql) = where_sql {
+        let predicate = frame
+            .parse_sql_expr(sql)
+            .map_err(|e| Error::usage(format!("--where {sql}"), e.to_string()))?;
+        filter = Some(match filter {
+            Some(query) => query.and(predicate),
+            None => predicate,
+        });
+    }
+    if let Some(predicate) = &filter {
+        frame = frame.filter(predicate.clone())?;
+    }
+    Ok((frame, filter))
+}
+
 /// Where and how a result is written.
 #[derive(Debug, Clone)]
 pub struct Target {

@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-
 use crate::error::Error;
 use crate::expr::{self, Field};
 use crate::pipeline;
@@ -90,26 +88,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let source = source::open(inputs)?;
     let ctx = pipeline::session(args.out.memory_limit)?;
     pipeline::register(&ctx, source)?;
-    let mut frame = ctx
-        .table(pipeline::TABLE)
-        .await
-        .context("opening the users table")?;
-    let mut filter: Option<datafusion::logical_expr::Expr> = None;
-    if let Some(text) = &args.query {
-        filter = Some(crate::search::compile(text, &format!("--query {text}"))?.expr);
-    }
-    if let Some(sql) = &args.where_sql {
-        let predicate = frame
-            .parse_sql_expr(sql)
-            .map_err(|e| Error::usage(format!("--where {sql}"), e.to_string()))?;
-        filter = Some(match filter {
-            Some(query) => query.and(predicate),
-            None => predicate,
-        });
-    }
-    if let Some(predicate) = &filter {
-        frame = frame.filter(predicate.clone())?;
-    }
+    let (mut frame, filter) =
+        pipeline::filtered(&ctx, args.query.as_deref(), args.where_sql.as_deref()).await?;
     let sorts = args
         .sort
         .iter()

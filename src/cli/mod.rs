@@ -1,7 +1,9 @@
 //! The command line: one file a subcommand, each with its `Args` and one `run`.
 
 pub mod export;
+pub mod prepare;
 pub mod sql;
+pub mod validate;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -28,6 +30,10 @@ pub enum Command {
     Export(export::Args),
     /// Run SQL over user exports (the table `users`) and write the result.
     Sql(sql::Args),
+    /// Turn users into Auth0 bulk-import files that Auth0 accepts the first time.
+    Prepare(prepare::Args),
+    /// Check Auth0 import files as Auth0's server does, before anything is sent.
+    Validate(validate::Args),
 }
 
 /// Runs the command; the exit code says how it went (0 ok, 1 problems found).
@@ -35,6 +41,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Export(args) => export::run(args).await,
         Command::Sql(args) => sql::run(args).await,
+        Command::Prepare(args) => prepare::run(args).await,
+        Command::Validate(args) => validate::run(args).await,
     }
 }
 

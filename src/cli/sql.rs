@@ -41,19 +41,29 @@ pub struct Args {
     pub out: super::OutputArgs,
 }
 
-/// Runs `userport sql`.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (text, context) = match (&args.execute, &args.file) {
-        (Some(sql), _) => (sql.clone(), "-e".to_string()),
-        (None, Some(path)) => (
+/// The query given as text (by the option `label`) or in a file, with how the user named it (for messages).
+pub fn query_text(
+    label: &str,
+    sql: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<(String, String)>, Error> {
+    Ok(match (sql, file) {
+        (Some(sql), _) => Some((sql.to_string(), label.to_string())),
+        (None, Some(path)) => Some((
             std::fs::read_to_string(path).map_err(|source| Error::Read {
                 path: path.display().to_string(),
                 source,
             })?,
             format!("--file {}", path.display()),
-        ),
-        (None, None) => unreachable!("clap requires one of them"),
-    };
+        )),
+        (None, None) => None,
+    })
+}
+
+/// Runs `userport sql`.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (text, context) = query_text("-e", args.execute.as_deref(), args.file.as_deref())?
+        .expect("clap requires -e or --file");
     let target = args.out.target(Shape::Columns)?;
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
     let source = source::open(inputs)?;

@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use datafusion::arrow::array::Array as _;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::render::{Cells, cells, normalize_batch, write_json_string};
@@ -13,23 +13,18 @@ use super::{Shape, Sink};
 use crate::error::{Error, Result};
 use crate::source::schema::EXTRA;
 
-/// Writes batches as a JSON array or as NDJSON.
-pub struct JsonSink<W: Write> {
-    writer: W,
-    schema: SchemaRef,
-    shape: Shape,
-    array: bool,
-    name: String,
+/// Writes one row of a batch as a JSON object: for whole users, absent values left out and
+/// `_extra` merged back in; for chosen columns, every column in order.
+pub struct ObjectWriter {
     /// Each column's `"name":` prefix, quoted once.
     keys: Vec<Vec<u8>>,
-    rows: u64,
-    buf: Vec<u8>,
-    scratch: String,
+    shape: Shape,
+    extra: Option<usize>,
 }
 
-impl<W: Write> JsonSink<W> {
-    /// A JSON sink: one array when `array`, else one object a line.
-    pub fn new(writer: W, schema: SchemaRef, shape: Shape, array: bool, name: &str) -> Self {
+impl ObjectWriter {
+    /// A writer of the rows of batches of `schema`.
+    pub fn new(schema: &Schema, shape: Shape) -> Self {
         let keys = schema
             .fields()
             .iter()
@@ -40,13 +35,75 @@ impl<W: Write> JsonSink<W> {
                 key
             })
             .collect();
+        let extra = match shape {
+            Shape::Users => schema.fields().iter().position(|f| f.name() == EXTRA),
+            Shape::Columns => None,
+        };
+        ObjectWriter { keys, shape, extra }
+    }
+
+    /// Appends row `row` of `columns` (the batch's [`cells`]) to `out` as a JSON object.
+    pub fn write(
+        &self,
+        columns: &[Cells<'_>],
+        row: usize,
+        out: &mut Vec<u8>,
+        scratch: &mut String,
+    ) {
+        out.push(b'{');
+        let mut first = true;
+        for (i, column) in columns.iter().enumerate() {
+            if Some(i) == self.extra {
+                continue;
+            }
+            if self.shape == Shape::Users && column.is_null(row) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(&self.keys[i]);
+            column.json(row, out, scratch);
+        }
+        if let Some(Cells::Json(extra)) = self.extra.map(|i| &columns[i])
+            && extra.is_valid(row)
+        {
+            // `_extra` is a JSON object: its members join the user's own.
+            let inner = extra.value(row).trim();
+            let inner = &inner[1..inner.len() - 1];
+            if !inner.is_empty() {
+                if !first {
+                    out.push(b',');
+                }
+                out.extend_from_slice(inner.as_bytes());
+            }
+        }
+        out.push(b'}');
+    }
+}
+
+/// Writes batches as a JSON array or as NDJSON.
+pub struct JsonSink<W: Write> {
+    writer: W,
+    schema: SchemaRef,
+    objects: ObjectWriter,
+    array: bool,
+    name: String,
+    rows: u64,
+    buf: Vec<u8>,
+    scratch: String,
+}
+
+impl<W: Write> JsonSink<W> {
+    /// A JSON sink: one array when `array`, else one object a line.
+    pub fn new(writer: W, schema: SchemaRef, shape: Shape, array: bool, name: &str) -> Self {
         JsonSink {
             writer,
+            objects: ObjectWriter::new(&schema, shape),
             schema,
-            shape,
             array,
             name: name.to_string(),
-            keys,
             rows: 0,
             buf: Vec::with_capacity(1 << 16),
             scratch: String::new(),
@@ -68,48 +125,15 @@ impl<W: Write> JsonSink<W> {
 impl<W: Write> Sink<W> for JsonSink<W> {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let arrays = normalize_batch(batch)?;
-        let fields = self.schema.fields().clone();
         let columns = cells(&self.schema, &arrays)?;
-        let extra = match self.shape {
-            Shape::Users => fields.iter().position(|f| f.name() == EXTRA),
-            Shape::Columns => None,
-        };
         for row in 0..batch.num_rows() {
             if self.array {
                 self.buf
                     .extend_from_slice(if self.rows == 0 { b"[\n" } else { b",\n" });
             }
             self.rows += 1;
-            self.buf.push(b'{');
-            let mut first = true;
-            for (i, column) in columns.iter().enumerate() {
-                if Some(i) == extra {
-                    continue;
-                }
-                if self.shape == Shape::Users && column.is_null(row) {
-                    continue;
-                }
-                if !first {
-                    self.buf.push(b',');
-                }
-                first = false;
-                self.buf.extend_from_slice(&self.keys[i]);
-                column.json(row, &mut self.buf, &mut self.scratch);
-            }
-            if let Some(Cells::Json(extra)) = extra.map(|i| &columns[i])
-                && extra.is_valid(row)
-            {
-                // `_extra` is a JSON object: its members join the user's own.
-                let inner = extra.value(row).trim();
-                let inner = &inner[1..inner.len() - 1];
-                if !inner.is_empty() {
-                    if !first {
-                        self.buf.push(b',');
-                    }
-                    self.buf.extend_from_slice(inner.as_bytes());
-                }
-            }
-            self.buf.push(b'}');
+            self.objects
+                .write(&columns, row, &mut self.buf, &mut self.scratch);
             if !self.array {
                 self.buf.push(b'\n');
             }

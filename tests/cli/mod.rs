@@ -1,11 +1,14 @@
 //! Helpers shared by the command-line tests, and the tests by subcommand.
 
+mod conformance;
 mod export;
 mod export_errors;
 mod expressions;
+mod prepare;
 mod queries;
 mod search;
 mod sql;
+mod validate;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

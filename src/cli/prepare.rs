@@ -1,0 +1,181 @@
+//! `userport prepare`: users → a folder of Auth0 bulk-import files, with a manifest and the
+//! list of users Auth0 would refuse.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::error::Error;
+use crate::import::convert::Conversion;
+use crate::import::prepare::{self, DEFAULT_MAX_BYTES, Manifest, REJECTED, Settings};
+use crate::pipeline;
+use crate::source::{self, Input};
+
+/// Arguments of `userport prepare`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Writes DIR/users-0001.json, … (JSON arrays under --max-bytes, input order, a user never \
+split), DIR/manifest.json (per file: users, bytes, sha256; totals; what was left out) and \
+DIR/rejected.json (each refused user with its reasons). The folder appears whole or not at \
+all. Every file passes `userport validate`.
+
+Examples:
+  userport prepare tenant.ndjson.gz -o import/
+  userport prepare tenant.ndjson --connection Username-Password-Authentication -o import/
+  userport prepare tenant.ndjson --query 'email.domain:example.com' -o import/
+  userport prepare tenant.ndjson --upsert --sql \"SELECT email, user_metadata FROM users\" -o update/")]
+pub struct Args {
+    /// Users: exports (NDJSON or a JSON array, gzipped or not); `-` is stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// The folder to write (it must be missing or empty, unless --force).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+
+    /// Prepare an update: only what an upsert changes (email as the key, email_verified,
+    /// names, nickname, picture, user_metadata, app_metadata, custom_password_hash).
+    #[arg(long)]
+    pub upsert: bool,
+
+    /// The largest file to write (Auth0 refuses files over 512000 bytes).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BYTES,
+          value_parser = crate::pipeline::parse_size)]
+    pub max_bytes: usize,
+
+    /// Keep only the users of this database connection (from identities[0].connection).
+    #[arg(long, value_name = "NAME")]
+    pub connection: Option<String>,
+
+    /// Keep the users that match an Auth0 user-search query (Lucene syntax).
+    #[arg(long, value_name = "LUCENE", conflicts_with_all = ["sql", "file"])]
+    pub query: Option<String>,
+
+    /// Keep the users for whom this SQL condition over the `users` table holds.
+    #[arg(long = "where", value_name = "SQL", conflicts_with_all = ["sql", "file"])]
+    pub where_sql: Option<String>,
+
+    /// The users are the rows of this query over the table `users` (columns named as
+    /// the import properties).
+    #[arg(long, value_name = "SQL", conflicts_with = "file")]
+    pub sql: Option<String>,
+
+    /// A file with the query of --sql.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Replace the content of a folder that is not empty.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Memory that sorts, joins and aggregations may hold before they spill to disk.
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::pipeline::parse_size)]
+    pub memory_limit: usize,
+}
+
+/// Runs `userport prepare`.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let settings = Settings {
+        dir: args.output.clone(),
+        max_bytes: args.max_bytes,
+        conversion: Conversion {
+            upsert: args.upsert,
+            connection: args.connection.clone(),
+        },
+        force: args.force,
+    };
+    let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
+    let source = source::open(inputs)?;
+    let ctx = pipeline::session(args.memory_limit)?;
+    pipeline::register(&ctx, source)?;
+    let frame = match super::sql::query_text("--sql", args.sql.as_deref(), args.file.as_deref())? {
+        Some((text, context)) => ctx
+            .sql(&text)
+            .await
+            .map_err(|e| Error::usage(&context, e.to_string()))?,
+        None => {
+            pipeline::filtered(&ctx, args.query.as_deref(), args.where_sql.as_deref())
+                .await?
+                .0
+        }
+    };
+    let manifest = prepare::run(frame, &settings).await?;
+    eprint!("{}", summary(&manifest, &args.output));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The summary printed on stderr.
+fn summary(m: &Manifest, dir: &std::path::Path) -> String {
+    use std::fmt::Write as _;
+    let t = &m.totals;
+    let mut out = String::new();
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let _ = writeln!(
+        out,
+        "prepared {} of {} read into {} ({} bytes) in {}",
+        plural(t.users, "user", "users"),
+        t.read,
+        plural(t.files, "file", "files"),
+        t.bytes,
+        dir.display()
+    );
+    if t.skipped > 0 {
+        let _ = writeln!(
+            out,
+            "skipped {} of other connections",
+            plural(t.skipped, "user", "users")
+        );
+    }
+    if t.rejected > 0 {
+        let _ = writeln!(
+            out,
+            "refused {} ({}):",
+            plural(t.rejected, "user", "users"),
+            dir.join(REJECTED).display()
+        );
+        for (code, n) in &m.rejected {
+            let _ = writeln!(out, "  {code:<30} {n}");
+        }
+    }
+    if !m.dropped.is_empty() {
+        let fields: Vec<String> = m
+            .dropped
+            .iter()
+            .map(|(f, n)| format!("{f} ({n})"))
+            .collect();
+        let _ = writeln!(out, "left out: {}", fields.join(", "));
+    }
+    if m.linked_identities_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "left behind {} (bulk import creates the primary identity only)",
+            plural(
+                m.linked_identities_dropped,
+                "linked identity",
+                "linked identities"
+            )
+        );
+    }
+    if m.email_verified_added > 0 {
+        let _ = writeln!(
+            out,
+            "wrote email_verified: false for {} that had none",
+            plural(m.email_verified_added, "user", "users")
+        );
+    }
+    let known: Vec<_> = m
+        .connections
+        .iter()
+        .filter(|(c, _)| *c != "(unknown)")
+        .collect();
+    if known.len() > 1 {
+        let list: Vec<String> = known.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        let _ = writeln!(
+            out,
+            "warning: the users come from {} connections ({}); an import job goes to one \
+             connection: prepare each with --connection NAME",
+            known.len(),
+            list.join(", ")
+        );
+    }
+    out
+}

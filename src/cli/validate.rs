@@ -1,0 +1,224 @@
+//! `userport validate`: Auth0 import files checked as Auth0's server checks them, before
+//! anything is sent.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::import::prepare::{MANIFEST, REJECTED, read_manifest};
+use crate::import::rules::{Code, Options, Origin, Problem};
+use crate::import::validate::{Finding, Validator};
+
+/// Arguments of `userport validate`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Checks: a JSON array; at most 512000 bytes; each user against Auth0's bulk-import schema \
+(email required, no other properties, types, patterns, formats) and the rules Auth0 applies \
+beside it (custom_password_hash per algorithm, mfa_factors, metadata keys, reserved \
+app_metadata keys, no auth0| prefix on user_id); no duplicate email, user_id or username \
+across all the files. A folder is read through its manifest.json (sizes and SHA-256 checked) \
+or, without one, as its *.json files.
+
+Exit status: 0 when all is well, 1 when anything is wrong, 2 when a file cannot be read.
+
+Examples:
+  userport validate users.json
+  userport validate import/ --format json > problems.json")]
+pub struct Args {
+    /// Import files, prepared folders, or manifest.json files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// The files are upsert rows: only what an upsert changes may be in them.
+    #[arg(long)]
+    pub upsert: bool,
+
+    /// How problems are written on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ReportFormat,
+}
+
+/// How `validate` writes its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// One line a problem: `FILE:LINE: user [INDEX] <EMAIL> at POINTER: CODE: message`.
+    Text,
+    /// One JSON document: `{"valid", "users", "files": [...], "problems": [...]}`.
+    Json,
+}
+
+/// Runs `userport validate`.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut validator = Validator::new(Options {
+        upsert: args.upsert,
+    });
+    for arg in &args.files {
+        for (path, expected) in files_of(arg)? {
+            let bytes = std::fs::read(&path).map_err(|source| Error::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let name = path.display().to_string();
+            validator.file(&name, &bytes);
+            if let Some((size, sha256)) = expected {
+                let actual = hex::encode(Sha256::digest(&bytes));
+                if size != bytes.len() as u64 || sha256 != actual {
+                    validator.findings.push(Finding {
+                        file: name,
+                        index: None,
+                        line: 1,
+                        column: None,
+                        email: None,
+                        problem: Problem {
+                            pointer: String::new(),
+                            code: Code::ManifestMismatch,
+                            origin: Origin::Auth0,
+                            message: format!(
+                                "the file changed since prepare wrote it: {} bytes, sha256 \
+                                 {actual}; the manifest says {size} bytes, sha256 {sha256}",
+                                bytes.len()
+                            ),
+                        },
+                    });
+                }
+            }
+        }
+    }
+    let problems = validator.findings.len();
+    match args.format {
+        ReportFormat::Text => print!("{}", text_report(&validator.findings)),
+        ReportFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json_report(&validator)).expect("a report serializes")
+        ),
+    }
+    let users_with_problems = validator
+        .findings
+        .iter()
+        .filter_map(|f| f.index.map(|i| (&f.file, i)))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let files = validator.files.len();
+    eprintln!(
+        "{} {}, {} {}: {}",
+        files,
+        if files == 1 { "file" } else { "files" },
+        validator.users(),
+        if validator.users() == 1 {
+            "user"
+        } else {
+            "users"
+        },
+        if problems == 0 {
+            "all valid".to_string()
+        } else {
+            format!(
+                "{problems} {}{}",
+                if problems == 1 { "problem" } else { "problems" },
+                match users_with_problems {
+                    0 => String::new(),
+                    1 => " in 1 user".to_string(),
+                    n => format!(" in {n} users"),
+                }
+            )
+        }
+    );
+    Ok(if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A file, a folder or a manifest → the files to check, with the size and SHA-256 the
+/// manifest expects of each.
+type Expected = Option<(u64, String)>;
+
+fn files_of(arg: &Path) -> Result<Vec<(PathBuf, Expected)>, Error> {
+    let manifest = if arg.is_dir() {
+        Some(arg.join(MANIFEST)).filter(|m| m.is_file())
+    } else if arg.file_name().is_some_and(|n| n == MANIFEST) {
+        Some(arg.to_path_buf())
+    } else {
+        None
+    };
+    if let Some(manifest) = manifest {
+        let dir = manifest.parent().unwrap_or(Path::new("."));
+        return Ok(read_manifest(&manifest)?
+            .files
+            .into_iter()
+            .map(|f| (dir.join(&f.file), Some((f.bytes, f.sha256))))
+            .collect());
+    }
+    if arg.is_dir() {
+        let entries = std::fs::read_dir(arg).map_err(|source| Error::Read {
+            path: arg.display().to_string(),
+            source,
+        })?;
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "json")
+                    && p.file_name()
+                        .is_some_and(|n| n != REJECTED && n != MANIFEST)
+            })
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(Error::usage(
+                arg.display().to_string(),
+                "the folder has no .json import files",
+            ));
+        }
+        return Ok(files.into_iter().map(|p| (p, None)).collect());
+    }
+    Ok(vec![(arg.to_path_buf(), None)])
+}
+
+/// One line a problem.
+fn text_report(findings: &[Finding]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for f in findings {
+        let _ = write!(out, "{}:{}", f.file, f.line);
+        if let Some(column) = f.column {
+            let _ = write!(out, ":{column}");
+        }
+        out.push_str(": ");
+        if let Some(index) = f.index {
+            let _ = write!(out, "user [{index}] ");
+            if let Some(email) = &f.email {
+                let _ = write!(out, "<{email}> ");
+            }
+        }
+        if !f.problem.pointer.is_empty() {
+            let _ = write!(out, "at {} ", f.problem.pointer);
+        }
+        let _ = writeln!(out, "{}: {}", f.problem.code, f.problem.message);
+    }
+    out
+}
+
+/// The machine-readable report.
+fn json_report(v: &Validator) -> serde_json::Value {
+    serde_json::json!({
+        "valid": v.findings.is_empty(),
+        "users": v.users(),
+        "files": v.files.iter().map(|f| serde_json::json!({
+            "file": f.file, "bytes": f.bytes, "users": f.users, "problems": f.problems,
+        })).collect::<Vec<_>>(),
+        "problems": v.findings.iter().map(|f| serde_json::json!({
+            "file": f.file,
+            "index": f.index,
+            "line": f.line,
+            "column": f.column,
+            "email": f.email,
+            "pointer": f.problem.pointer,
+            "code": f.problem.code.as_str(),
+            "rule": f.problem.origin.as_str(),
+            "message": f.problem.message,
+        })).collect::<Vec<_>>(),
+    })
+}

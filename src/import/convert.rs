@@ -1,0 +1,338 @@
+//! One exported user → one Auth0 import row, or the reasons it cannot be one.
+//!
+//! What Auth0's import documentation asks for, done per user: the `auth0|` prefix comes off
+//! `user_id` (Auth0 adds it back; left on, the user becomes `auth0|auth0|…`); the fields an
+//! export has and an import does not take (`created_at`, `logins_count`, `identities`, …) are
+//! dropped and counted; `email_verified` is always written (Auth0 resets it to false when it
+//! is absent); password hashes are kept. Users that bulk import cannot create (social,
+//! enterprise and passwordless identities) are refused, and every row is checked by the
+//! [`rules`](super::rules) before it is accepted.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::rules::{self, Code, Options, Origin, PROPERTIES, Problem, UPSERTABLE};
+use crate::json::members;
+use crate::sink::render::write_json_string;
+
+/// How users are converted.
+#[derive(Debug, Clone, Default)]
+pub struct Conversion {
+    /// Write upsert rows: only the fields an upsert changes, `email` as the key.
+    pub upsert: bool,
+    /// Keep only the users of this database connection (others are skipped, not refused).
+    pub connection: Option<String>,
+}
+
+/// An import row ready to be written.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The row as compact JSON.
+    pub json: Vec<u8>,
+    /// Its email.
+    pub email: String,
+    /// Its `user_id` as written (no prefix), when it has one.
+    pub user_id: Option<String>,
+    /// Its `username`, when it has one.
+    pub username: Option<String>,
+    /// The database connection it came from, when the input says.
+    pub connection: Option<String>,
+}
+
+/// What became of one user.
+#[derive(Debug)]
+pub enum Outcome {
+    /// An import row.
+    Row(Row),
+    /// A user of another connection than the one asked for.
+    Skipped,
+    /// A user Auth0 would refuse, with every reason; the row as far as it was built.
+    Refused {
+        /// The reasons.
+        problems: Vec<Problem>,
+        /// The import row as prepared, when conversion got that far.
+        row: Option<Vec<u8>>,
+    },
+}
+
+/// Counts of what conversion left out, for the summary.
+#[derive(Debug, Default, Clone)]
+pub struct Dropped {
+    /// Per top-level field, how many users had it dropped (`FIELD (null)` for null values).
+    pub fields: BTreeMap<String, u64>,
+    /// How many linked (secondary) identities were left behind.
+    pub linked_identities: u64,
+    /// How many users got `email_verified: false` written because they had none.
+    pub email_verified_added: u64,
+}
+
+/// The primary identity of an exported user.
+struct Identity {
+    provider: Option<String>,
+    connection: Option<String>,
+}
+
+/// Converts the exported user `object` (one JSON object text) into an import row.
+pub fn convert(object: &[u8], conversion: &Conversion, dropped: &mut Dropped) -> Outcome {
+    let Some(members) = members(object) else {
+        return refused(
+            Code::InvalidType,
+            "",
+            "the user is not a JSON object".into(),
+        );
+    };
+    let raw = |range: &std::ops::Range<usize>| &object[range.clone()];
+    let text_of = |key: &str| -> Option<String> {
+        let (_, range) = members.iter().rev().find(|(k, _)| k == key)?;
+        serde_json::from_slice::<String>(raw(range)).ok()
+    };
+    let identity = identity(&members, object, dropped);
+    let user_id = text_of("user_id");
+    let provider = identity.provider.clone().or_else(|| {
+        user_id
+            .as_deref()
+            .and_then(|id| id.split_once('|'))
+            .map(|(p, _)| p.to_string())
+    });
+    if let Some(wanted) = &conversion.connection
+        && identity.connection.as_deref() != Some(wanted.as_str())
+    {
+        return Outcome::Skipped;
+    }
+    let mut problems = Vec::new();
+    if let Some(provider) = provider.as_deref().filter(|p| *p != "auth0") {
+        let connection = identity.connection.as_deref().unwrap_or(provider);
+        let message = if matches!(provider, "sms" | "email") {
+            format!(
+                "a passwordless ({provider}) user: bulk import does not support passwordless \
+                 connections; such users are created when they first sign in"
+            )
+        } else {
+            format!(
+                "a {provider} identity (connection {connection}): bulk import creates users of \
+                 database connections only; this user is created when they first sign in"
+            )
+        };
+        problems.push(Problem {
+            pointer: "/identities/0/provider".into(),
+            code: Code::UnsupportedIdentity,
+            origin: Origin::Auth0,
+            message,
+        });
+    }
+
+    // The row, in the input's order of members; the last of a repeated key wins.
+    let allowed: &[&str] = if conversion.upsert {
+        UPSERTABLE
+    } else {
+        PROPERTIES
+    };
+    let mut out = Vec::with_capacity(object.len());
+    out.push(b'{');
+    let mut first = true;
+    let mut has_verified = false;
+    let mut put = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_json_string(key, out);
+        out.push(b':');
+        out.extend_from_slice(value);
+    };
+    for (i, (key, range)) in members.iter().enumerate() {
+        if members[i + 1..].iter().any(|(k, _)| k == key) {
+            continue;
+        }
+        let value = raw(range);
+        let drop = |dropped: &mut Dropped| *dropped.fields.entry(key.clone()).or_default() += 1;
+        if value == b"null" {
+            *dropped.fields.entry(format!("{key} (null)")).or_default() += 1;
+            continue;
+        }
+        match key.as_str() {
+            "user_id" if !conversion.upsert => {
+                let id = user_id.as_deref().unwrap_or_default();
+                let id = match provider.as_deref() {
+                    Some("auth0") | None => id.strip_prefix("auth0|").unwrap_or(id),
+                    Some(_) => id,
+                };
+                if user_id.is_some() {
+                    let mut text = Vec::new();
+                    write_json_string(id, &mut text);
+                    put(&mut out, key, &text);
+                } else {
+                    // Not a string: kept as it is, for the rules to name.
+                    put(&mut out, key, value);
+                }
+            }
+            "blocked" if conversion.upsert => {
+                if value == b"true" {
+                    problems.push(Problem {
+                        pointer: "/blocked".into(),
+                        code: Code::NotUpsertable,
+                        origin: Origin::Auth0,
+                        message: "a blocked user: an upsert cannot block users, so the block \
+                                  would be lost; set blocked with the Management API (PATCH \
+                                  /api/v2/users/{id} with {\"blocked\": true})"
+                            .into(),
+                    });
+                } else {
+                    drop(dropped);
+                }
+            }
+            k if allowed.contains(&k) => {
+                put(&mut out, key, value);
+                if k == "email" && !members.iter().any(|(k, _)| k == "email_verified") {
+                    put(&mut out, "email_verified", b"false");
+                    has_verified = true;
+                    dropped.email_verified_added += 1;
+                }
+                has_verified |= k == "email_verified";
+            }
+            _ => drop(dropped),
+        }
+    }
+    if !has_verified {
+        put(&mut out, "email_verified", b"false");
+        dropped.email_verified_added += 1;
+    }
+    out.push(b'}');
+
+    let value: Value = match serde_json::from_slice(&out) {
+        Ok(value) => value,
+        Err(e) => return refused(Code::InvalidJson, "", format!("not valid JSON: {e}")),
+    };
+    problems.extend(rules::check(
+        &value,
+        Options {
+            upsert: conversion.upsert,
+        },
+    ));
+    if !problems.is_empty() {
+        return Outcome::Refused {
+            problems,
+            row: Some(out),
+        };
+    }
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+    Outcome::Row(Row {
+        email: text("email").unwrap_or_default(),
+        user_id: text("user_id"),
+        username: text("username"),
+        connection: identity.connection,
+        json: out,
+    })
+}
+
+/// A refusal for one problem.
+fn refused(code: Code, pointer: &str, message: String) -> Outcome {
+    Outcome::Refused {
+        problems: vec![Problem {
+            pointer: pointer.into(),
+            code,
+            origin: Origin::Auth0,
+            message,
+        }],
+        row: None,
+    }
+}
+
+/// The primary identity (`identities[0]`); linked identities after it are counted.
+fn identity(
+    members: &[(String, std::ops::Range<usize>)],
+    object: &[u8],
+    dropped: &mut Dropped,
+) -> Identity {
+    let found = members
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "identities")
+        .and_then(|(_, range)| serde_json::from_slice::<Value>(&object[range.clone()]).ok());
+    let Some(Value::Array(identities)) = found else {
+        return Identity {
+            provider: None,
+            connection: None,
+        };
+    };
+    dropped.linked_identities += identities.len().saturating_sub(1) as u64;
+    let field = |name: &str| {
+        identities
+            .first()
+            .and_then(|i| i.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    Identity {
+        provider: field("provider"),
+        connection: field("connection"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(user: &str, upsert: bool) -> (Outcome, Dropped) {
+        let mut dropped = Dropped::default();
+        let conversion = Conversion {
+            upsert,
+            connection: None,
+        };
+        (convert(user.as_bytes(), &conversion, &mut dropped), dropped)
+    }
+
+    #[test]
+    fn an_export_user_becomes_an_import_row() {
+        let (outcome, dropped) = row(
+            r#"{"user_id":"auth0|abc","email":"a@b.co","created_at":"2020","name":null,
+               "identities":[{"provider":"auth0","connection":"db","user_id":"abc"},
+                             {"provider":"github","connection":"github"}],
+               "user_metadata":{"k":[1,2]}}"#,
+            false,
+        );
+        let Outcome::Row(row) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(
+            String::from_utf8(row.json).unwrap(),
+            r#"{"user_id":"abc","email":"a@b.co","email_verified":false,"user_metadata":{"k":[1,2]}}"#
+        );
+        assert_eq!(row.connection.as_deref(), Some("db"));
+        assert_eq!(dropped.linked_identities, 1);
+        assert_eq!(
+            dropped.fields.keys().collect::<Vec<_>>(),
+            ["created_at", "identities", "name (null)"]
+        );
+    }
+
+    #[test]
+    fn social_users_and_blocked_upserts_are_refused() {
+        let (outcome, _) = row(
+            r#"{"user_id":"google-oauth2|1","email":"a@b.co","identities":[{"provider":"google-oauth2","connection":"google-oauth2"}]}"#,
+            false,
+        );
+        assert!(matches!(outcome, Outcome::Refused { .. }), "{outcome:?}");
+        let (outcome, _) = row(
+            r#"{"user_id":"auth0|1","email":"a@b.co","blocked":true,"logins_count":3}"#,
+            true,
+        );
+        let Outcome::Refused { problems, .. } = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(problems[0].code, Code::NotUpsertable);
+        let (outcome, dropped) = row(
+            r#"{"user_id":"auth0|1","email":"a@b.co","email_verified":true,"blocked":false,"username":"u"}"#,
+            true,
+        );
+        let Outcome::Row(row) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(row.json, br#"{"email":"a@b.co","email_verified":true}"#);
+        assert_eq!(
+            dropped.fields.keys().collect::<Vec<_>>(),
+            ["blocked", "user_id", "username"]
+        );
+    }
+}

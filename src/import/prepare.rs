@@ -1,0 +1,547 @@
+//! Users → a folder of Auth0 import files that Auth0 accepts the first time.
+//!
+//! Each user is converted ([`convert`]), checked against every rule and against the users
+//! before it (duplicates by email without regard to case, `user_id`, `username`; the same
+//! id in two connections), and appended to the current file; a file is closed before it
+//! would pass `max_bytes`. A user is never split and the input order is kept. Every file is
+//! read back and checked by the [`Validator`] as it is closed. The folder is built beside
+//! the target and renamed into place at the end, with `manifest.json` (per file: users,
+//! bytes, SHA-256) and `rejected.json` (every refused user with its reasons): it appears
+//! whole or not at all.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::prelude::DataFrame;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::convert::{Conversion, Dropped, Outcome, Row, convert};
+use super::rules::{Code, Options, Origin, Problem};
+use super::seen::{Key, Seen};
+use super::validate::{MAX_FILE_BYTES, Validator};
+use crate::error::{Error, Result};
+use crate::sink::Shape;
+use crate::sink::json::ObjectWriter;
+use crate::sink::render::{cells, normalize_batch};
+
+/// The file size `prepare` aims under by default (Auth0 refuses files over 512000 bytes).
+pub const DEFAULT_MAX_BYTES: usize = 500_000;
+
+/// The name of the manifest in a prepared folder.
+pub const MANIFEST: &str = "manifest.json";
+
+/// The name of the list of refused users in a prepared folder.
+pub const REJECTED: &str = "rejected.json";
+
+/// How a folder of import files is prepared.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The folder to create.
+    pub dir: PathBuf,
+    /// The largest file to write, in bytes (at most [`MAX_FILE_BYTES`]).
+    pub max_bytes: usize,
+    /// How users are converted.
+    pub conversion: Conversion,
+    /// Replace the folder's content when it is not empty.
+    pub force: bool,
+}
+
+/// One import file of a prepared folder.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileEntry {
+    /// The file's name inside the folder.
+    pub file: String,
+    /// How many users it holds.
+    pub users: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Its SHA-256, in hex.
+    pub sha256: String,
+}
+
+/// The totals of a prepared folder.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Totals {
+    /// Users read from the input.
+    pub read: u64,
+    /// Users written to the files.
+    pub users: u64,
+    /// Files written.
+    pub files: u64,
+    /// Bytes written to the files.
+    pub bytes: u64,
+    /// Users refused.
+    pub rejected: u64,
+    /// Users of other connections, left out by `--connection`.
+    pub skipped: u64,
+}
+
+/// `manifest.json`: what a prepared folder holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The userport version that wrote it.
+    pub userport: String,
+    /// `insert` or `upsert`.
+    pub kind: String,
+    /// The size limit the files were cut at.
+    pub max_bytes: usize,
+    /// The files, in order.
+    pub files: Vec<FileEntry>,
+    /// The totals.
+    pub totals: Totals,
+    /// Refused users per error code (the users are in `rejected.json`).
+    pub rejected: BTreeMap<String, u64>,
+    /// Fields left out, per field: how many users had them.
+    pub dropped: BTreeMap<String, u64>,
+    /// Linked identities left behind (bulk import creates the primary identity only).
+    pub linked_identities_dropped: u64,
+    /// Users that had no `email_verified` and got `false` written.
+    pub email_verified_added: u64,
+    /// Users written per database connection (from `identities[0].connection`).
+    pub connections: BTreeMap<String, u64>,
+}
+
+/// Runs `frame` and prepares its users (one a row) into the folder of `settings`.
+pub async fn run(frame: DataFrame, settings: &Settings) -> Result<Manifest> {
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let mut preparer = Preparer::new(settings)?;
+    let mut stream = frame
+        .execute_stream()
+        .await
+        .map_err(Error::from_datafusion)?;
+    let objects = ObjectWriter::new(&schema, Shape::Users);
+    let (mut buf, mut scratch) = (Vec::new(), String::new());
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(Error::from_datafusion)?;
+        let arrays = normalize_batch(&batch)?;
+        let columns = cells(&schema, &arrays)?;
+        for row in 0..batch.num_rows() {
+            buf.clear();
+            objects.write(&columns, row, &mut buf, &mut scratch);
+            preparer.user(&buf)?;
+        }
+    }
+    preparer.finish()
+}
+
+/// Prepares users one at a time into a staging folder, then puts it in place.
+pub struct Preparer {
+    settings: Settings,
+    staging: tempfile::TempDir,
+    seen: Seen,
+    connections: Vec<String>,
+    current: Option<Open>,
+    files: Vec<FileEntry>,
+    validator: Validator,
+    rejected: BufWriter<File>,
+    rejected_by_code: BTreeMap<String, u64>,
+    per_connection: BTreeMap<String, u64>,
+    dropped: Dropped,
+    totals: Totals,
+}
+
+/// The file being written.
+struct Open {
+    name: String,
+    writer: BufWriter<File>,
+    hasher: Sha256,
+    bytes: u64,
+    users: u64,
+}
+
+impl Open {
+    fn put(&mut self, bytes: &[u8], dir: &Path) -> Result<()> {
+        self.hasher.update(bytes);
+        self.bytes += bytes.len() as u64;
+        self.writer
+            .write_all(bytes)
+            .map_err(|source| write_error(dir, &self.name, source))
+    }
+}
+
+fn write_error(dir: &Path, name: &str, source: std::io::Error) -> Error {
+    Error::Write {
+        path: dir.join(name).display().to_string(),
+        source,
+    }
+}
+
+impl Preparer {
+    /// Checks the target folder and opens a staging folder beside it.
+    pub fn new(settings: &Settings) -> Result<Self> {
+        let dir = &settings.dir;
+        let context = format!("-o {}", dir.display());
+        if settings.max_bytes > MAX_FILE_BYTES || settings.max_bytes < 1024 {
+            return Err(Error::usage(
+                format!("--max-bytes {}", settings.max_bytes),
+                format!("must be between 1024 and {MAX_FILE_BYTES} (Auth0's limit)"),
+            ));
+        }
+        if dir.exists() {
+            let Ok(mut entries) = std::fs::read_dir(dir) else {
+                return Err(Error::usage(context, "exists and is not a folder"));
+            };
+            if entries.next().is_some() && !settings.force {
+                return Err(Error::usage(
+                    context,
+                    "the folder is not empty; prepare writes a fresh folder: remove it, name \
+                     another, or use --force to replace its content",
+                ));
+            }
+        }
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|source| Error::Write {
+            path: parent.display().to_string(),
+            source,
+        })?;
+        let staging = tempfile::Builder::new()
+            .prefix(".userport-prepare-")
+            .tempdir_in(&parent)
+            .map_err(|source| Error::Write {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        let rejected_path = staging.path().join(REJECTED);
+        let mut rejected =
+            BufWriter::new(File::create(&rejected_path).map_err(|source| Error::Write {
+                path: rejected_path.display().to_string(),
+                source,
+            })?);
+        rejected
+            .write_all(b"[")
+            .map_err(|source| write_error(dir, REJECTED, source))?;
+        Ok(Preparer {
+            validator: Validator::new(Options {
+                upsert: settings.conversion.upsert,
+            }),
+            settings: settings.clone(),
+            staging,
+            seen: Seen::default(),
+            connections: Vec::new(),
+            current: None,
+            files: Vec::new(),
+            rejected,
+            rejected_by_code: BTreeMap::new(),
+            per_connection: BTreeMap::new(),
+            dropped: Dropped::default(),
+            totals: Totals::default(),
+        })
+    }
+
+    /// Takes the next user of the input (one JSON object).
+    pub fn user(&mut self, object: &[u8]) -> Result<()> {
+        self.totals.read += 1;
+        let input = self.totals.read;
+        match convert(object, &self.settings.conversion, &mut self.dropped) {
+            Outcome::Skipped => {
+                self.totals.skipped += 1;
+                Ok(())
+            }
+            Outcome::Refused { problems, row } => self.refuse(input, object, problems, row),
+            Outcome::Row(row) => {
+                let mut problems = self.duplicates(input, &row);
+                if row.json.len() + 5 > self.settings.max_bytes {
+                    problems.push(Problem {
+                        pointer: String::new(),
+                        code: Code::UserTooLarge,
+                        origin: Origin::Auth0,
+                        message: format!(
+                            "the user is {} bytes as JSON; a file may hold {} (--max-bytes)",
+                            row.json.len(),
+                            self.settings.max_bytes
+                        ),
+                    });
+                }
+                if !problems.is_empty() {
+                    return self.refuse(input, object, problems, Some(row.json));
+                }
+                self.remember(input, &row);
+                self.append(row)
+            }
+        }
+    }
+
+    /// The connection number of a user's connection (0 when unknown), for duplicate notes.
+    fn connection_no(&mut self, connection: Option<&str>) -> u64 {
+        let Some(name) = connection else { return 0 };
+        let index = match self.connections.iter().position(|c| c == name) {
+            Some(i) => i,
+            None => {
+                self.connections.push(name.to_string());
+                self.connections.len() - 1
+            }
+        };
+        (index as u64 + 1).min((1 << 23) - 1)
+    }
+
+    /// The keys of `row` that earlier users already have.
+    fn duplicates(&mut self, input: u64, row: &Row) -> Vec<Problem> {
+        let _ = input;
+        let connection = self.connection_no(row.connection.as_deref());
+        let mut problems = Vec::new();
+        let keys = [
+            (Key::Email, Some(&row.email)),
+            (Key::UserId, row.user_id.as_ref()),
+            (Key::Username, row.username.as_ref()),
+        ];
+        for (key, value) in keys {
+            let Some(value) = value else { continue };
+            let Some(note) = self.seen.get(key, value) else {
+                continue;
+            };
+            let (first, first_connection) = (note & ((1 << 40) - 1), note >> 40);
+            let name = |no: u64| self.connections[(no - 1) as usize].clone();
+            let message = if key == Key::UserId
+                && first_connection != 0
+                && connection != 0
+                && first_connection != connection
+            {
+                format!(
+                    "user_id {value:?} is in connection {} (input user {first}) and in \
+                     connection {}: the id must have a unique connection|id",
+                    name(first_connection),
+                    name(connection)
+                )
+            } else {
+                let case = if key == Key::Email {
+                    " (without regard to case)"
+                } else {
+                    ""
+                };
+                format!(
+                    "{} {value:?} is already used{case} by input user {first}",
+                    key.name()
+                )
+            };
+            problems.push(Problem {
+                pointer: super::rules::pointer("", key.name()),
+                code: Code::DuplicatedUser,
+                origin: Origin::Auth0,
+                message,
+            });
+        }
+        problems
+    }
+
+    /// Records the keys of a user that is written.
+    fn remember(&mut self, input: u64, row: &Row) {
+        let connection = self.connection_no(row.connection.as_deref());
+        let note = input | (connection << 40);
+        self.seen.insert(Key::Email, &row.email, note);
+        if let Some(id) = &row.user_id {
+            self.seen.insert(Key::UserId, id, note);
+        }
+        if let Some(name) = &row.username {
+            self.seen.insert(Key::Username, name, note);
+        }
+    }
+
+    fn refuse(
+        &mut self,
+        input: u64,
+        object: &[u8],
+        problems: Vec<Problem>,
+        row: Option<Vec<u8>>,
+    ) -> Result<()> {
+        self.totals.rejected += 1;
+        for code in problems
+            .iter()
+            .map(|p| p.code.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            *self.rejected_by_code.entry(code.to_string()).or_default() += 1;
+        }
+        let text = std::str::from_utf8(object).unwrap_or_default();
+        let field = |key: &str| {
+            crate::json::get_path(text, &[crate::json::Step::Key(key.to_string())])
+                .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw).ok())
+        };
+        let entry = serde_json::json!({
+            "input": input,
+            "user_id": field("user_id"),
+            "email": field("email"),
+            "problems": problems.iter().map(|p| serde_json::json!({
+                "pointer": p.pointer,
+                "code": p.code.as_str(),
+                "rule": p.origin.as_str(),
+                "message": p.message,
+            })).collect::<Vec<_>>(),
+            "row": row.as_deref().and_then(|r| serde_json::from_slice::<serde_json::Value>(r).ok()),
+        });
+        let separator: &[u8] = if self.totals.rejected == 1 {
+            b"\n"
+        } else {
+            b",\n"
+        };
+        let dir = self.settings.dir.clone();
+        self.rejected
+            .write_all(separator)
+            .and_then(|()| serde_json::to_writer(&mut self.rejected, &entry).map_err(Into::into))
+            .map_err(|source| write_error(&dir, REJECTED, source))
+    }
+
+    fn append(&mut self, row: Row) -> Result<()> {
+        let len = row.json.len() as u64;
+        let fits = self
+            .current
+            .as_ref()
+            .is_some_and(|open| open.bytes + 2 + len + 3 <= self.settings.max_bytes as u64);
+        if !fits {
+            self.close()?;
+            let name = format!("users-{:04}.json", self.files.len() + 1);
+            let path = self.staging.path().join(&name);
+            let file = File::create(&path)
+                .map_err(|source| write_error(&self.settings.dir, &name, source))?;
+            let mut open = Open {
+                name,
+                writer: BufWriter::with_capacity(1 << 16, file),
+                hasher: Sha256::new(),
+                bytes: 0,
+                users: 0,
+            };
+            open.put(b"[\n", &self.settings.dir)?;
+            self.current = Some(open);
+        }
+        let open = self.current.as_mut().expect("a file is open");
+        if open.users > 0 {
+            open.put(b",\n", &self.settings.dir)?;
+        }
+        open.put(&row.json, &self.settings.dir)?;
+        open.users += 1;
+        self.totals.users += 1;
+        let connection = row.connection.unwrap_or_else(|| "(unknown)".to_string());
+        *self.per_connection.entry(connection).or_default() += 1;
+        Ok(())
+    }
+
+    /// Ends the open file, and checks it as `validate` would.
+    fn close(&mut self) -> Result<()> {
+        let Some(mut open) = self.current.take() else {
+            return Ok(());
+        };
+        let dir = self.settings.dir.clone();
+        open.put(b"\n]\n", &dir)?;
+        open.writer
+            .flush()
+            .map_err(|source| write_error(&dir, &open.name, source))?;
+        let path = self.staging.path().join(&open.name);
+        let bytes = std::fs::read(&path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let before = self.validator.findings.len();
+        self.validator.file(&open.name, &bytes);
+        if let Some(finding) = self.validator.findings.get(before) {
+            return Err(Error::usage(
+                "prepare",
+                format!(
+                    "internal error: the file it wrote does not pass validate: {}: user [{}]: \
+                     {} {}: {}",
+                    finding.file,
+                    finding.index.map_or("-".into(), |i| i.to_string()),
+                    finding.problem.pointer,
+                    finding.problem.code,
+                    finding.problem.message
+                ),
+            ));
+        }
+        self.totals.files += 1;
+        self.totals.bytes += open.bytes;
+        self.files.push(FileEntry {
+            file: open.name,
+            users: open.users,
+            bytes: open.bytes,
+            sha256: hex::encode(open.hasher.finalize()),
+        });
+        Ok(())
+    }
+
+    /// Closes the last file, writes the manifest and the refused users, and puts the folder
+    /// in place.
+    pub fn finish(mut self) -> Result<Manifest> {
+        self.close()?;
+        let dir = self.settings.dir.clone();
+        let end: &[u8] = if self.totals.rejected == 0 {
+            b"]\n"
+        } else {
+            b"\n]\n"
+        };
+        self.rejected
+            .write_all(end)
+            .and_then(|()| self.rejected.flush())
+            .map_err(|source| write_error(&dir, REJECTED, source))?;
+        let manifest = Manifest {
+            userport: env!("CARGO_PKG_VERSION").to_string(),
+            kind: if self.settings.conversion.upsert {
+                "upsert"
+            } else {
+                "insert"
+            }
+            .to_string(),
+            max_bytes: self.settings.max_bytes,
+            files: self.files,
+            totals: self.totals,
+            rejected: self.rejected_by_code,
+            dropped: self.dropped.fields,
+            linked_identities_dropped: self.dropped.linked_identities,
+            email_verified_added: self.dropped.email_verified_added,
+            connections: self.per_connection,
+        };
+        let mut text = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
+        text.push(b'\n');
+        std::fs::write(self.staging.path().join(MANIFEST), text)
+            .map_err(|source| write_error(&dir, MANIFEST, source))?;
+        commit(self.staging, &dir)?;
+        Ok(manifest)
+    }
+}
+
+/// Renames the staging folder to `dir`, replacing what is there.
+fn commit(staging: tempfile::TempDir, dir: &Path) -> Result<()> {
+    let failed = |source| Error::Write {
+        path: dir.display().to_string(),
+        source,
+    };
+    if dir.exists() {
+        // Moved aside first, so that a failure leaves the old content whole.
+        let parent = staging.path().parent().unwrap_or(Path::new("."));
+        let aside = tempfile::Builder::new()
+            .prefix(".userport-old-")
+            .tempdir_in(parent)
+            .map_err(failed)?;
+        let old = aside.path().join("old");
+        std::fs::rename(dir, &old).map_err(failed)?;
+        if let Err(e) = std::fs::rename(staging.path(), dir) {
+            let _ = std::fs::rename(&old, dir);
+            return Err(failed(e));
+        }
+        let _ = staging.keep();
+        drop(aside);
+    } else {
+        std::fs::rename(staging.path(), dir).map_err(failed)?;
+        let _ = staging.keep();
+    }
+    Ok(())
+}
+
+/// Reads a prepared folder's manifest.
+pub fn read_manifest(path: &Path) -> Result<Manifest> {
+    let text = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    serde_json::from_slice(&text).map_err(|e| Error::Input {
+        path: path.display().to_string(),
+        line: e.line() as u64,
+        column: e.column() as u64,
+        message: format!("not a userport manifest: {e}"),
+    })
+}

@@ -1,0 +1,1186 @@
+//! The rules one Auth0 bulk-import user must follow, checked before anything is sent.
+//!
+//! Two kinds of rule are checked, and every [`Problem`] says which one it broke
+//! ([`Origin`]): the rules of Auth0's published user schema (types, required `email`, no
+//! other properties, enums, patterns, the `email` format, array and object sizes), and the
+//! rules Auth0 documents beside it or applies on its server (a hash must have the shape its
+//! algorithm gives it, `mfa_factors` items hold exactly one factor, metadata keys, E.164
+//! phone numbers, no `auth0|` prefix on `user_id`, what an upsert can change). Error codes
+//! are the ones Auth0's import jobs report where it has one (`INVALID_TYPE`,
+//! `INVALID_FORMAT`, `DUPLICATED_USER`, …), and userport's own otherwise.
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+/// What kind of rule a problem breaks; its text is what reports show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Code {
+    /// Two users share an email (without regard to case), a `user_id` or a `username`.
+    DuplicatedUser,
+    /// A value of the wrong JSON type.
+    InvalidType,
+    /// A string that does not match its pattern.
+    Pattern,
+    /// A string that is not in its format (an email address).
+    InvalidFormat,
+    /// A value outside its list of allowed values.
+    EnumMismatch,
+    /// A required property is missing.
+    ObjectRequired,
+    /// A property the object may not have.
+    ObjectAdditionalProperties,
+    /// An array with too few items.
+    ArrayLengthShort,
+    /// An array with too many items.
+    ArrayLengthLong,
+    /// An object with too many properties.
+    ObjectPropertiesMaximum,
+    /// An object with too few properties.
+    ObjectPropertiesMinimum,
+    /// A number below its minimum, or not of the form required (a power of two).
+    Minimum,
+    /// A password hash that its algorithm's rules refuse.
+    InvalidHash,
+    /// A metadata key with `.` or `$`.
+    InvalidKey,
+    /// An `app_metadata` key that Auth0 keeps for itself.
+    ReservedKey,
+    /// Two properties that cannot be given together.
+    Conflict,
+    /// A property an upsert cannot change.
+    NotUpsertable,
+    /// A file that is not JSON.
+    InvalidJson,
+    /// A file larger than Auth0 accepts.
+    FileTooLarge,
+    /// A user larger than a file may be.
+    UserTooLarge,
+    /// A user whose identity bulk import cannot create (social, enterprise, passwordless).
+    UnsupportedIdentity,
+    /// A file whose size or SHA-256 differs from what its manifest says.
+    ManifestMismatch,
+}
+
+impl Code {
+    /// The code as reports write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::DuplicatedUser => "DUPLICATED_USER",
+            Code::InvalidType => "INVALID_TYPE",
+            Code::Pattern => "PATTERN",
+            Code::InvalidFormat => "INVALID_FORMAT",
+            Code::EnumMismatch => "ENUM_MISMATCH",
+            Code::ObjectRequired => "OBJECT_REQUIRED",
+            Code::ObjectAdditionalProperties => "OBJECT_ADDITIONAL_PROPERTIES",
+            Code::ArrayLengthShort => "ARRAY_LENGTH_SHORT",
+            Code::ArrayLengthLong => "ARRAY_LENGTH_LONG",
+            Code::ObjectPropertiesMaximum => "OBJECT_PROPERTIES_MAXIMUM",
+            Code::ObjectPropertiesMinimum => "OBJECT_PROPERTIES_MINIMUM",
+            Code::Minimum => "MINIMUM",
+            Code::InvalidHash => "INVALID_HASH",
+            Code::InvalidKey => "INVALID_KEY",
+            Code::ReservedKey => "RESERVED_KEY",
+            Code::Conflict => "CONFLICT",
+            Code::NotUpsertable => "NOT_UPSERTABLE",
+            Code::InvalidJson => "INVALID_JSON",
+            Code::FileTooLarge => "FILE_TOO_LARGE",
+            Code::UserTooLarge => "USER_TOO_LARGE",
+            Code::UnsupportedIdentity => "UNSUPPORTED_IDENTITY",
+            Code::ManifestMismatch => "MANIFEST_MISMATCH",
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a rule comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Auth0's published bulk-import user schema decides it.
+    Schema,
+    /// Auth0 documents it beside the schema or applies it on its server; the schema alone
+    /// would let it through.
+    Auth0,
+}
+
+impl Origin {
+    /// `schema` or `auth0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Schema => "schema",
+            Origin::Auth0 => "auth0",
+        }
+    }
+}
+
+/// One thing wrong with a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// JSON pointer into the user (`""` is the user itself).
+    pub pointer: String,
+    /// The error code.
+    pub code: Code,
+    /// Which rules say so.
+    pub origin: Origin,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+/// How a user is checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// The user is an upsert row: only the fields an upsert changes may be there.
+    pub upsert: bool,
+}
+
+/// The properties an import user may have, in the order userport writes them.
+pub const PROPERTIES: &[&str] = &[
+    "user_id",
+    "email",
+    "email_verified",
+    "username",
+    "phone_number",
+    "phone_verified",
+    "given_name",
+    "family_name",
+    "name",
+    "nickname",
+    "picture",
+    "blocked",
+    "password_hash",
+    "custom_password_hash",
+    "mfa_factors",
+    "user_metadata",
+    "app_metadata",
+];
+
+/// The properties an upsert can change (`email` is the key that finds the user).
+pub const UPSERTABLE: &[&str] = &[
+    "email",
+    "email_verified",
+    "given_name",
+    "family_name",
+    "name",
+    "nickname",
+    "picture",
+    "custom_password_hash",
+    "user_metadata",
+    "app_metadata",
+];
+
+/// The `app_metadata` keys Auth0 keeps for itself.
+pub const RESERVED_APP_METADATA: &[&str] = &[
+    "__tenant",
+    "_id",
+    "blocked",
+    "clientID",
+    "created_at",
+    "email_verified",
+    "email",
+    "globalClientID",
+    "global_client_id",
+    "identities",
+    "lastLogin",
+    "loginsCount",
+    "metadata",
+    "multifactor_last_modified",
+    "multifactor",
+    "updated_at",
+    "user_id",
+];
+
+const ALGORITHMS: &[&str] = &[
+    "argon2", "bcrypt", "hmac", "ldap", "md4", "md5", "sha1", "sha256", "sha512", "pbkdf2",
+    "scrypt",
+];
+const ENCODINGS: &[&str] = &["base64", "hex", "utf8"];
+const DIGESTS: &[&str] = &[
+    "md4",
+    "md5",
+    "ripemd160",
+    "sha1",
+    "sha224",
+    "sha256",
+    "sha384",
+    "sha512",
+    "whirlpool",
+];
+const PASSWORD_ENCODINGS: &[&str] = &["ascii", "utf8", "utf16le", "ucs2", "latin1", "binary"];
+const HASH_PROPERTIES: &[&str] = &[
+    "algorithm",
+    "hash",
+    "salt",
+    "password",
+    "keylen",
+    "cost",
+    "blockSize",
+    "parallelization",
+];
+const FACTORS: &[&str] = &["totp", "phone", "email"];
+
+/// Checks one user against every rule; an empty list means Auth0 will accept it.
+pub fn check(user: &Value, options: Options) -> Vec<Problem> {
+    let mut check = Checker::default();
+    check.user(user, options);
+    check.problems
+}
+
+/// Appends `token` to a JSON pointer, escaped (`~` → `~0`, `/` → `~1`).
+pub fn pointer(base: &str, token: &str) -> String {
+    let mut out = String::with_capacity(base.len() + token.len() + 1);
+    out.push_str(base);
+    out.push('/');
+    for c in token.chars() {
+        match c {
+            '~' => out.push_str("~0"),
+            '/' => out.push_str("~1"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `text` is an email address as Auth0 takes one: a dot-atom local part (letters,
+/// digits, ``!#$%&'*+/=?^_`{|}~-``, non-ASCII letters; dots only between them) of at most 64
+/// bytes, `@`, and a host name of at least two labels.
+pub fn is_email(text: &str) -> bool {
+    let Some((local, domain)) = text.rsplit_once('@') else {
+        return false;
+    };
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c == '.' || atext(c) || (!c.is_ascii() && !c.is_whitespace()));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
+    local_ok && domain_ok && text.len() <= 254
+}
+
+/// Whether `text` is an E.164 phone number: `+` and 1 to 15 digits.
+pub fn is_e164(text: &str) -> bool {
+    text.strip_prefix('+')
+        .is_some_and(|d| (1..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The JSON type of a value, as messages name it.
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Whether a JSON Schema `integer`: a number with no fraction.
+fn is_integer(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => {
+            n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }
+        _ => false,
+    }
+}
+
+#[derive(Default)]
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn push(&mut self, pointer: &str, code: Code, origin: Origin, message: impl Into<String>) {
+        self.problems.push(Problem {
+            pointer: pointer.to_string(),
+            code,
+            origin,
+            message: message.into(),
+        });
+    }
+
+    fn wrong_type(&mut self, at: &str, expected: &str, value: &Value) {
+        self.push(
+            at,
+            Code::InvalidType,
+            Origin::Schema,
+            format!("expected {expected}, found {}", type_name(value)),
+        );
+    }
+
+    fn string<'v>(&mut self, at: &str, value: &'v Value) -> Option<&'v str> {
+        match value {
+            Value::String(s) => Some(s),
+            other => {
+                self.wrong_type(at, "string", other);
+                None
+            }
+        }
+    }
+
+    fn object<'v>(&mut self, at: &str, value: &'v Value) -> Option<&'v Map<String, Value>> {
+        match value {
+            Value::Object(map) => Some(map),
+            other => {
+                self.wrong_type(at, "object", other);
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, at: &str, value: &Value) {
+        if !value.is_boolean() {
+            self.wrong_type(at, "boolean", value);
+        }
+    }
+
+    fn integer(&mut self, at: &str, value: &Value) -> Option<f64> {
+        if is_integer(value) {
+            value.as_f64()
+        } else {
+            self.wrong_type(at, "integer", value);
+            None
+        }
+    }
+
+    fn one_of<'v>(&mut self, at: &str, value: &'v Value, allowed: &[&str]) -> Option<&'v str> {
+        let text = self.string(at, value)?;
+        if allowed.contains(&text) {
+            Some(text)
+        } else {
+            self.push(
+                at,
+                Code::EnumMismatch,
+                Origin::Schema,
+                format!("{text:?} is not one of {}", allowed.join(", ")),
+            );
+            None
+        }
+    }
+
+    fn only(&mut self, at: &str, map: &Map<String, Value>, allowed: &[&str], what: &str) {
+        for key in map.keys().filter(|k| !allowed.contains(&k.as_str())) {
+            self.push(
+                &pointer(at, key),
+                Code::ObjectAdditionalProperties,
+                Origin::Schema,
+                format!("{what} cannot have the property {key:?}"),
+            );
+        }
+    }
+
+    fn required(&mut self, at: &str, map: &Map<String, Value>, key: &str, origin: Origin) {
+        if !map.contains_key(key) {
+            self.push(
+                &pointer(at, key),
+                Code::ObjectRequired,
+                origin,
+                format!("{key} is required"),
+            );
+        }
+    }
+
+    fn email(&mut self, at: &str, value: &Value) {
+        if let Some(text) = self.string(at, value)
+            && !is_email(text)
+        {
+            self.push(
+                at,
+                Code::InvalidFormat,
+                Origin::Schema,
+                format!("{text:?} is not an email address"),
+            );
+        }
+    }
+
+    fn user(&mut self, user: &Value, options: Options) {
+        let Some(map) = self.object("", user) else {
+            return;
+        };
+        self.required("", map, "email", Origin::Schema);
+        for (key, value) in map {
+            let at = pointer("", key);
+            match key.as_str() {
+                "email" => self.email(&at, value),
+                "email_verified" | "phone_verified" | "blocked" => self.boolean(&at, value),
+                "phone_number" => {
+                    if let Some(text) = self.string(&at, value)
+                        && !is_e164(text)
+                    {
+                        self.push(
+                            &at,
+                            Code::Pattern,
+                            Origin::Auth0,
+                            format!(
+                                "{text:?} is not an E.164 phone number (+ and up to 15 digits)"
+                            ),
+                        );
+                    }
+                }
+                "user_id" => {
+                    if let Some(text) = self.string(&at, value) {
+                        self.user_id(&at, text);
+                    }
+                }
+                "username" | "given_name" | "family_name" | "name" | "nickname" | "picture" => {
+                    self.string(&at, value);
+                }
+                "password_hash" => {
+                    if let Some(text) = self.string(&at, value)
+                        && !is_bcrypt(text, false)
+                    {
+                        self.push(
+                            &at,
+                            Code::Pattern,
+                            Origin::Auth0,
+                            "password_hash must be a bcrypt hash ($2a$ or $2b$, a two-digit \
+                             cost, 53 characters of salt and hash); use custom_password_hash \
+                             for other algorithms",
+                        );
+                    }
+                }
+                "custom_password_hash" => self.custom_hash(&at, value),
+                "mfa_factors" => self.mfa_factors(&at, value),
+                "user_metadata" | "app_metadata" => {
+                    if let Some(meta) = self.object(&at, value) {
+                        if key == "app_metadata" {
+                            self.reserved(&at, meta);
+                        }
+                        self.metadata_keys(&at, value);
+                    }
+                }
+                other => self.push(
+                    &at,
+                    Code::ObjectAdditionalProperties,
+                    Origin::Schema,
+                    format!("{other:?} is not a property of an import user"),
+                ),
+            }
+        }
+        if map.contains_key("password_hash") && map.contains_key("custom_password_hash") {
+            self.push(
+                "/custom_password_hash",
+                Code::Conflict,
+                Origin::Auth0,
+                "password_hash and custom_password_hash cannot be given together",
+            );
+        }
+        if options.upsert {
+            for key in map.keys().filter(|k| !UPSERTABLE.contains(&k.as_str())) {
+                let message = if key == "blocked" {
+                    "an upsert cannot block or unblock users: set blocked with the Management \
+                     API (PATCH /api/v2/users/{id} with {\"blocked\": true})"
+                        .to_string()
+                } else {
+                    format!("an upsert does not change {key}; leave it out of update files")
+                };
+                self.push(
+                    &pointer("", key),
+                    Code::NotUpsertable,
+                    Origin::Auth0,
+                    message,
+                );
+            }
+        }
+    }
+
+    fn user_id(&mut self, at: &str, id: &str) {
+        if let Some(rest) = id.strip_prefix("auth0|") {
+            self.push(
+                at,
+                Code::Pattern,
+                Origin::Auth0,
+                format!(
+                    "user_id {id:?} keeps the auth0| prefix: Auth0 adds it on import, so the \
+                     user would become auth0|{id}; write {rest:?}"
+                ),
+            );
+        } else if id.is_empty() {
+            self.push(at, Code::Pattern, Origin::Auth0, "user_id is empty");
+        }
+    }
+
+    fn reserved(&mut self, at: &str, meta: &Map<String, Value>) {
+        for key in meta
+            .keys()
+            .filter(|k| RESERVED_APP_METADATA.contains(&k.as_str()))
+        {
+            self.push(
+                &pointer(at, key),
+                Code::ReservedKey,
+                Origin::Auth0,
+                format!("{key:?} is reserved by Auth0 and cannot be an app_metadata key"),
+            );
+        }
+    }
+
+    /// Metadata keys anywhere inside (objects in arrays too) may not hold `.` or `$`.
+    fn metadata_keys(&mut self, at: &str, value: &Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    let here = pointer(at, key);
+                    if key.contains(['.', '$']) {
+                        self.push(
+                            &here,
+                            Code::InvalidKey,
+                            Origin::Auth0,
+                            format!("metadata key {key:?} contains '.' or '$'"),
+                        );
+                    }
+                    self.metadata_keys(&here, inner);
+                }
+            }
+            Value::Array(items) => {
+                for (i, inner) in items.iter().enumerate() {
+                    self.metadata_keys(&pointer(at, &i.to_string()), inner);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn mfa_factors(&mut self, at: &str, value: &Value) {
+        let Value::Array(items) = value else {
+            return self.wrong_type(at, "array", value);
+        };
+        if items.is_empty() {
+            self.push(
+                at,
+                Code::ArrayLengthShort,
+                Origin::Schema,
+                "mfa_factors needs at least one factor",
+            );
+        }
+        if items.len() > 10 {
+            self.push(
+                at,
+                Code::ArrayLengthLong,
+                Origin::Schema,
+                format!("mfa_factors holds at most 10 factors, not {}", items.len()),
+            );
+        }
+        for (i, item) in items.iter().enumerate() {
+            let at = pointer(at, &i.to_string());
+            let Some(factor) = self.object(&at, item) else {
+                continue;
+            };
+            self.only(&at, factor, FACTORS, "an MFA factor");
+            match factor.len() {
+                0 => self.push(
+                    &at,
+                    Code::ObjectPropertiesMinimum,
+                    Origin::Auth0,
+                    "an MFA factor needs one of totp, phone or email",
+                ),
+                1 => {}
+                n => self.push(
+                    &at,
+                    Code::ObjectPropertiesMaximum,
+                    Origin::Schema,
+                    format!("an MFA factor holds exactly one of totp, phone or email, not {n}"),
+                ),
+            }
+            for (kind, inner) in factor {
+                let at = pointer(&at, kind);
+                let field = match kind.as_str() {
+                    "totp" => "secret",
+                    "phone" | "email" => "value",
+                    _ => continue,
+                };
+                let Some(body) = self.object(&at, inner) else {
+                    continue;
+                };
+                self.required(&at, body, field, Origin::Schema);
+                self.only(&at, body, &[field], &format!("a {kind} factor"));
+                let Some(v) = body.get(field) else { continue };
+                let vat = pointer(&at, field);
+                match kind.as_str() {
+                    "email" => self.email(&vat, v),
+                    "totp" => {
+                        if let Some(secret) = self.string(&vat, v)
+                            && (secret.is_empty()
+                                || !secret
+                                    .bytes()
+                                    .all(|b| matches!(b, b'A'..=b'Z' | b'2'..=b'7')))
+                        {
+                            self.push(
+                                &vat,
+                                Code::Pattern,
+                                Origin::Schema,
+                                "a TOTP secret is un-padded Base32: capitals A-Z and digits 2-7",
+                            );
+                        }
+                    }
+                    _ => {
+                        if let Some(phone) = self.string(&vat, v)
+                            && !is_e164(phone)
+                        {
+                            self.push(
+                                &vat,
+                                Code::Pattern,
+                                Origin::Schema,
+                                format!("{phone:?} is not a phone number: + and 1 to 15 digits"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn custom_hash(&mut self, at: &str, value: &Value) {
+        let Some(map) = self.object(at, value) else {
+            return;
+        };
+        self.only(at, map, HASH_PROPERTIES, "custom_password_hash");
+        self.required(at, map, "algorithm", Origin::Schema);
+        self.required(at, map, "hash", Origin::Schema);
+        let algorithm = map
+            .get("algorithm")
+            .and_then(|v| self.one_of(&pointer(at, "algorithm"), v, ALGORITHMS));
+        let hash = map
+            .get("hash")
+            .and_then(|v| self.object(&pointer(at, "hash"), v));
+        let mut hash_ok = true;
+        let (mut value, mut encoding, mut digest) = (None, None, None);
+        if let Some(hash) = hash {
+            let hat = pointer(at, "hash");
+            value = hash
+                .get("value")
+                .and_then(|v| self.string(&pointer(&hat, "value"), v));
+            hash_ok &= hash.get("value").is_none_or(Value::is_string);
+            if let Some(v) = hash.get("encoding") {
+                encoding = self.one_of(&pointer(&hat, "encoding"), v, ENCODINGS);
+                hash_ok &= encoding.is_some();
+            }
+            if let Some(v) = hash.get("digest") {
+                digest = self.one_of(&pointer(&hat, "digest"), v, DIGESTS);
+                hash_ok &= digest.is_some();
+            }
+            if let Some(v) = hash.get("key") {
+                hash_ok &= self.key_or_salt(&pointer(&hat, "key"), v, false);
+            }
+        }
+        if let Some(v) = map.get("salt") {
+            hash_ok &= self.key_or_salt(&pointer(at, "salt"), v, true);
+        }
+        if let Some(v) = map.get("password")
+            && let Some(password) = self.object(&pointer(at, "password"), v)
+            && let Some(e) = password.get("encoding")
+        {
+            self.one_of(
+                &pointer(&pointer(at, "password"), "encoding"),
+                e,
+                PASSWORD_ENCODINGS,
+            );
+        }
+        let mut numbers = std::collections::HashMap::new();
+        for key in ["keylen", "cost", "blockSize", "parallelization"] {
+            if let Some(v) = map.get(key) {
+                match self.integer(&pointer(at, key), v) {
+                    Some(n) => {
+                        numbers.insert(key, n);
+                    }
+                    None => hash_ok = false,
+                }
+            }
+        }
+        // The algorithm's own rules, once the schema's shape holds.
+        let (Some(algorithm), Some(hash), true) = (algorithm, hash, hash_ok) else {
+            return;
+        };
+        let hat = pointer(at, "hash");
+        let Some(value) = value else {
+            return self.push(
+                &pointer(&hat, "value"),
+                Code::ObjectRequired,
+                Origin::Auth0,
+                "hash.value is required",
+            );
+        };
+        let vat = pointer(&hat, "value");
+        let salt = map.get("salt").is_some();
+        let hash_rule = |this: &mut Self, at: &str, message: String| {
+            this.push(at, Code::InvalidHash, Origin::Auth0, message)
+        };
+        let utf8_only = |this: &mut Self, what: &str| {
+            if encoding.is_some_and(|e| e != "utf8") {
+                this.push(
+                    &pointer(&hat, "encoding"),
+                    Code::InvalidHash,
+                    Origin::Auth0,
+                    format!("{what} hashes are utf8 text: leave hash.encoding out or set utf8"),
+                );
+            }
+            if salt {
+                this.push(
+                    &pointer(at, "salt"),
+                    Code::InvalidHash,
+                    Origin::Auth0,
+                    format!("{what} hashes carry their own salt: remove salt"),
+                );
+            }
+        };
+        match algorithm {
+            "bcrypt" => {
+                utf8_only(self, "bcrypt");
+                if !is_bcrypt(value, true) {
+                    hash_rule(
+                        self,
+                        &vat,
+                        "a bcrypt hash is $2a$, $2b$ or $2y$, a cost of 04 to 31, $, and 53 \
+                         characters of salt and hash"
+                            .into(),
+                    );
+                }
+            }
+            "argon2" => {
+                utf8_only(self, "argon2");
+                if let Err(why) = check_argon2(value) {
+                    hash_rule(self, &vat, format!("not an argon2 PHC string: {why}"));
+                }
+            }
+            "pbkdf2" => {
+                utf8_only(self, "pbkdf2");
+                if let Err(why) = check_pbkdf2(value) {
+                    hash_rule(self, &vat, format!("not a pbkdf2 PHC string: {why}"));
+                }
+            }
+            "ldap" => {
+                utf8_only(self, "ldap");
+                if let Err(why) = check_ldap(value) {
+                    hash_rule(self, &vat, format!("not an RFC 2307 hash: {why}"));
+                }
+            }
+            "hmac" => {
+                self.required(&hat, hash, "digest", Origin::Auth0);
+                self.required(&hat, hash, "key", Origin::Auth0);
+                if let Some(digest) = digest {
+                    self.digest_value(&hat, value, encoding, digest_len(digest));
+                }
+            }
+            "scrypt" => {
+                match numbers.get("keylen") {
+                    None => self.required(at, map, "keylen", Origin::Auth0),
+                    Some(&n) if n < 1.0 => self.push(
+                        &pointer(at, "keylen"),
+                        Code::Minimum,
+                        Origin::Auth0,
+                        "keylen must be greater than zero",
+                    ),
+                    Some(_) => {}
+                }
+                if let Some(&cost) = numbers.get("cost")
+                    && !(cost > 1.0 && cost <= 9.0e15 && (cost as u64).is_power_of_two())
+                {
+                    self.push(
+                        &pointer(at, "cost"),
+                        Code::Minimum,
+                        Origin::Auth0,
+                        "cost must be a power of two greater than one",
+                    );
+                }
+                for key in ["blockSize", "parallelization"] {
+                    if numbers.get(key).is_some_and(|&n| n < 1.0) {
+                        self.push(
+                            &pointer(at, key),
+                            Code::Minimum,
+                            Origin::Auth0,
+                            format!("{key} must be a positive integer"),
+                        );
+                    }
+                }
+                let keylen = numbers
+                    .get("keylen")
+                    .filter(|&&n| (1.0..1e9).contains(&n))
+                    .map(|&n| n as usize);
+                self.digest_value(&hat, value, encoding, keylen);
+            }
+            // md4, md5, sha1, sha256, sha512: a digest, hex or base64.
+            other => self.digest_value(&hat, value, encoding, digest_len(other)),
+        }
+    }
+
+    /// A key (`hash.key`) or a salt: an object with a string `value` and an `encoding`
+    /// (and, for a salt, a `position`). Returns whether its shape is right.
+    fn key_or_salt(&mut self, at: &str, value: &Value, salt: bool) -> bool {
+        let Some(map) = self.object(at, value) else {
+            return false;
+        };
+        let before = self.problems.len();
+        self.required(at, map, "value", Origin::Schema);
+        let text = map
+            .get("value")
+            .and_then(|v| self.string(&pointer(at, "value"), v));
+        let encoding = match map.get("encoding") {
+            Some(e) => self.one_of(&pointer(at, "encoding"), e, ENCODINGS),
+            None => Some("utf8"),
+        };
+        if salt && let Some(p) = map.get("position") {
+            self.one_of(&pointer(at, "position"), p, &["prefix", "suffix"]);
+        }
+        if let (Some(text), Some(encoding)) = (text, encoding)
+            && decode(text, encoding).is_none()
+        {
+            self.push(
+                &pointer(at, "value"),
+                Code::InvalidHash,
+                Origin::Auth0,
+                format!("the value is not valid {encoding}"),
+            );
+        }
+        self.problems.len() == before
+    }
+
+    /// A digest written in hex or base64 (`encoding`, or either when absent) that decodes to
+    /// `len` bytes when the length is known.
+    fn digest_value(&mut self, hat: &str, value: &str, encoding: Option<&str>, len: Option<usize>) {
+        let at = pointer(hat, "value");
+        if encoding == Some("utf8") {
+            return self.push(
+                &pointer(hat, "encoding"),
+                Code::InvalidHash,
+                Origin::Auth0,
+                "this algorithm's hash is binary: give it as hex or base64",
+            );
+        }
+        let decoded = match encoding {
+            Some(e) => decode(value, e),
+            None => decode(value, "hex").or_else(|| decode(value, "base64")),
+        };
+        match (decoded, len) {
+            (None, _) => self.push(
+                &at,
+                Code::InvalidHash,
+                Origin::Auth0,
+                format!(
+                    "the hash is not valid {}",
+                    encoding.unwrap_or("hex or base64")
+                ),
+            ),
+            (Some(bytes), Some(len)) if bytes.len() != len => self.push(
+                &at,
+                Code::InvalidHash,
+                Origin::Auth0,
+                format!(
+                    "the hash decodes to {} bytes; this algorithm gives {len}",
+                    bytes.len()
+                ),
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// The bytes of `text` in `encoding` (`hex` in either case; `base64` standard or URL-safe,
+/// padded or not; `utf8`), or `None` when it is not valid.
+pub fn decode(text: &str, encoding: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::{STANDARD_PAD_INDIFFERENT, URL_SAFE_PAD_INDIFFERENT};
+    match encoding {
+        "hex" => hex::decode(text).ok(),
+        "base64" => STANDARD_PAD_INDIFFERENT
+            .decode(text)
+            .or_else(|_| URL_SAFE_PAD_INDIFFERENT.decode(text))
+            .ok(),
+        _ => Some(text.as_bytes().to_vec()),
+    }
+}
+
+/// The length in bytes of a digest algorithm's output.
+fn digest_len(algorithm: &str) -> Option<usize> {
+    Some(match algorithm {
+        "md4" | "md5" => 16,
+        "sha1" | "ripemd160" => 20,
+        "sha224" => 28,
+        "sha256" => 32,
+        "sha384" => 48,
+        "sha512" | "whirlpool" => 64,
+        _ => return None,
+    })
+}
+
+/// Characters of bcrypt's base64 alphabet.
+fn is_bcrypt_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'.' || b == b'/'
+}
+
+/// `$2a$`/`$2b$` (and `$2y$` when `y` is allowed), a two-digit cost 04–31, `$`, 53 characters.
+fn is_bcrypt(text: &str, y: bool) -> bool {
+    let b = text.as_bytes();
+    b.len() == 60
+        && b.starts_with(b"$2")
+        && (matches!(b[2], b'a' | b'b') || (y && b[2] == b'y'))
+        && b[3] == b'$'
+        && b[4].is_ascii_digit()
+        && b[5].is_ascii_digit()
+        && (4..=31).contains(&((b[4] - b'0') * 10 + (b[5] - b'0')))
+        && b[6] == b'$'
+        && b[7..].iter().all(|&c| is_bcrypt_char(c))
+}
+
+/// PHC's base64: the standard alphabet without padding.
+fn phc_b64(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    if text.is_empty() || text.contains('=') {
+        return None;
+    }
+    STANDARD_NO_PAD.decode(text).ok()
+}
+
+/// `name=value,…` parameters of a PHC string, each value a decimal number.
+fn phc_params(text: &str) -> Result<Vec<(&str, u64)>, String> {
+    text.split(',')
+        .map(|pair| {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("parameter {pair:?} is not name=value"))?;
+            let n = v
+                .parse::<u64>()
+                .map_err(|_| format!("parameter {k} is not a number"))?;
+            Ok((k, n))
+        })
+        .collect()
+}
+
+/// `$argon2id$v=19$m=65536,t=2,p=1$SALT$HASH` (`argon2i`, `argon2d` too; `v=` optional).
+fn check_argon2(text: &str) -> Result<(), String> {
+    let parts: Vec<&str> = text.split('$').collect();
+    let (variant, rest) = match parts.as_slice() {
+        ["", variant, rest @ ..] => (*variant, rest),
+        _ => return Err("it must start with $argon2id$, $argon2i$ or $argon2d$".into()),
+    };
+    if !matches!(variant, "argon2id" | "argon2i" | "argon2d") {
+        return Err(format!("unknown variant {variant:?}"));
+    }
+    let rest = match rest {
+        [v, rest @ ..] if v.starts_with("v=") => {
+            v[2..]
+                .parse::<u32>()
+                .map_err(|_| "the version is not a number".to_string())?;
+            rest
+        }
+        rest => rest,
+    };
+    let [params, salt, hash] = rest else {
+        return Err("expected $PARAMETERS$SALT$HASH after the variant".into());
+    };
+    let params = phc_params(params)?;
+    for needed in ["m", "t", "p"] {
+        if !params.iter().any(|(k, _)| *k == needed) {
+            return Err(format!("the parameter {needed} is missing"));
+        }
+    }
+    phc_b64(salt).ok_or("the salt is not unpadded base64")?;
+    phc_b64(hash).ok_or("the hash is not unpadded base64")?;
+    Ok(())
+}
+
+/// `$pbkdf2-sha512$i=100000,l=64$SALT$HASH`; the hash is `l` bytes long.
+fn check_pbkdf2(text: &str) -> Result<(), String> {
+    let parts: Vec<&str> = text.split('$').collect();
+    let ["", id, params, salt, hash] = parts.as_slice() else {
+        return Err("expected $pbkdf2-DIGEST$i=ITERATIONS,l=LENGTH$SALT$HASH".into());
+    };
+    let digest = id
+        .strip_prefix("pbkdf2-")
+        .ok_or("it must start with $pbkdf2-DIGEST$")?;
+    if !DIGESTS.contains(&digest) || digest == "whirlpool" {
+        return Err(format!("unknown digest {digest:?}"));
+    }
+    let params = phc_params(params)?;
+    let get = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    if get("i").is_none_or(|i| i == 0) {
+        return Err("the iteration count i is missing or zero".into());
+    }
+    phc_b64(salt).ok_or("the salt is not unpadded base64")?;
+    let bytes = phc_b64(hash).ok_or("the hash is not unpadded base64")?;
+    if let Some(l) = get("l")
+        && bytes.len() as u64 != l
+    {
+        return Err(format!("the hash is {} bytes but l={l}", bytes.len()));
+    }
+    Ok(())
+}
+
+/// `{SCHEME}BASE64`: MD5, SHA, SHA256, SHA384, SHA512, and their salted S- forms.
+fn check_ldap(text: &str) -> Result<(), String> {
+    let rest = text
+        .strip_prefix('{')
+        .ok_or("it must start with {SCHEME}")?;
+    let (scheme, body) = rest.split_once('}').ok_or("it must start with {SCHEME}")?;
+    let (len, salted) = match scheme.to_ascii_uppercase().as_str() {
+        "MD5" => (16, false),
+        "SMD5" => (16, true),
+        "SHA" => (20, false),
+        "SSHA" => (20, true),
+        "SHA256" => (32, false),
+        "SSHA256" => (32, true),
+        "SHA384" => (48, false),
+        "SSHA384" => (48, true),
+        "SHA512" => (64, false),
+        "SSHA512" => (64, true),
+        _ => return Err(format!("unknown scheme {{{scheme}}}")),
+    };
+    let bytes = decode(body, "base64").ok_or("the hash is not base64")?;
+    if (salted && bytes.len() <= len) || (!salted && bytes.len() != len) {
+        return Err(format!(
+            "{{{scheme}}} gives {len} bytes{}, not {}",
+            if salted { " and a salt" } else { "" },
+            bytes.len()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn codes(user: Value) -> Vec<(String, &'static str)> {
+        check(&user, Options::default())
+            .into_iter()
+            .map(|p| (p.pointer, p.code.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn emails() {
+        for ok in [
+            "a@b.co",
+            "first.last+tag@mail.example.com",
+            "zoë@例え.jp",
+            "x_y-z@a-b.io",
+        ] {
+            assert!(is_email(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "a@",
+            "@b.com",
+            "a@b",
+            "a..b@c.com",
+            ".a@b.com",
+            "a b@c.com",
+            "a@-b.com",
+            "a@b.123",
+            "a@@b.com",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_plain_user_passes_and_a_wrong_one_says_why() {
+        assert!(codes(json!({"email": "a@b.co", "email_verified": true})).is_empty());
+        assert_eq!(
+            codes(json!({"email_verified": "yes", "logins_count": 3})),
+            [
+                ("/email".to_string(), "OBJECT_REQUIRED"),
+                ("/email_verified".to_string(), "INVALID_TYPE"),
+                ("/logins_count".to_string(), "OBJECT_ADDITIONAL_PROPERTIES"),
+            ]
+        );
+        assert_eq!(
+            codes(json!({"email": "a@b.co", "user_id": "auth0|abc"})),
+            [("/user_id".to_string(), "PATTERN")]
+        );
+    }
+
+    #[test]
+    fn metadata_keys() {
+        assert_eq!(
+            codes(
+                json!({"email": "a@b.co", "user_metadata": {"a.b": 1, "x": [{"$y": 2}]},
+                         "app_metadata": {"blocked": true}})
+            ),
+            [
+                ("/app_metadata/blocked".to_string(), "RESERVED_KEY"),
+                ("/user_metadata/a.b".to_string(), "INVALID_KEY"),
+                ("/user_metadata/x/0/$y".to_string(), "INVALID_KEY"),
+            ]
+        );
+    }
+
+    #[test]
+    fn hashes_follow_their_algorithm() {
+        let user = |h: Value| json!({"email": "a@b.co", "custom_password_hash": h});
+        let ok = [
+            json!({"algorithm": "bcrypt", "hash": {"value": "$2y$10$C9hB01.YxRSTcn/ZOOo4j.TW7xCKKFKBSF.C7E0xiUwumqIDqWUXG"}}),
+            json!({"algorithm": "md5", "hash": {"value": "5f4dcc3b5aa765d61d8327deb882cf99"}}),
+            json!({"algorithm": "sha1", "hash": {"value": "W6ph5Mm5Pz8GgiULbPgzG37mj9g=", "encoding": "base64"}}),
+            json!({"algorithm": "scrypt", "hash": {"value": "00ff", "encoding": "hex"}, "keylen": 2, "cost": 1024}),
+            json!({"algorithm": "ldap", "hash": {"value": "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g="}}),
+        ];
+        for h in ok {
+            assert!(codes(user(h.clone())).is_empty(), "{h}");
+        }
+        let bad = [
+            (
+                json!({"algorithm": "bcrypt", "hash": {"value": "$2x$10$abc"}}),
+                "/custom_password_hash/hash/value",
+            ),
+            (
+                json!({"algorithm": "md5", "hash": {"value": "abcd", "encoding": "hex"}}),
+                "/custom_password_hash/hash/value",
+            ),
+            (
+                json!({"algorithm": "scrypt", "hash": {"value": "00ff"}, "keylen": 2, "cost": 1000}),
+                "/custom_password_hash/cost",
+            ),
+            (
+                json!({"algorithm": "scrypt", "hash": {"value": "00ff"}}),
+                "/custom_password_hash/keylen",
+            ),
+            (
+                json!({"algorithm": "argon2", "hash": {"value": "$argon2id$v=19$m=1,t=1$c2FsdA$aGFzaA"}}),
+                "/custom_password_hash/hash/value",
+            ),
+            (
+                json!({"algorithm": "pbkdf2", "hash": {"value": "$pbkdf2-sha1$i=1,l=5$c2FsdA$aGFzaA"}}),
+                "/custom_password_hash/hash/value",
+            ),
+            (
+                json!({"algorithm": "hmac", "hash": {"value": "00"}}),
+                "/custom_password_hash/hash/digest",
+            ),
+        ];
+        for (h, at) in bad {
+            let found = codes(user(h.clone()));
+            assert!(found.iter().any(|(p, _)| p == at), "{h}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn upserts_change_only_what_they_can() {
+        let problems = check(
+            &json!({"email": "a@b.co", "blocked": true, "username": "x"}),
+            Options { upsert: true },
+        );
+        assert_eq!(problems.len(), 2);
+        assert!(problems[0].message.contains("Management API"));
+    }
+}

@@ -1,0 +1,314 @@
+//! Import files checked the way Auth0's server checks them, before anything is sent: one
+//! JSON array per file, at most [`MAX_FILE_BYTES`], every user by the [`rules`], and no
+//! duplicate email, `user_id` or `username` across all the files checked together.
+
+use jiter::{Jiter, JiterError, Peek};
+use serde_json::Value;
+
+use super::rules::{self, Code, Options, Origin, Problem};
+use super::seen::{Key, Seen};
+
+/// The largest import file Auth0 accepts, in bytes (larger ones get a 413).
+pub const MAX_FILE_BYTES: usize = 512_000;
+
+/// A problem and where it is.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The file.
+    pub file: String,
+    /// The user's index in the file's array (`None` for a problem with the whole file).
+    pub index: Option<usize>,
+    /// The 1-based line the user starts on (or where the JSON breaks).
+    pub line: u64,
+    /// The 1-based column, for JSON that breaks.
+    pub column: Option<u64>,
+    /// The user's email, when it has one.
+    pub email: Option<String>,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+/// What one checked file held.
+#[derive(Debug, Clone)]
+pub struct FileSummary {
+    /// The file.
+    pub file: String,
+    /// Its size.
+    pub bytes: u64,
+    /// How many users it holds (up to the point where its JSON breaks).
+    pub users: usize,
+    /// How many problems it has.
+    pub problems: usize,
+}
+
+/// Checks files one after the other, remembering the keys of every user for duplicates.
+pub struct Validator {
+    options: Options,
+    seen: Seen,
+    names: Vec<String>,
+    /// Every problem found so far, in file order.
+    pub findings: Vec<Finding>,
+    /// One summary a file.
+    pub files: Vec<FileSummary>,
+}
+
+impl Validator {
+    /// A validator; `options.upsert` checks upsert rows.
+    pub fn new(options: Options) -> Self {
+        Validator {
+            options,
+            seen: Seen::default(),
+            names: Vec::new(),
+            findings: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// How many users all the files hold.
+    pub fn users(&self) -> usize {
+        self.files.iter().map(|f| f.users).sum()
+    }
+
+    /// Checks the import file `name` whose content is `bytes`.
+    pub fn file(&mut self, name: &str, bytes: &[u8]) {
+        let before = self.findings.len();
+        let file_no = self.names.len() as u64;
+        self.names.push(name.to_string());
+        let mut users = 0;
+        if bytes.len() > MAX_FILE_BYTES {
+            self.whole_file(
+                name,
+                Code::FileTooLarge,
+                format!(
+                    "the file is {} bytes; Auth0 accepts at most {MAX_FILE_BYTES} \
+                     (use userport prepare --max-bytes to split users into smaller files)",
+                    bytes.len()
+                ),
+            );
+        }
+        let mut jiter = Jiter::new(bytes);
+        let mut lines = Lines::new(bytes);
+        match jiter.peek() {
+            Ok(Peek::Array) => {}
+            Ok(_) => {
+                self.whole_file(
+                    name,
+                    Code::InvalidType,
+                    "an import file is a JSON array of users ([{...}, {...}]); convert NDJSON \
+                     exports with userport prepare"
+                        .into(),
+                );
+                return self.summary(name, bytes, 0, before);
+            }
+            Err(e) => {
+                self.broken(name, bytes, &jiter, &e);
+                return self.summary(name, bytes, 0, before);
+            }
+        }
+        let mut next = jiter.known_array();
+        loop {
+            let peek = match next {
+                Ok(Some(peek)) => peek,
+                Ok(None) => break,
+                Err(e) => {
+                    self.broken(name, bytes, &jiter, &e);
+                    return self.summary(name, bytes, users, before);
+                }
+            };
+            let start = jiter.current_index();
+            if let Err(e) = jiter.known_skip(peek) {
+                self.broken(name, bytes, &jiter, &e);
+                return self.summary(name, bytes, users, before);
+            }
+            let line = lines.line_at(start);
+            let text = &bytes[start..jiter.current_index()];
+            self.user(name, file_no, users, line, text);
+            users += 1;
+            next = jiter.array_step();
+        }
+        if let Err(e) = jiter.finish() {
+            self.broken(name, bytes, &jiter, &e);
+        }
+        self.summary(name, bytes, users, before)
+    }
+
+    fn summary(&mut self, name: &str, bytes: &[u8], users: usize, before: usize) {
+        self.files.push(FileSummary {
+            file: name.to_string(),
+            bytes: bytes.len() as u64,
+            users,
+            problems: self.findings.len() - before,
+        });
+    }
+
+    fn whole_file(&mut self, name: &str, code: Code, message: String) {
+        self.findings.push(Finding {
+            file: name.to_string(),
+            index: None,
+            line: 1,
+            column: None,
+            email: None,
+            problem: Problem {
+                pointer: String::new(),
+                code,
+                origin: Origin::Auth0,
+                message,
+            },
+        });
+    }
+
+    /// JSON that breaks: where, and what. A comma before `]` or `}` is named as such, at
+    /// the comma.
+    fn broken(&mut self, name: &str, bytes: &[u8], jiter: &Jiter<'_>, e: &JiterError) {
+        let mut at = e.index.min(bytes.len());
+        let mut message = e.error_type.to_string();
+        if matches!(bytes.get(at), Some(b']' | b'}')) {
+            let before = bytes[..at].trim_ascii_end();
+            if before.last() == Some(&b',') {
+                let closer = (bytes[at] as char, jiter.error_position(at).line);
+                at = before.len() - 1;
+                message = format!(
+                    "trailing comma: JSON allows no comma before {} (line {})",
+                    closer.0, closer.1
+                );
+            }
+        }
+        let position = jiter.error_position(at);
+        self.findings.push(Finding {
+            file: name.to_string(),
+            index: None,
+            line: position.line as u64,
+            column: Some(position.column as u64),
+            email: None,
+            problem: Problem {
+                pointer: String::new(),
+                code: Code::InvalidJson,
+                origin: Origin::Schema,
+                message: format!("not valid JSON: {message}"),
+            },
+        });
+    }
+
+    fn user(&mut self, name: &str, file_no: u64, index: usize, line: u64, text: &[u8]) {
+        let push = |findings: &mut Vec<Finding>, email: Option<&str>, problem: Problem| {
+            findings.push(Finding {
+                file: name.to_string(),
+                index: Some(index),
+                line,
+                column: None,
+                email: email.map(str::to_string),
+                problem,
+            })
+        };
+        let value: Value = match serde_json::from_slice(text) {
+            Ok(value) => value,
+            Err(e) => {
+                let problem = Problem {
+                    pointer: String::new(),
+                    code: Code::InvalidJson,
+                    origin: Origin::Schema,
+                    message: format!("not valid JSON: {e}"),
+                };
+                return push(&mut self.findings, None, problem);
+            }
+        };
+        let email = value.get("email").and_then(Value::as_str);
+        for problem in rules::check(&value, self.options) {
+            push(&mut self.findings, email, problem);
+        }
+        let note = (file_no << 40) | index as u64;
+        for key in [Key::Email, Key::UserId, Key::Username] {
+            let Some(text) = value.get(key.name()).and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(first) = self.seen.insert(key, text, note) {
+                let (first_file, first_index) = (first >> 40, first & ((1 << 40) - 1));
+                let whose = if first_file == file_no {
+                    format!("user [{first_index}] of this file")
+                } else {
+                    format!(
+                        "user [{first_index}] of {}",
+                        self.names[first_file as usize]
+                    )
+                };
+                let case = if key == Key::Email {
+                    " (without regard to case)"
+                } else {
+                    ""
+                };
+                let problem = Problem {
+                    pointer: rules::pointer("", key.name()),
+                    code: Code::DuplicatedUser,
+                    origin: Origin::Auth0,
+                    message: format!("{} {text:?} is already used{case} by {whose}", key.name()),
+                };
+                push(&mut self.findings, email, problem);
+            }
+        }
+    }
+}
+
+/// Line numbers of byte offsets that only grow.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Lines {
+            bytes,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    fn line_at(&mut self, offset: usize) -> u64 {
+        self.line += memchr::memchr_iter(b'\n', &self.bytes[self.offset..offset]).count() as u64;
+        self.offset = offset;
+        self.line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn findings(text: &str) -> Vec<(Option<usize>, u64, String, &'static str)> {
+        let mut v = Validator::new(Options::default());
+        v.file("f.json", text.as_bytes());
+        v.findings
+            .into_iter()
+            .map(|f| (f.index, f.line, f.problem.pointer, f.problem.code.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn users_are_placed_by_index_and_line() {
+        let text = "[\n  {\"email\": \"a@b.co\"},\n  {\"email\": \"A@B.CO\",\n   \"x\": 1}\n]\n";
+        assert_eq!(
+            findings(text),
+            [
+                (Some(1), 3, "/x".to_string(), "OBJECT_ADDITIONAL_PROPERTIES"),
+                (Some(1), 3, "/email".to_string(), "DUPLICATED_USER"),
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_json_names_its_line_and_trailing_commas_their_comma() {
+        assert_eq!(
+            findings("[\n {\"email\": \"a@b.co\"},\n]"),
+            [(None, 2, String::new(), "INVALID_JSON")]
+        );
+        assert_eq!(
+            findings("{\"email\": \"a@b.co\"}"),
+            [(None, 1, String::new(), "INVALID_TYPE")]
+        );
+        assert_eq!(
+            findings("[{\"email\": \"a@b.co\"}] x"),
+            [(None, 1, String::new(), "INVALID_JSON")]
+        );
+    }
+}
