@@ -38,6 +38,12 @@ pub struct Row {
     pub username: Option<String>,
     /// The database connection it came from, when the input says.
     pub connection: Option<String>,
+    /// The top-level fields left out (`FIELD (null)` for null values).
+    pub dropped: Vec<String>,
+    /// How many linked identities were left behind.
+    pub linked_identities: u64,
+    /// Whether `email_verified: false` was written because the user had none.
+    pub email_verified_added: bool,
 }
 
 /// What became of one user.
@@ -59,12 +65,24 @@ pub enum Outcome {
 /// Counts of what conversion left out, for the summary.
 #[derive(Debug, Default, Clone)]
 pub struct Dropped {
-    /// Per top-level field, how many users had it dropped (`FIELD (null)` for null values).
+    /// Per top-level field, how many written users had it left out (`FIELD (null)` for null
+    /// values).
     pub fields: BTreeMap<String, u64>,
     /// How many linked (secondary) identities were left behind.
     pub linked_identities: u64,
     /// How many users got `email_verified: false` written because they had none.
     pub email_verified_added: u64,
+}
+
+impl Dropped {
+    /// Counts what was left out of a row that is written.
+    pub fn count(&mut self, row: &Row) {
+        for field in &row.dropped {
+            *self.fields.entry(field.clone()).or_default() += 1;
+        }
+        self.linked_identities += row.linked_identities;
+        self.email_verified_added += u64::from(row.email_verified_added);
+    }
 }
 
 /// The primary identity of an exported user.
@@ -74,7 +92,9 @@ struct Identity {
 }
 
 /// Converts the exported user `object` (one JSON object text) into an import row.
-pub fn convert(object: &[u8], conversion: &Conversion, dropped: &mut Dropped) -> Outcome {
+pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
+    let mut dropped = Dropped::default();
+    let dropped = &mut dropped;
     let Some(members) = members(object) else {
         return refused(
             Code::InvalidType,
@@ -120,6 +140,25 @@ pub fn convert(object: &[u8], conversion: &Conversion, dropped: &mut Dropped) ->
             origin: Origin::Auth0,
             message,
         });
+    }
+
+    if !problems.is_empty() {
+        // Not importable whatever its fields hold; a missing email is still worth naming.
+        if !members
+            .iter()
+            .any(|(k, r)| k == "email" && raw(r) != b"null")
+        {
+            problems.push(Problem {
+                pointer: "/email".into(),
+                code: Code::ObjectRequired,
+                origin: Origin::Schema,
+                message: "email is required".into(),
+            });
+        }
+        return Outcome::Refused {
+            problems,
+            row: None,
+        };
     }
 
     // The row, in the input's order of members; the last of a repeated key wins.
@@ -223,6 +262,9 @@ pub fn convert(object: &[u8], conversion: &Conversion, dropped: &mut Dropped) ->
         username: text("username"),
         connection: identity.connection,
         json: out,
+        dropped: std::mem::take(&mut dropped.fields).into_keys().collect(),
+        linked_identities: dropped.linked_identities,
+        email_verified_added: dropped.email_verified_added > 0,
     })
 }
 
@@ -275,12 +317,16 @@ mod tests {
     use super::*;
 
     fn row(user: &str, upsert: bool) -> (Outcome, Dropped) {
-        let mut dropped = Dropped::default();
         let conversion = Conversion {
             upsert,
             connection: None,
         };
-        (convert(user.as_bytes(), &conversion, &mut dropped), dropped)
+        let outcome = convert(user.as_bytes(), &conversion);
+        let mut dropped = Dropped::default();
+        if let Outcome::Row(row) = &outcome {
+            dropped.count(row);
+        }
+        (outcome, dropped)
     }
 
     #[test]

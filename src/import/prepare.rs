@@ -15,6 +15,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::Schema;
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -96,7 +98,7 @@ pub struct Manifest {
     pub totals: Totals,
     /// Refused users per error code (the users are in `rejected.json`).
     pub rejected: BTreeMap<String, u64>,
-    /// Fields left out, per field: how many users had them.
+    /// Fields left out of the written users, per field: how many had them.
     pub dropped: BTreeMap<String, u64>,
     /// Linked identities left behind (bulk import creates the primary identity only).
     pub linked_identities_dropped: u64,
@@ -104,6 +106,25 @@ pub struct Manifest {
     pub email_verified_added: u64,
     /// Users written per database connection (from `identities[0].connection`).
     pub connections: BTreeMap<String, u64>,
+}
+
+/// One entry of `rejected.json`.
+#[derive(Serialize)]
+struct Rejected<'a> {
+    input: u64,
+    user_id: Option<Box<serde_json::value::RawValue>>,
+    email: Option<Box<serde_json::value::RawValue>>,
+    problems: Vec<RejectedProblem<'a>>,
+    row: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// One reason in `rejected.json`.
+#[derive(Serialize)]
+struct RejectedProblem<'a> {
+    pointer: &'a str,
+    code: &'static str,
+    rule: &'static str,
+    message: &'a str,
 }
 
 /// Runs `frame` and prepares its users (one a row) into the folder of `settings`.
@@ -115,18 +136,49 @@ pub async fn run(frame: DataFrame, settings: &Settings) -> Result<Manifest> {
         .await
         .map_err(Error::from_datafusion)?;
     let objects = ObjectWriter::new(&schema, Shape::Users);
-    let (mut buf, mut scratch) = (Vec::new(), String::new());
+    let conversion = &settings.conversion;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(Error::from_datafusion)?;
         let arrays = normalize_batch(&batch)?;
-        let columns = cells(&schema, &arrays)?;
-        for row in 0..batch.num_rows() {
-            buf.clear();
-            objects.write(&columns, row, &mut buf, &mut scratch);
-            preparer.user(&buf)?;
+        let rows = batch.num_rows();
+        // Rendering, conversion and the rules run on two threads, half a batch each; the
+        // duplicate checks and the files take the users back in order.
+        let mid = if rows >= 1024 { rows / 2 } else { rows };
+        let (first, second) = std::thread::scope(|scope| {
+            let second =
+                scope.spawn(|| convert_rows(&schema, &arrays, &objects, mid..rows, conversion));
+            let first = convert_rows(&schema, &arrays, &objects, 0..mid, conversion);
+            (first, second.join().expect("a conversion thread panicked"))
+        });
+        for converted in [first?, second?] {
+            for (object, outcome) in converted {
+                preparer.take(&object, outcome)?;
+            }
         }
     }
     preparer.finish()
+}
+
+/// Rows `rows` of a batch, each rendered as a JSON object and converted.
+type Converted = Vec<(Vec<u8>, Outcome)>;
+
+fn convert_rows(
+    schema: &Schema,
+    arrays: &[ArrayRef],
+    objects: &ObjectWriter,
+    rows: std::ops::Range<usize>,
+    conversion: &Conversion,
+) -> Result<Converted> {
+    let columns = cells(schema, arrays)?;
+    let mut scratch = String::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut object = Vec::with_capacity(1024);
+        objects.write(&columns, row, &mut object, &mut scratch);
+        let outcome = convert(&object, conversion);
+        out.push((object, outcome));
+    }
+    Ok(out)
 }
 
 /// Prepares users one at a time into a staging folder, then puts it in place.
@@ -137,7 +189,7 @@ pub struct Preparer {
     connections: Vec<String>,
     current: Option<Open>,
     files: Vec<FileEntry>,
-    validator: Validator,
+    checker: FileChecker,
     rejected: BufWriter<File>,
     rejected_by_code: BTreeMap<String, u64>,
     per_connection: BTreeMap<String, u64>,
@@ -219,9 +271,9 @@ impl Preparer {
             .write_all(b"[")
             .map_err(|source| write_error(dir, REJECTED, source))?;
         Ok(Preparer {
-            validator: Validator::new(Options {
+            checker: FileChecker::start(Options {
                 upsert: settings.conversion.upsert,
-            }),
+            })?,
             settings: settings.clone(),
             staging,
             seen: Seen::default(),
@@ -238,9 +290,15 @@ impl Preparer {
 
     /// Takes the next user of the input (one JSON object).
     pub fn user(&mut self, object: &[u8]) -> Result<()> {
+        let outcome = convert(object, &self.settings.conversion);
+        self.take(object, outcome)
+    }
+
+    /// Takes the next user of the input, already converted.
+    pub fn take(&mut self, object: &[u8], outcome: Outcome) -> Result<()> {
         self.totals.read += 1;
         let input = self.totals.read;
-        match convert(object, &self.settings.conversion, &mut self.dropped) {
+        match outcome {
             Outcome::Skipped => {
                 self.totals.skipped += 1;
                 Ok(())
@@ -362,20 +420,25 @@ impl Preparer {
         let text = std::str::from_utf8(object).unwrap_or_default();
         let field = |key: &str| {
             crate::json::get_path(text, &[crate::json::Step::Key(key.to_string())])
-                .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw).ok())
+                .and_then(|raw| serde_json::value::RawValue::from_string(raw.to_string()).ok())
         };
-        let entry = serde_json::json!({
-            "input": input,
-            "user_id": field("user_id"),
-            "email": field("email"),
-            "problems": problems.iter().map(|p| serde_json::json!({
-                "pointer": p.pointer,
-                "code": p.code.as_str(),
-                "rule": p.origin.as_str(),
-                "message": p.message,
-            })).collect::<Vec<_>>(),
-            "row": row.as_deref().and_then(|r| serde_json::from_slice::<serde_json::Value>(r).ok()),
-        });
+        let entry = Rejected {
+            input,
+            user_id: field("user_id"),
+            email: field("email"),
+            problems: problems
+                .iter()
+                .map(|p| RejectedProblem {
+                    pointer: &p.pointer,
+                    code: p.code.as_str(),
+                    rule: p.origin.as_str(),
+                    message: &p.message,
+                })
+                .collect(),
+            row: row.and_then(|r| {
+                serde_json::value::RawValue::from_string(String::from_utf8(r).ok()?).ok()
+            }),
+        };
         let separator: &[u8] = if self.totals.rejected == 1 {
             b"\n"
         } else {
@@ -417,12 +480,13 @@ impl Preparer {
         open.put(&row.json, &self.settings.dir)?;
         open.users += 1;
         self.totals.users += 1;
+        self.dropped.count(&row);
         let connection = row.connection.unwrap_or_else(|| "(unknown)".to_string());
         *self.per_connection.entry(connection).or_default() += 1;
         Ok(())
     }
 
-    /// Ends the open file, and checks it as `validate` would.
+    /// Ends the open file, and has it checked as `validate` would.
     fn close(&mut self) -> Result<()> {
         let Some(mut open) = self.current.take() else {
             return Ok(());
@@ -432,27 +496,8 @@ impl Preparer {
         open.writer
             .flush()
             .map_err(|source| write_error(&dir, &open.name, source))?;
-        let path = self.staging.path().join(&open.name);
-        let bytes = std::fs::read(&path).map_err(|source| Error::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let before = self.validator.findings.len();
-        self.validator.file(&open.name, &bytes);
-        if let Some(finding) = self.validator.findings.get(before) {
-            return Err(Error::usage(
-                "prepare",
-                format!(
-                    "internal error: the file it wrote does not pass validate: {}: user [{}]: \
-                     {} {}: {}",
-                    finding.file,
-                    finding.index.map_or("-".into(), |i| i.to_string()),
-                    finding.problem.pointer,
-                    finding.problem.code,
-                    finding.problem.message
-                ),
-            ));
-        }
+        self.checker
+            .check(&open.name, self.staging.path().join(&open.name));
         self.totals.files += 1;
         self.totals.bytes += open.bytes;
         self.files.push(FileEntry {
@@ -468,6 +513,21 @@ impl Preparer {
     /// in place.
     pub fn finish(mut self) -> Result<Manifest> {
         self.close()?;
+        let validator = self.checker.finish()?;
+        if let Some(finding) = validator.findings.first() {
+            return Err(Error::usage(
+                "prepare",
+                format!(
+                    "internal error: a file it wrote does not pass validate: {}: user [{}]: \
+                     {} {}: {}",
+                    finding.file,
+                    finding.index.map_or("-".into(), |i| i.to_string()),
+                    finding.problem.pointer,
+                    finding.problem.code,
+                    finding.problem.message
+                ),
+            ));
+        }
         let dir = self.settings.dir.clone();
         let end: &[u8] = if self.totals.rejected == 0 {
             b"]\n"
@@ -501,6 +561,56 @@ impl Preparer {
             .map_err(|source| write_error(&dir, MANIFEST, source))?;
         commit(self.staging, &dir)?;
         Ok(manifest)
+    }
+}
+
+/// Checks each closed file as `validate` would, on a thread of its own, with the duplicate
+/// checks across files.
+struct FileChecker {
+    files: Option<std::sync::mpsc::Sender<(String, PathBuf)>>,
+    thread: Option<std::thread::JoinHandle<Result<Validator>>>,
+}
+
+impl FileChecker {
+    fn start(options: Options) -> Result<Self> {
+        let (files, received) = std::sync::mpsc::channel::<(String, PathBuf)>();
+        let thread = std::thread::Builder::new()
+            .name("userport-check".into())
+            .spawn(move || {
+                let mut validator = Validator::new(options);
+                for (name, path) in received {
+                    let bytes = std::fs::read(&path).map_err(|source| Error::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+                    validator.file(&name, &bytes);
+                }
+                Ok(validator)
+            })
+            .map_err(|source| Error::Write {
+                path: "a checking thread".into(),
+                source,
+            })?;
+        Ok(FileChecker {
+            files: Some(files),
+            thread: Some(thread),
+        })
+    }
+
+    fn check(&self, name: &str, path: PathBuf) {
+        if let Some(files) = &self.files {
+            // A send fails only when the thread ended on an error, which finish reports.
+            let _ = files.send((name.to_string(), path));
+        }
+    }
+
+    fn finish(&mut self) -> Result<Validator> {
+        drop(self.files.take());
+        self.thread
+            .take()
+            .expect("finished once")
+            .join()
+            .expect("the checking thread panicked")
     }
 }
 

@@ -305,22 +305,50 @@ fn is_integer(value: &Value) -> bool {
     }
 }
 
+/// Where in a user a check stands: rendered as a JSON pointer only when a problem is found.
+#[derive(Clone, Copy)]
+enum Loc<'a> {
+    Root,
+    Key(&'a Loc<'a>, &'a str),
+    Index(&'a Loc<'a>, usize),
+}
+
+static ROOT: Loc<'static> = Loc::Root;
+
+impl<'a> Loc<'a> {
+    fn key(&'a self, key: &'a str) -> Loc<'a> {
+        Loc::Key(self, key)
+    }
+
+    fn index(&'a self, index: usize) -> Loc<'a> {
+        Loc::Index(self, index)
+    }
+
+    fn render(&self) -> String {
+        match self {
+            Loc::Root => String::new(),
+            Loc::Key(parent, key) => pointer(&parent.render(), key),
+            Loc::Index(parent, index) => pointer(&parent.render(), &index.to_string()),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Checker {
     problems: Vec<Problem>,
 }
 
 impl Checker {
-    fn push(&mut self, pointer: &str, code: Code, origin: Origin, message: impl Into<String>) {
+    fn push(&mut self, at: &Loc<'_>, code: Code, origin: Origin, message: impl Into<String>) {
         self.problems.push(Problem {
-            pointer: pointer.to_string(),
+            pointer: at.render(),
             code,
             origin,
             message: message.into(),
         });
     }
 
-    fn wrong_type(&mut self, at: &str, expected: &str, value: &Value) {
+    fn wrong_type(&mut self, at: &Loc<'_>, expected: &str, value: &Value) {
         self.push(
             at,
             Code::InvalidType,
@@ -329,7 +357,7 @@ impl Checker {
         );
     }
 
-    fn string<'v>(&mut self, at: &str, value: &'v Value) -> Option<&'v str> {
+    fn string<'v>(&mut self, at: &Loc<'_>, value: &'v Value) -> Option<&'v str> {
         match value {
             Value::String(s) => Some(s),
             other => {
@@ -339,7 +367,7 @@ impl Checker {
         }
     }
 
-    fn object<'v>(&mut self, at: &str, value: &'v Value) -> Option<&'v Map<String, Value>> {
+    fn object<'v>(&mut self, at: &Loc<'_>, value: &'v Value) -> Option<&'v Map<String, Value>> {
         match value {
             Value::Object(map) => Some(map),
             other => {
@@ -349,13 +377,13 @@ impl Checker {
         }
     }
 
-    fn boolean(&mut self, at: &str, value: &Value) {
+    fn boolean(&mut self, at: &Loc<'_>, value: &Value) {
         if !value.is_boolean() {
             self.wrong_type(at, "boolean", value);
         }
     }
 
-    fn integer(&mut self, at: &str, value: &Value) -> Option<f64> {
+    fn integer(&mut self, at: &Loc<'_>, value: &Value) -> Option<f64> {
         if is_integer(value) {
             value.as_f64()
         } else {
@@ -364,7 +392,7 @@ impl Checker {
         }
     }
 
-    fn one_of<'v>(&mut self, at: &str, value: &'v Value, allowed: &[&str]) -> Option<&'v str> {
+    fn one_of<'v>(&mut self, at: &Loc<'_>, value: &'v Value, allowed: &[&str]) -> Option<&'v str> {
         let text = self.string(at, value)?;
         if allowed.contains(&text) {
             Some(text)
@@ -379,10 +407,10 @@ impl Checker {
         }
     }
 
-    fn only(&mut self, at: &str, map: &Map<String, Value>, allowed: &[&str], what: &str) {
+    fn only(&mut self, at: &Loc<'_>, map: &Map<String, Value>, allowed: &[&str], what: &str) {
         for key in map.keys().filter(|k| !allowed.contains(&k.as_str())) {
             self.push(
-                &pointer(at, key),
+                &at.key(key),
                 Code::ObjectAdditionalProperties,
                 Origin::Schema,
                 format!("{what} cannot have the property {key:?}"),
@@ -390,10 +418,10 @@ impl Checker {
         }
     }
 
-    fn required(&mut self, at: &str, map: &Map<String, Value>, key: &str, origin: Origin) {
+    fn required(&mut self, at: &Loc<'_>, map: &Map<String, Value>, key: &str, origin: Origin) {
         if !map.contains_key(key) {
             self.push(
-                &pointer(at, key),
+                &at.key(key),
                 Code::ObjectRequired,
                 origin,
                 format!("{key} is required"),
@@ -401,7 +429,7 @@ impl Checker {
         }
     }
 
-    fn email(&mut self, at: &str, value: &Value) {
+    fn email(&mut self, at: &Loc<'_>, value: &Value) {
         if let Some(text) = self.string(at, value)
             && !is_email(text)
         {
@@ -415,12 +443,12 @@ impl Checker {
     }
 
     fn user(&mut self, user: &Value, options: Options) {
-        let Some(map) = self.object("", user) else {
+        let Some(map) = self.object(&ROOT, user) else {
             return;
         };
-        self.required("", map, "email", Origin::Schema);
+        self.required(&ROOT, map, "email", Origin::Schema);
         for (key, value) in map {
-            let at = pointer("", key);
+            let at = ROOT.key(key);
             match key.as_str() {
                 "email" => self.email(&at, value),
                 "email_verified" | "phone_verified" | "blocked" => self.boolean(&at, value),
@@ -480,7 +508,7 @@ impl Checker {
         }
         if map.contains_key("password_hash") && map.contains_key("custom_password_hash") {
             self.push(
-                "/custom_password_hash",
+                &ROOT.key("custom_password_hash"),
                 Code::Conflict,
                 Origin::Auth0,
                 "password_hash and custom_password_hash cannot be given together",
@@ -495,17 +523,12 @@ impl Checker {
                 } else {
                     format!("an upsert does not change {key}; leave it out of update files")
                 };
-                self.push(
-                    &pointer("", key),
-                    Code::NotUpsertable,
-                    Origin::Auth0,
-                    message,
-                );
+                self.push(&ROOT.key(key), Code::NotUpsertable, Origin::Auth0, message);
             }
         }
     }
 
-    fn user_id(&mut self, at: &str, id: &str) {
+    fn user_id(&mut self, at: &Loc<'_>, id: &str) {
         if let Some(rest) = id.strip_prefix("auth0|") {
             self.push(
                 at,
@@ -521,13 +544,13 @@ impl Checker {
         }
     }
 
-    fn reserved(&mut self, at: &str, meta: &Map<String, Value>) {
+    fn reserved(&mut self, at: &Loc<'_>, meta: &Map<String, Value>) {
         for key in meta
             .keys()
             .filter(|k| RESERVED_APP_METADATA.contains(&k.as_str()))
         {
             self.push(
-                &pointer(at, key),
+                &at.key(key),
                 Code::ReservedKey,
                 Origin::Auth0,
                 format!("{key:?} is reserved by Auth0 and cannot be an app_metadata key"),
@@ -536,11 +559,11 @@ impl Checker {
     }
 
     /// Metadata keys anywhere inside (objects in arrays too) may not hold `.` or `$`.
-    fn metadata_keys(&mut self, at: &str, value: &Value) {
+    fn metadata_keys(&mut self, at: &Loc<'_>, value: &Value) {
         match value {
             Value::Object(map) => {
                 for (key, inner) in map {
-                    let here = pointer(at, key);
+                    let here = at.key(key);
                     if key.contains(['.', '$']) {
                         self.push(
                             &here,
@@ -554,14 +577,14 @@ impl Checker {
             }
             Value::Array(items) => {
                 for (i, inner) in items.iter().enumerate() {
-                    self.metadata_keys(&pointer(at, &i.to_string()), inner);
+                    self.metadata_keys(&at.index(i), inner);
                 }
             }
             _ => {}
         }
     }
 
-    fn mfa_factors(&mut self, at: &str, value: &Value) {
+    fn mfa_factors(&mut self, at: &Loc<'_>, value: &Value) {
         let Value::Array(items) = value else {
             return self.wrong_type(at, "array", value);
         };
@@ -582,7 +605,7 @@ impl Checker {
             );
         }
         for (i, item) in items.iter().enumerate() {
-            let at = pointer(at, &i.to_string());
+            let at = at.index(i);
             let Some(factor) = self.object(&at, item) else {
                 continue;
             };
@@ -603,7 +626,7 @@ impl Checker {
                 ),
             }
             for (kind, inner) in factor {
-                let at = pointer(&at, kind);
+                let at = at.key(kind);
                 let field = match kind.as_str() {
                     "totp" => "secret",
                     "phone" | "email" => "value",
@@ -615,7 +638,7 @@ impl Checker {
                 self.required(&at, body, field, Origin::Schema);
                 self.only(&at, body, &[field], &format!("a {kind} factor"));
                 let Some(v) = body.get(field) else { continue };
-                let vat = pointer(&at, field);
+                let vat = at.key(field);
                 match kind.as_str() {
                     "email" => self.email(&vat, v),
                     "totp" => {
@@ -650,7 +673,7 @@ impl Checker {
         }
     }
 
-    fn custom_hash(&mut self, at: &str, value: &Value) {
+    fn custom_hash(&mut self, at: &Loc<'_>, value: &Value) {
         let Some(map) = self.object(at, value) else {
             return;
         };
@@ -659,47 +682,43 @@ impl Checker {
         self.required(at, map, "hash", Origin::Schema);
         let algorithm = map
             .get("algorithm")
-            .and_then(|v| self.one_of(&pointer(at, "algorithm"), v, ALGORITHMS));
+            .and_then(|v| self.one_of(&at.key("algorithm"), v, ALGORITHMS));
         let hash = map
             .get("hash")
-            .and_then(|v| self.object(&pointer(at, "hash"), v));
+            .and_then(|v| self.object(&at.key("hash"), v));
         let mut hash_ok = true;
         let (mut value, mut encoding, mut digest) = (None, None, None);
         if let Some(hash) = hash {
-            let hat = pointer(at, "hash");
+            let hat = at.key("hash");
             value = hash
                 .get("value")
-                .and_then(|v| self.string(&pointer(&hat, "value"), v));
+                .and_then(|v| self.string(&hat.key("value"), v));
             hash_ok &= hash.get("value").is_none_or(Value::is_string);
             if let Some(v) = hash.get("encoding") {
-                encoding = self.one_of(&pointer(&hat, "encoding"), v, ENCODINGS);
+                encoding = self.one_of(&hat.key("encoding"), v, ENCODINGS);
                 hash_ok &= encoding.is_some();
             }
             if let Some(v) = hash.get("digest") {
-                digest = self.one_of(&pointer(&hat, "digest"), v, DIGESTS);
+                digest = self.one_of(&hat.key("digest"), v, DIGESTS);
                 hash_ok &= digest.is_some();
             }
             if let Some(v) = hash.get("key") {
-                hash_ok &= self.key_or_salt(&pointer(&hat, "key"), v, false);
+                hash_ok &= self.key_or_salt(&hat.key("key"), v, false);
             }
         }
         if let Some(v) = map.get("salt") {
-            hash_ok &= self.key_or_salt(&pointer(at, "salt"), v, true);
+            hash_ok &= self.key_or_salt(&at.key("salt"), v, true);
         }
         if let Some(v) = map.get("password")
-            && let Some(password) = self.object(&pointer(at, "password"), v)
+            && let Some(password) = self.object(&at.key("password"), v)
             && let Some(e) = password.get("encoding")
         {
-            self.one_of(
-                &pointer(&pointer(at, "password"), "encoding"),
-                e,
-                PASSWORD_ENCODINGS,
-            );
+            self.one_of(&at.key("password").key("encoding"), e, PASSWORD_ENCODINGS);
         }
         let mut numbers = std::collections::HashMap::new();
         for key in ["keylen", "cost", "blockSize", "parallelization"] {
             if let Some(v) = map.get(key) {
-                match self.integer(&pointer(at, key), v) {
+                match self.integer(&at.key(key), v) {
                     Some(n) => {
                         numbers.insert(key, n);
                     }
@@ -711,24 +730,24 @@ impl Checker {
         let (Some(algorithm), Some(hash), true) = (algorithm, hash, hash_ok) else {
             return;
         };
-        let hat = pointer(at, "hash");
+        let hat = at.key("hash");
         let Some(value) = value else {
             return self.push(
-                &pointer(&hat, "value"),
+                &hat.key("value"),
                 Code::ObjectRequired,
                 Origin::Auth0,
                 "hash.value is required",
             );
         };
-        let vat = pointer(&hat, "value");
+        let vat = hat.key("value");
         let salt = map.get("salt").is_some();
-        let hash_rule = |this: &mut Self, at: &str, message: String| {
+        let hash_rule = |this: &mut Self, at: &Loc<'_>, message: String| {
             this.push(at, Code::InvalidHash, Origin::Auth0, message)
         };
         let utf8_only = |this: &mut Self, what: &str| {
             if encoding.is_some_and(|e| e != "utf8") {
                 this.push(
-                    &pointer(&hat, "encoding"),
+                    &hat.key("encoding"),
                     Code::InvalidHash,
                     Origin::Auth0,
                     format!("{what} hashes are utf8 text: leave hash.encoding out or set utf8"),
@@ -736,7 +755,7 @@ impl Checker {
             }
             if salt {
                 this.push(
-                    &pointer(at, "salt"),
+                    &at.key("salt"),
                     Code::InvalidHash,
                     Origin::Auth0,
                     format!("{what} hashes carry their own salt: remove salt"),
@@ -785,7 +804,7 @@ impl Checker {
                 match numbers.get("keylen") {
                     None => self.required(at, map, "keylen", Origin::Auth0),
                     Some(&n) if n < 1.0 => self.push(
-                        &pointer(at, "keylen"),
+                        &at.key("keylen"),
                         Code::Minimum,
                         Origin::Auth0,
                         "keylen must be greater than zero",
@@ -796,7 +815,7 @@ impl Checker {
                     && !(cost > 1.0 && cost <= 9.0e15 && (cost as u64).is_power_of_two())
                 {
                     self.push(
-                        &pointer(at, "cost"),
+                        &at.key("cost"),
                         Code::Minimum,
                         Origin::Auth0,
                         "cost must be a power of two greater than one",
@@ -805,7 +824,7 @@ impl Checker {
                 for key in ["blockSize", "parallelization"] {
                     if numbers.get(key).is_some_and(|&n| n < 1.0) {
                         self.push(
-                            &pointer(at, key),
+                            &at.key(key),
                             Code::Minimum,
                             Origin::Auth0,
                             format!("{key} must be a positive integer"),
@@ -825,7 +844,7 @@ impl Checker {
 
     /// A key (`hash.key`) or a salt: an object with a string `value` and an `encoding`
     /// (and, for a salt, a `position`). Returns whether its shape is right.
-    fn key_or_salt(&mut self, at: &str, value: &Value, salt: bool) -> bool {
+    fn key_or_salt(&mut self, at: &Loc<'_>, value: &Value, salt: bool) -> bool {
         let Some(map) = self.object(at, value) else {
             return false;
         };
@@ -833,19 +852,19 @@ impl Checker {
         self.required(at, map, "value", Origin::Schema);
         let text = map
             .get("value")
-            .and_then(|v| self.string(&pointer(at, "value"), v));
+            .and_then(|v| self.string(&at.key("value"), v));
         let encoding = match map.get("encoding") {
-            Some(e) => self.one_of(&pointer(at, "encoding"), e, ENCODINGS),
+            Some(e) => self.one_of(&at.key("encoding"), e, ENCODINGS),
             None => Some("utf8"),
         };
         if salt && let Some(p) = map.get("position") {
-            self.one_of(&pointer(at, "position"), p, &["prefix", "suffix"]);
+            self.one_of(&at.key("position"), p, &["prefix", "suffix"]);
         }
         if let (Some(text), Some(encoding)) = (text, encoding)
             && decode(text, encoding).is_none()
         {
             self.push(
-                &pointer(at, "value"),
+                &at.key("value"),
                 Code::InvalidHash,
                 Origin::Auth0,
                 format!("the value is not valid {encoding}"),
@@ -856,11 +875,17 @@ impl Checker {
 
     /// A digest written in hex or base64 (`encoding`, or either when absent) that decodes to
     /// `len` bytes when the length is known.
-    fn digest_value(&mut self, hat: &str, value: &str, encoding: Option<&str>, len: Option<usize>) {
-        let at = pointer(hat, "value");
+    fn digest_value(
+        &mut self,
+        hat: &Loc<'_>,
+        value: &str,
+        encoding: Option<&str>,
+        len: Option<usize>,
+    ) {
+        let at = hat.key("value");
         if encoding == Some("utf8") {
             return self.push(
-                &pointer(hat, "encoding"),
+                &hat.key("encoding"),
                 Code::InvalidHash,
                 Origin::Auth0,
                 "this algorithm's hash is binary: give it as hex or base64",
