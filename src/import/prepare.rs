@@ -564,8 +564,8 @@ impl Preparer {
     }
 }
 
-/// Checks each closed file as `validate` would, on a thread of its own, with the duplicate
-/// checks across files.
+/// Checks each closed file as `validate` would, on a thread of its own. Duplicates are
+/// looked for within each file here; across files the preparer's own keys rule them out.
 struct FileChecker {
     files: Option<std::sync::mpsc::Sender<(String, PathBuf)>>,
     thread: Option<std::thread::JoinHandle<Result<Validator>>>,
@@ -577,7 +577,7 @@ impl FileChecker {
         let thread = std::thread::Builder::new()
             .name("userport-check".into())
             .spawn(move || {
-                let mut validator = Validator::new(options);
+                let mut validator = Validator::per_file(options);
                 for (name, path) in received {
                     let bytes = std::fs::read(&path).map_err(|source| Error::Read {
                         path: path.display().to_string(),

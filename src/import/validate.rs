@@ -45,6 +45,7 @@ pub struct FileSummary {
 pub struct Validator {
     options: Options,
     seen: Seen,
+    across_files: bool,
     names: Vec<String>,
     /// Every problem found so far, in file order.
     pub findings: Vec<Finding>,
@@ -58,9 +59,20 @@ impl Validator {
         Validator {
             options,
             seen: Seen::default(),
+            across_files: true,
             names: Vec::new(),
             findings: Vec::new(),
             files: Vec::new(),
+        }
+    }
+
+    /// A validator that looks for duplicates within each file only: its memory does not
+    /// grow with the number of files (for a writer that keeps keys unique across files
+    /// itself).
+    pub fn per_file(options: Options) -> Self {
+        Validator {
+            across_files: false,
+            ..Validator::new(options)
         }
     }
 
@@ -72,6 +84,9 @@ impl Validator {
     /// Checks the import file `name` whose content is `bytes`.
     pub fn file(&mut self, name: &str, bytes: &[u8]) {
         let before = self.findings.len();
+        if !self.across_files {
+            self.seen = Seen::default();
+        }
         let file_no = self.names.len() as u64;
         self.names.push(name.to_string());
         let mut users = 0;
