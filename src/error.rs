@@ -43,6 +43,44 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The Management API answered with an error (after any retries).
+    #[error("{what}: HTTP {status}: {message}")]
+    Api {
+        /// The call, as `METHOD /path`.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// Auth0's error body, summarized (`statusCode error: message (errorCode …)`).
+        message: String,
+        /// The whole body, as Auth0 wrote it.
+        body: String,
+    },
+    /// A call could not be made or its answer not read (connection refused, timeout, …).
+    #[error("{what}: {message}")]
+    Http {
+        /// The call, as `METHOD /path`.
+        what: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A call failed every time it was tried.
+    #[error("gave up after {attempts} attempts: {last}")]
+    GaveUp {
+        /// How many times it was tried.
+        attempts: u32,
+        /// The last failure.
+        last: Box<Error>,
+    },
+    /// A job of the tenant ended badly.
+    #[error("job {id} {status}{details}")]
+    Job {
+        /// The job id.
+        id: String,
+        /// `failed` or `expired`.
+        status: String,
+        /// `status_details`, when Auth0 gave them (with a leading `: `).
+        details: String,
+    },
     /// DataFusion or Arrow failed while planning or running.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),

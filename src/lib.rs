@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auth0;
 pub mod cli;
 pub mod error;
 pub mod expr;

@@ -1,6 +1,8 @@
 //! The command line: one file a subcommand, each with its `Args` and one `run`.
 
 pub mod export;
+pub mod import;
+pub mod jobs;
 pub mod prepare;
 pub mod sql;
 pub mod validate;
@@ -34,6 +36,10 @@ pub enum Command {
     Prepare(prepare::Args),
     /// Check Auth0 import files as Auth0's server does, before anything is sent.
     Validate(validate::Args),
+    /// Import files into a tenant: users-imports jobs, a report, the failed users.
+    Import(import::Args),
+    /// Show a job of the tenant, its errors, or wait for it to end.
+    Jobs(jobs::Args),
 }
 
 /// Runs the command; the exit code says how it went (0 ok, 1 problems found).
@@ -43,7 +49,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sql(args) => sql::run(args).await,
         Command::Prepare(args) => prepare::run(args).await,
         Command::Validate(args) => validate::run(args).await,
+        Command::Import(args) => import::run(args).await,
+        Command::Jobs(args) => jobs::run(args).await,
     }
+}
+
+/// How the commands that talk to a tenant find it (credentials come from the environment:
+/// `AUTH0_CLIENT_ID` and `AUTH0_CLIENT_SECRET`, or `AUTH0_TOKEN`).
+#[derive(Debug, clap::Args)]
+pub struct TenantArgs {
+    /// The tenant: TENANT.auth0.com, or a full URL (plain http only on loopback)
+    /// [default: $AUTH0_DOMAIN].
+    #[arg(long, value_name = "DOMAIN", global = true)]
+    pub domain: Option<String>,
+
+    /// No progress on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// How often running jobs are polled (`USERPORT_POLL_MS` overrides it, for tests).
+pub fn poll_interval() -> std::time::Duration {
+    import::default_poll()
 }
 
 /// The output options that `export` and `sql` share.

@@ -1,13 +1,13 @@
 //! `userport validate`: Auth0 import files checked as Auth0's server checks them, before
 //! anything is sent.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::import::prepare::{MANIFEST, REJECTED, read_manifest};
+use crate::import::files;
 use crate::import::rules::{Code, Options, Origin, Problem};
 use crate::import::validate::{Finding, Validator};
 
@@ -55,7 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         upsert: args.upsert,
     });
     for arg in &args.files {
-        for (path, expected) in files_of(arg)? {
+        for (path, expected) in files::resolve(arg)? {
             let bytes = std::fs::read(&path).map_err(|source| Error::Read {
                 path: path.display().to_string(),
                 source,
@@ -132,53 +132,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// A file, a folder or a manifest → the files to check, with the size and SHA-256 the
-/// manifest expects of each.
-type Expected = Option<(u64, String)>;
-
-fn files_of(arg: &Path) -> Result<Vec<(PathBuf, Expected)>, Error> {
-    let manifest = if arg.is_dir() {
-        Some(arg.join(MANIFEST)).filter(|m| m.is_file())
-    } else if arg.file_name().is_some_and(|n| n == MANIFEST) {
-        Some(arg.to_path_buf())
-    } else {
-        None
-    };
-    if let Some(manifest) = manifest {
-        let dir = manifest.parent().unwrap_or(Path::new("."));
-        return Ok(read_manifest(&manifest)?
-            .files
-            .into_iter()
-            .map(|f| (dir.join(&f.file), Some((f.bytes, f.sha256))))
-            .collect());
-    }
-    if arg.is_dir() {
-        let entries = std::fs::read_dir(arg).map_err(|source| Error::Read {
-            path: arg.display().to_string(),
-            source,
-        })?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension().is_some_and(|e| e == "json")
-                    && p.file_name()
-                        .is_some_and(|n| n != REJECTED && n != MANIFEST)
-            })
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(Error::usage(
-                arg.display().to_string(),
-                "the folder has no .json import files",
-            ));
-        }
-        return Ok(files.into_iter().map(|p| (p, None)).collect());
-    }
-    Ok(vec![(arg.to_path_buf(), None)])
-}
-
 /// One line a problem.
-fn text_report(findings: &[Finding]) -> String {
+pub fn text_report(findings: &[Finding]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     for f in findings {

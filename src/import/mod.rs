@@ -6,7 +6,9 @@
 //! the [`rules`] the way Auth0's server will, duplicates across files included ([`seen`]).
 
 pub mod convert;
+pub mod files;
 pub mod prepare;
 pub mod rules;
 pub mod seen;
+pub mod upload;
 pub mod validate;
