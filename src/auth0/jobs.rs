@@ -163,7 +163,12 @@ impl Client {
 
     /// `POST /api/v2/jobs/users-imports`: uploads `users` (one import file, named
     /// `file_name`) as Auth0's SDKs send it.
-    pub async fn import(&self, file_name: &str, users: &[u8], options: &ImportOptions) -> Result<Job> {
+    pub async fn import(
+        &self,
+        file_name: &str,
+        users: &[u8],
+        options: &ImportOptions,
+    ) -> Result<Job> {
         let response = self
             .call(Method::POST, "/api/v2/jobs/users-imports", |request| {
                 let file = Part::bytes(users.to_vec())
@@ -173,7 +178,10 @@ impl Client {
                 let form = Form::new()
                     .text("connection_id", options.connection_id.clone())
                     .text("upsert", options.upsert.to_string())
-                    .text("external_id", options.external_id.clone().unwrap_or_default())
+                    .text(
+                        "external_id",
+                        options.external_id.clone().unwrap_or_default(),
+                    )
                     .text(
                         "send_completion_email",
                         options.send_completion_email.to_string(),

@@ -64,14 +64,21 @@ impl Tenant {
     /// `AUTH0_TOKEN`, or `AUTH0_CLIENT_ID` and `AUTH0_CLIENT_SECRET`.
     pub fn from_env(domain: Option<&str>) -> Result<Tenant> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let domain = domain.map(str::to_string).or_else(|| var("AUTH0_DOMAIN")).ok_or_else(|| {
-            Error::usage(
-                "--domain",
-                "no tenant: give --domain TENANT.auth0.com or set AUTH0_DOMAIN",
-            )
-        })?;
+        let domain = domain
+            .map(str::to_string)
+            .or_else(|| var("AUTH0_DOMAIN"))
+            .ok_or_else(|| {
+                Error::usage(
+                    "--domain",
+                    "no tenant: give --domain TENANT.auth0.com or set AUTH0_DOMAIN",
+                )
+            })?;
         let base = base_url(&domain)?;
-        let auth = match (var("AUTH0_TOKEN"), var("AUTH0_CLIENT_ID"), var("AUTH0_CLIENT_SECRET")) {
+        let auth = match (
+            var("AUTH0_TOKEN"),
+            var("AUTH0_CLIENT_ID"),
+            var("AUTH0_CLIENT_SECRET"),
+        ) {
             (_, Some(client_id), Some(secret)) => Auth::ClientCredentials {
                 client_id,
                 client_secret: Secret::new(secret),
@@ -215,7 +222,9 @@ impl Client {
             client_secret,
         } = &self.auth
         else {
-            return held.clone().ok_or_else(|| Error::usage("AUTH0_TOKEN", "no token"));
+            return held
+                .clone()
+                .ok_or_else(|| Error::usage("AUTH0_TOKEN", "no token"));
         };
         let url = format!("{}/oauth/token", self.base);
         let audience = format!("{}/api/v2/", self.base);
@@ -226,9 +235,7 @@ impl Client {
             ("audience", audience.as_str()),
         ];
         let response = self
-            .send_with_retries("POST /oauth/token", || {
-                self.http.post(&url).form(&form)
-            })
+            .send_with_retries("POST /oauth/token", || self.http.post(&url).form(&form))
             .await?;
         #[derive(Deserialize)]
         struct TokenBody {
@@ -287,7 +294,8 @@ impl Client {
             let failure = match request().send().await {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
-                    let wait = rate_limit_wait(&response).unwrap_or_else(|| self.retry.backoff(attempt.min(6)));
+                    let wait = rate_limit_wait(&response)
+                        .unwrap_or_else(|| self.retry.backoff(attempt.min(6)));
                     let error = api_error(what, response).await;
                     rate_limited += wait;
                     if rate_limited > self.retry.rate_limit_budget {
@@ -416,7 +424,10 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Reads a JSON body.
-pub async fn read_json<T: serde::de::DeserializeOwned>(what: &str, response: Response) -> Result<T> {
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    response: Response,
+) -> Result<T> {
     let bytes = response.bytes().await.map_err(|e| Error::Http {
         what: what.to_string(),
         message: error_chain(&e),
@@ -433,10 +444,22 @@ mod tests {
 
     #[test]
     fn domains_become_base_urls() {
-        assert_eq!(base_url("example.eu.auth0.com").unwrap(), "https://example.eu.auth0.com");
-        assert_eq!(base_url("https://example.auth0.com/").unwrap(), "https://example.auth0.com");
-        assert_eq!(base_url("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
-        assert_eq!(base_url("http://localhost:1").unwrap(), "http://localhost:1");
+        assert_eq!(
+            base_url("example.eu.auth0.com").unwrap(),
+            "https://example.eu.auth0.com"
+        );
+        assert_eq!(
+            base_url("https://example.auth0.com/").unwrap(),
+            "https://example.auth0.com"
+        );
+        assert_eq!(
+            base_url("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            base_url("http://localhost:1").unwrap(),
+            "http://localhost:1"
+        );
         assert!(base_url("http://example.auth0.com").is_err());
         assert!(base_url("ftp://example.auth0.com").is_err());
         assert!(base_url("example.auth0.com/api").is_err());

@@ -155,7 +155,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The summary table: one row a file, then the totals.
 fn table(outcomes: &[upload::Outcome], totals: [u64; 4]) -> String {
     use std::fmt::Write as _;
-    let width = outcomes.iter().map(|o| o.file.len()).max().unwrap_or(4).max(5);
+    let width = outcomes
+        .iter()
+        .map(|o| o.file.len())
+        .max()
+        .unwrap_or(4)
+        .max(5);
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -52,7 +52,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let errors = client.job_errors(&id).await?;
             let text = pretty(&errors);
             match output {
-                Some(path) => crate::import::upload::write_atomic(&path, format!("{text}\n").as_bytes())?,
+                Some(path) => {
+                    crate::import::upload::write_atomic(&path, format!("{text}\n").as_bytes())?
+                }
                 None => println!("{text}"),
             }
         }

@@ -50,4 +50,3 @@ pub fn resolve(arg: &Path) -> Result<Vec<(PathBuf, Expected)>, Error> {
     }
     Ok(vec![(arg.to_path_buf(), None)])
 }
-

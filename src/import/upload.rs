@@ -43,7 +43,9 @@ pub struct FileState {
 impl FileState {
     /// Whether the job ended and its errors were read: nothing left to do.
     pub fn done(&self) -> bool {
-        self.job.is_some() && self.errors.is_some() && !matches!(self.status.as_str(), "pending" | "processing" | "")
+        self.job.is_some()
+            && self.errors.is_some()
+            && !matches!(self.status.as_str(), "pending" | "processing" | "")
     }
 }
 
@@ -140,7 +142,8 @@ pub struct Outcome {
 pub async fn run(client: &Client, plan: &Plan) -> Result<Vec<Outcome>> {
     let mut state = State::load(&plan.state)?;
     if !state.files.is_empty()
-        && (state.connection_id != plan.options.connection_id || state.upsert != plan.options.upsert)
+        && (state.connection_id != plan.options.connection_id
+            || state.upsert != plan.options.upsert)
     {
         return Err(Error::usage(
             format!("--state {}", plan.state.display()),
@@ -258,15 +261,21 @@ pub fn failed_users(outcomes: &[Outcome]) -> Result<Vec<Value>> {
         })?;
         let users: Vec<Value> = serde_json::from_slice(&bytes).unwrap_or_default();
         let key = |user: &Value, name: &str| {
-            user.get(name)
-                .and_then(Value::as_str)
-                .map(|s| (name == "email").then(|| s.to_lowercase()).unwrap_or(s.to_string()))
+            user.get(name).and_then(Value::as_str).map(|s| {
+                if name == "email" {
+                    s.to_lowercase()
+                } else {
+                    s.to_string()
+                }
+            })
         };
         for error in &outcome.errors {
             let reported = error.get("user").cloned().unwrap_or(Value::Null);
             let found = ["email", "user_id"].iter().find_map(|name| {
                 let wanted = key(&reported, name)?;
-                users.iter().find(|u| key(u, name).as_deref() == Some(wanted.as_str()))
+                users
+                    .iter()
+                    .find(|u| key(u, name).as_deref() == Some(wanted.as_str()))
             });
             out.push(found.cloned().unwrap_or(reported));
         }

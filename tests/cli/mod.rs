@@ -4,10 +4,13 @@ mod conformance;
 mod export;
 mod export_errors;
 mod expressions;
+mod import;
 mod prepare;
 mod queries;
+mod recordings;
 mod search;
 mod sql;
+mod tenant;
 mod validate;
 
 use std::path::{Path, PathBuf};
