@@ -4,6 +4,7 @@
 //! wrong, and reports Auth0's error bodies as Auth0 wrote them. Secrets never reach `Debug`
 //! output, logs or error messages.
 
+pub mod export;
 pub mod jobs;
 
 use std::time::Duration;
@@ -180,9 +181,18 @@ pub struct Client {
     token: Mutex<Option<Secret>>,
     /// The retry policy.
     pub retry: Retry,
+    /// Trace each call on stderr (method, path, status, time; never headers or bodies).
+    pub verbose: bool,
 }
 
 impl Client {
+    /// A client of `tenant` that traces its calls on stderr when `verbose`.
+    pub fn with_trace(tenant: Tenant, verbose: bool) -> Result<Client> {
+        let mut client = Client::new(tenant)?;
+        client.verbose = verbose;
+        Ok(client)
+    }
+
     /// A client of `tenant`.
     pub fn new(tenant: Tenant) -> Result<Client> {
         let http = reqwest::Client::builder()
@@ -201,6 +211,7 @@ impl Client {
             auth: tenant.auth,
             token: Mutex::new(token),
             retry: Retry::default(),
+            verbose: false,
         })
     }
 
@@ -291,7 +302,16 @@ impl Client {
         let mut attempt = 0;
         let mut rate_limited = Duration::ZERO;
         loop {
-            let failure = match request().send().await {
+            let started = std::time::Instant::now();
+            let sent = request().send().await;
+            if self.verbose {
+                let outcome = match &sent {
+                    Ok(response) => response.status().as_u16().to_string(),
+                    Err(_) => "no answer".to_string(),
+                };
+                eprintln!("{what} → {outcome} ({} ms)", started.elapsed().as_millis());
+            }
+            let failure = match sent {
                 Ok(response) if response.status().is_success() => return Ok(response),
                 Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
                     let wait = rate_limit_wait(&response)
@@ -301,7 +321,7 @@ impl Client {
                     if rate_limited > self.retry.rate_limit_budget {
                         return Err(error);
                     }
-                    if std::env::var_os("USERPORT_VERBOSE").is_some() {
+                    if self.verbose {
                         eprintln!("{what}: rate limited, waiting {wait:?}: {error}");
                     }
                     tokio::time::sleep(wait).await;

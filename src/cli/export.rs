@@ -23,8 +23,21 @@ Examples:
   userport export tenant.ndjson --where 'logins_count = 0' --sort created_at:desc --limit 100")]
 pub struct Args {
     /// Export files: NDJSON (one user a line) or a JSON array, gzipped or not; `-` is stdin.
-    #[arg(required = true, value_name = "INPUT")]
+    /// None: run an export job on the tenant (--domain) and read its result.
+    #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
+
+    /// With no INPUT: export only the users of this connection.
+    #[arg(long, value_name = "NAME")]
+    pub connection: Option<String>,
+
+    /// With no INPUT: keep the tenant's download (gzipped NDJSON) in this file too.
+    #[arg(long, value_name = "FILE")]
+    pub save_raw: Option<PathBuf>,
+
+    /// The tenant, with no INPUT.
+    #[command(flatten)]
+    pub tenant: super::TenantArgs,
 
     /// A column: `[COLUMN=]PATH`, e.g. `email`, `Plan=user_metadata.plan`,
     /// `identities[0].connection` (`user.` prefix optional). Repeatable, in order.
@@ -84,7 +97,41 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let target = args.out.target(shape)?;
 
-    let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
+    let inputs = if args.inputs.is_empty() {
+        if args.explain {
+            return Err(Error::usage("--explain", "needs an INPUT (it reads no user)").into());
+        }
+        // Auth0 can export just the columns asked for when each is a top-level attribute
+        // and nothing else (a condition, a sort) needs the rest of the user.
+        let plain = shape == Shape::Columns
+            && args.query.is_none()
+            && args.where_sql.is_none()
+            && args.sort.is_empty()
+            && compiled
+                .iter()
+                .all(|c| matches!(&c.node, expr::ast::Node::Path(p) if p.steps.is_empty()));
+        let fields = plain.then(|| {
+            let mut names: Vec<String> = Vec::new();
+            for c in &compiled {
+                if let expr::ast::Node::Path(p) = &c.node
+                    && !names.contains(&p.root)
+                {
+                    names.push(p.root.clone());
+                }
+            }
+            names
+        });
+        vec![tenant_export(&args, fields).await?]
+    } else {
+        if args.connection.is_some() || args.save_raw.is_some() {
+            return Err(Error::usage(
+                "--connection / --save-raw",
+                "only for an export from the tenant (no INPUT)",
+            )
+            .into());
+        }
+        args.inputs.iter().map(|a| Input::parse(a)).collect()
+    };
     let source = source::open(inputs)?;
     let ctx = pipeline::session(args.out.memory_limit)?;
     pipeline::register(&ctx, source)?;
@@ -116,6 +163,23 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     pipeline::write(frame, &target).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs an export job on the tenant; its download is the input.
+async fn tenant_export(args: &Args, fields: Option<Vec<String>>) -> Result<Input, Error> {
+    let client = std::sync::Arc::new(args.tenant.client()?);
+    let connection_id = match &args.connection {
+        Some(name) => Some(client.connection_id(name).await?),
+        None => None,
+    };
+    let request = crate::auth0::export::Request {
+        connection_id,
+        fields,
+        save_raw: args.save_raw.clone(),
+        progress: !args.tenant.quiet,
+        poll: super::poll_interval(),
+    };
+    crate::auth0::export::export(client, request).await
 }
 
 /// Every requested column with the argument it came from (for messages).

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::auth0::jobs::ImportOptions;
-use crate::auth0::{Client, Tenant};
 use crate::error::Error;
 use crate::import::files;
 use crate::import::rules::Options;
@@ -93,7 +92,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         dir.join("import-state.json")
     });
-    let client = Client::new(Tenant::from_env(args.tenant.domain.as_deref())?)?;
+    let client = args.tenant.client()?;
     let connection_id = match (&args.connection_id, &args.connection) {
         (Some(id), _) => id.clone(),
         (None, Some(name)) => client.connection_id(name).await?,

@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::auth0::{Client, Tenant};
-
 /// Arguments of `userport jobs`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -42,7 +40,7 @@ pub enum Action {
 
 /// Runs `userport jobs`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let client = Client::new(Tenant::from_env(args.tenant.domain.as_deref())?)?;
+    let client = args.tenant.client()?;
     match args.action {
         Action::Show { id } => {
             let job = client.job(&id).await?;

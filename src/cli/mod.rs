@@ -66,6 +66,20 @@ pub struct TenantArgs {
     /// No progress on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+
+    /// Trace each call to the tenant on stderr (method, path, status, time).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+impl TenantArgs {
+    /// A client of the tenant these arguments name.
+    pub fn client(&self) -> Result<crate::auth0::Client, Error> {
+        crate::auth0::Client::with_trace(
+            crate::auth0::Tenant::from_env(self.domain.as_deref())?,
+            self.verbose,
+        )
+    }
 }
 
 /// How often running jobs are polled (`USERPORT_POLL_MS` overrides it, for tests).

@@ -29,13 +29,40 @@ pub const BATCH_ROWS: usize = 8192;
 /// Size of the read buffers.
 const READ_BUFFER: usize = 1 << 20;
 
+/// A reader that can be taken once (a download, read as it arrives).
+pub type OneShot = Arc<std::sync::Mutex<Option<Box<dyn Read + Send>>>>;
+
 /// Where users come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Input {
     /// Standard input (`-` on the command line).
     Stdin,
     /// A file.
     Path(PathBuf),
+    /// Bytes that arrive from elsewhere (a tenant's export), readable once.
+    Reader {
+        /// How messages name it.
+        name: String,
+        /// The reader.
+        reader: OneShot,
+    },
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Input({self})")
+    }
+}
+
+impl PartialEq for Input {
+    fn eq(&self, other: &Input) -> bool {
+        match (self, other) {
+            (Input::Stdin, Input::Stdin) => true,
+            (Input::Path(a), Input::Path(b)) => a == b,
+            (Input::Reader { reader: a, .. }, Input::Reader { reader: b, .. }) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl Input {
@@ -48,10 +75,23 @@ impl Input {
         }
     }
 
+    /// An input that reads `reader` once, named `name` in messages.
+    pub fn reader(name: impl Into<String>, reader: Box<dyn Read + Send>) -> Input {
+        Input::Reader {
+            name: name.into(),
+            reader: Arc::new(std::sync::Mutex::new(Some(reader))),
+        }
+    }
+
     fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         Ok(match self {
             Input::Stdin => Box::new(io::stdin()),
             Input::Path(path) => Box::new(File::open(path)?),
+            Input::Reader { reader, .. } => reader
+                .lock()
+                .map_err(|_| io::Error::other("the reader was poisoned"))?
+                .take()
+                .ok_or_else(|| io::Error::other("this input can be read only once"))?,
         })
     }
 }
@@ -61,6 +101,7 @@ impl fmt::Display for Input {
         match self {
             Input::Stdin => f.write_str("-"),
             Input::Path(path) => write!(f, "{}", path.display()),
+            Input::Reader { name, .. } => f.write_str(name),
         }
     }
 }

@@ -421,3 +421,63 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+#[test]
+fn a_busy_tenant_and_an_unreachable_one() {
+    // Auth0's "2 active import jobs" answer has no Retry-After: userport backs off and
+    // tries again until a slot is free.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = prepared(tmp.path(), 20, "500000");
+    let server = Server::start();
+    server.fault(Fault::new("POST", "/api/v2/jobs/users-imports", 429, json!({"statusCode": 429, "error": "Too Many Requests", "message": "There are 2 active import users jobs, please wait until some of them are finished and try again"}), 2));
+    let (code, _, stderr) = run(
+        &server,
+        &[
+            "import",
+            dir.to_str().unwrap(),
+            "--connection-id",
+            "con_0000000000000001",
+            "--verbose",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(server.state.lock().unwrap().jobs_created(), 1);
+    assert!(
+        stderr.contains("POST /api/v2/jobs/users-imports → 429"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("POST /oauth/token → 200"), "{stderr}");
+    assert!(
+        !stderr.contains("s3cr3t") && !stderr.contains("token-1"),
+        "{stderr}"
+    );
+
+    // Nothing listens: bounded retries, then the reason.
+    let out = super::userport()
+        .env("AUTH0_DOMAIN", "http://127.0.0.1:9")
+        .env("AUTH0_TOKEN", "t0ken-never-shown")
+        .env("USERPORT_BACKOFF_MS", "1")
+        .args(["jobs", "show", "job_1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("gave up after 6 attempts: GET /api/v2/jobs/job_1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("t0ken-never-shown"), "{stderr}");
+    // Plain http only on loopback.
+    let out = super::userport()
+        .env("AUTH0_DOMAIN", "http://example.auth0.com")
+        .env("AUTH0_TOKEN", "x")
+        .args(["jobs", "show", "job_1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("plain http is allowed only for loopback addresses")
+    );
+}

@@ -11,6 +11,7 @@ mod recordings;
 mod search;
 mod sql;
 mod tenant;
+mod tenant_export;
 mod validate;
 
 use std::path::{Path, PathBuf};

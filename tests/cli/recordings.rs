@@ -263,3 +263,83 @@ fn the_token_request_has_the_recorded_form() {
         Some("Bearer test-access-token")
     );
 }
+
+#[test]
+fn an_export_job_is_asked_for_as_the_sdk_asked() {
+    let Some(interactions) = recording("TestJobManager_ExportUsers") else {
+        return;
+    };
+    let calls: Vec<Value> = interactions
+        .iter()
+        .filter(|i| {
+            let url = i["url"].as_str().unwrap();
+            url.contains("/connections") || url.contains("/jobs/")
+        })
+        .cloned()
+        .collect();
+    let server = replaying(&calls);
+    let recorded_post = calls.iter().find(|i| i["method"] == "POST").unwrap();
+    let job_id = recorded_post["response_body"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The recording ends at the job's creation; the job then completes as Auth0's do.
+    {
+        let mut tenant = server.state.lock().unwrap();
+        tenant.export_body =
+            b"{\"user_id\":\"auth0|1\",\"email\":\"a@example.com\",\"name\":\"A\"}\n".to_vec();
+        let location = format!(
+            "{}/downloads/{job_id}.json.gz?Expires=1&Signature=x",
+            server.url
+        );
+        tenant.replay.push((
+            "GET".into(),
+            format!("/api/v2/jobs/{job_id}"),
+            200,
+            serde_json::json!({"type": "users_export", "status": "completed", "id": job_id, "format": "json", "location": location}),
+        ));
+    }
+    let out = server
+        .userport()
+        .env_remove("AUTH0_CLIENT_ID")
+        .env_remove("AUTH0_CLIENT_SECRET")
+        .env("AUTH0_TOKEN", "recorded-token")
+        .args([
+            "export",
+            "--field",
+            "name",
+            "--field",
+            "email",
+            "--connection",
+            "Username-Password-Authentication",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "name,email\nA,a@example.com\n"
+    );
+    let sent = server.requests();
+    let (path, query) = split(calls[0]["url"].as_str().unwrap());
+    assert_eq!(
+        (sent[0].method.as_str(), sent[0].path.as_str()),
+        ("GET", path.as_str())
+    );
+    assert_eq!(pairs(sent[0].query.as_deref()), pairs(query.as_deref()));
+    let ours: Value = serde_json::from_str(&sent[1].body).unwrap();
+    let theirs = &recorded_post["request_body"];
+    assert_eq!(sent[1].path, "/api/v2/jobs/users-exports");
+    assert_eq!(sent[1].content_type.as_deref(), Some("application/json"));
+    assert_eq!(ours["format"], theirs["format"]);
+    assert_eq!(ours["connection_id"], theirs["connection_id"]);
+    // The SDK's test also asked for identities[0].connection and a limit of 5.
+    for field in ours["fields"].as_array().unwrap() {
+        assert!(
+            theirs["fields"].as_array().unwrap().contains(field),
+            "{field}"
+        );
+    }
+}

@@ -94,6 +94,18 @@ pub struct Tenant {
     pub tokens: u32,
     /// The most jobs that were active at once.
     pub max_active: usize,
+    /// The server's own base URL (for download links).
+    pub base: String,
+    /// What an export job's download holds (NDJSON, served gzipped).
+    pub export_body: Vec<u8>,
+    /// Serve only the first half of the gzipped download (a broken transfer).
+    pub truncate_download: bool,
+    /// Export jobs end `failed` with these `status_details`.
+    pub fail_exports: Option<Value>,
+    /// Export jobs: id and how often each was polled.
+    pub exports: Vec<(String, u32)>,
+    /// Download links handed out so far.
+    pub links: u32,
     /// Recorded answers to give instead of the normal ones (replay mode): method, path,
     /// status, body; each used once, by the first request that matches.
     pub replay: Vec<(String, String, u16, Value)>,
@@ -127,6 +139,7 @@ impl Server {
             });
         });
         let addr = rx.recv().unwrap();
+        state.lock().unwrap().base = format!("http://{addr}");
         Server {
             url: format!("http://{addr}"),
             state,
@@ -253,6 +266,28 @@ async fn handle(State(state): State<Shared>, request: Request) -> Response {
         }
         return json_response(status, &body);
     }
+    if method == Method::GET && path.starts_with("/downloads/") {
+        // A signed link on another host: it takes no token.
+        if headers.contains_key("authorization") {
+            return error(
+                400,
+                "Bad Request",
+                "a token was sent to the download host",
+                "token_leak",
+            );
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tenant.export_body).unwrap();
+        let mut bytes = gz.finish().unwrap();
+        if tenant.truncate_download {
+            bytes.truncate(bytes.len() / 2);
+        }
+        let mut response = Response::new(Body::from(bytes));
+        response
+            .headers_mut()
+            .insert("content-type", "application/gzip".parse().unwrap());
+        return response;
+    }
     if path == "/oauth/token" && method == Method::POST {
         tenant.tokens += 1;
         let token = format!("token-{}", tenant.tokens);
@@ -268,6 +303,44 @@ async fn handle(State(state): State<Shared>, request: Request) -> Response {
         && bearer.as_deref() != Some(valid.as_str())
     {
         return error(401, "Unauthorized", "Invalid token", "invalid_token");
+    }
+    if method == Method::POST && path == "/api/v2/jobs/users-exports" {
+        let id = format!("job_export{:06}", tenant.exports.len() + 1);
+        tenant.exports.push((id.clone(), 0));
+        let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let mut job = json!({"type": "users_export", "status": "pending", "format": "json", "id": id, "created_at": "2026-11-28T00:00:00.000Z"});
+        for key in ["connection_id", "fields", "limit"] {
+            if let Some(v) = request.get(key) {
+                job[key] = v.clone();
+            }
+        }
+        return json_response(201, &job);
+    }
+    if method == Method::GET
+        && let Some(i) = tenant
+            .exports
+            .iter()
+            .position(|(id, _)| path == format!("/api/v2/jobs/{id}"))
+    {
+        tenant.exports[i].1 += 1;
+        let (id, polls) = tenant.exports[i].clone();
+        let mut job = json!({"type": "users_export", "format": "json", "id": id});
+        if polls < 2 {
+            job["status"] = json!("processing");
+            job["percentage_done"] = json!(40);
+            job["time_left_seconds"] = json!(2);
+        } else if let Some(details) = tenant.fail_exports.clone() {
+            job["status"] = json!("failed");
+            job["status_details"] = details;
+        } else {
+            tenant.links += 1;
+            job["status"] = json!("completed");
+            job["location"] = json!(format!(
+                "{}/downloads/{id}.json.gz?Expires=1&Signature=sig{}",
+                tenant.base, tenant.links
+            ));
+        }
+        return json_response(200, &job);
     }
     match (method.as_str(), path.as_str()) {
         ("GET", "/api/v2/connections") => {
