@@ -3,7 +3,7 @@
 //! the gzipped NDJSON is streamed into the pipeline as it arrives, exactly as a local file
 //! would be read. A download that stops short is an error, never a short export.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead as _, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +11,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::jobs::Job;
 use super::{Client, read_json, redact};
 use crate::error::{Error, Result};
+use crate::json::Step;
 use crate::source::Input;
 
 /// What to export.
@@ -23,14 +24,26 @@ use crate::source::Input;
 pub struct Request {
     /// Only the users of this connection (`con_…`).
     pub connection_id: Option<String>,
-    /// Only these attributes (Auth0's field names), when every column asks for one.
-    pub fields: Option<Vec<String>>,
+    /// Only these attributes, when every column asks for one.
+    pub fields: Option<Vec<FieldPath>>,
     /// Keep the download (gzipped NDJSON, as Auth0 serves it) in this file.
     pub save_raw: Option<PathBuf>,
     /// Show progress bars (on a terminal).
     pub progress: bool,
     /// How often the job is polled.
     pub poll: Duration,
+}
+
+/// An attribute asked of Auth0: the name Auth0 knows it by (`user_metadata.plan`,
+/// `identities[0].connection`) and the path it stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldPath {
+    /// The field's name in the export request.
+    pub name: String,
+    /// The top-level attribute.
+    pub root: String,
+    /// Keys and indexes below it.
+    pub steps: Vec<Step>,
 }
 
 /// How many times a lapsed download link is fetched again.
@@ -47,7 +60,7 @@ impl Client {
             body["fields"] = json!(
                 fields
                     .iter()
-                    .map(|f| json!({"name": f}))
+                    .map(|f| json!({"name": f.name}))
                     .collect::<Vec<_>>()
             );
         }
@@ -156,11 +169,43 @@ pub async fn export(client: Arc<Client>, request: Request) -> Result<Input> {
             let _ = tx.send(Err(e.error));
         }
     });
+    let download = ChannelReader {
+        rx,
+        buf: Vec::new(),
+        pos: 0,
+    };
+    let nested: Vec<FieldPath> = request
+        .fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| !f.steps.is_empty())
+        .collect();
+    if nested.is_empty() {
+        return Ok(Input::reader(name, Box::new(download)));
+    }
+    // Exported with `fields`, nested attributes may come as flat keys
+    // ("user_metadata.plan"): they are put back where the path says, so that the
+    // pipeline reads them as it reads any user.
+    let mut raw = io::BufReader::with_capacity(1 << 20, download);
+    let gzip = raw
+        .fill_buf()
+        .map(|b| b.starts_with(&[0x1f, 0x8b]))
+        .unwrap_or(false);
+    let plain: Box<dyn io::BufRead + Send> = if gzip {
+        Box::new(io::BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(raw),
+        ))
+    } else {
+        Box::new(raw)
+    };
     Ok(Input::reader(
         name,
-        Box::new(ChannelReader {
-            rx,
-            buf: Vec::new(),
+        Box::new(Unflatten {
+            inner: plain,
+            fields: nested,
+            line: Vec::new(),
+            out: Vec::new(),
             pos: 0,
         }),
     ))
@@ -197,6 +242,89 @@ impl Read for ChannelReader {
         self.pos += n;
         Ok(n)
     }
+}
+
+/// NDJSON lines with the flat keys of nested fields put back in place.
+struct Unflatten {
+    inner: Box<dyn io::BufRead + Send>,
+    fields: Vec<FieldPath>,
+    line: Vec<u8>,
+    out: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Unflatten {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.out.len() {
+            self.line.clear();
+            if self.inner.read_until(b'\n', &mut self.line)? == 0 {
+                return Ok(0);
+            }
+            self.out.clear();
+            self.pos = 0;
+            unflatten_line(&self.line, &self.fields, &mut self.out);
+        }
+        let n = buf.len().min(self.out.len() - self.pos);
+        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Appends `line` to `out`, its flat field keys moved to their paths; a line without any
+/// (or not an object: the source reports it) is kept byte for byte.
+fn unflatten_line(line: &[u8], fields: &[FieldPath], out: &mut Vec<u8>) {
+    let flat = fields.iter().any(|f| {
+        let mut quoted = Vec::with_capacity(f.name.len() + 2);
+        crate::sink::render::write_json_string(&f.name, &mut quoted);
+        memchr::memmem::find(line, &quoted).is_some()
+    });
+    let parsed = if flat {
+        serde_json::from_slice::<serde_json::Map<String, Value>>(line.trim_ascii()).ok()
+    } else {
+        None
+    };
+    let Some(mut user) = parsed else {
+        out.extend_from_slice(line);
+        return;
+    };
+    for field in fields {
+        if let Some(value) = user.remove(&field.name) {
+            let slot = user.entry(field.root.clone()).or_insert(Value::Null);
+            *place(slot, &field.steps) = value;
+        }
+    }
+    serde_json::to_writer(&mut *out, &user).expect("writing to a Vec cannot fail");
+    out.push(b'\n');
+}
+
+/// The place `steps` below `value` lead to, made (objects and arrays) where missing.
+fn place<'v>(mut value: &'v mut Value, steps: &[Step]) -> &'v mut Value {
+    for step in steps {
+        value = match step {
+            Step::Key(key) => {
+                if !value.is_object() {
+                    *value = Value::Object(serde_json::Map::new());
+                }
+                value
+                    .as_object_mut()
+                    .expect("an object")
+                    .entry(key.clone())
+                    .or_insert(Value::Null)
+            }
+            Step::Index(index) => {
+                if !value.is_array() {
+                    *value = Value::Array(Vec::new());
+                }
+                let items = value.as_array_mut().expect("an array");
+                if items.len() <= *index {
+                    items.resize(*index + 1, Value::Null);
+                }
+                &mut items[*index]
+            }
+        };
+    }
+    value
 }
 
 /// The job's progress: a bar from `percentage_done`, a spinner while Auth0 gives none.
@@ -238,4 +366,42 @@ fn bytes_bar(show: bool, len: Option<u64>) -> ProgressBar {
         .progress_chars("=> "),
     );
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_keys_go_back_to_their_paths() {
+        let fields = vec![
+            FieldPath {
+                name: "user_metadata.plan".into(),
+                root: "user_metadata".into(),
+                steps: vec![Step::Key("plan".into())],
+            },
+            FieldPath {
+                name: "identities[0].connection".into(),
+                root: "identities".into(),
+                steps: vec![Step::Index(0), Step::Key("connection".into())],
+            },
+        ];
+        let mut out = Vec::new();
+        unflatten_line(
+            br#"{"email":"a@x.io","user_metadata.plan":"pro","identities[0].connection":"db"}"#,
+            &fields,
+            &mut out,
+        );
+        let user: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            user,
+            json!({"email": "a@x.io", "user_metadata": {"plan": "pro"},
+                   "identities": [{"connection": "db"}]})
+        );
+        // Nested already: kept byte for byte.
+        let line = b"{\"user_metadata\":{\"plan\":1.0}}\n";
+        out.clear();
+        unflatten_line(line, &fields, &mut out);
+        assert_eq!(out, line);
+    }
 }

@@ -101,25 +101,41 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         if args.explain {
             return Err(Error::usage("--explain", "needs an INPUT (it reads no user)").into());
         }
-        // Auth0 can export just the columns asked for when each is a top-level attribute
-        // and nothing else (a condition, a sort) needs the rest of the user.
+        // Auth0 can export just the columns asked for when each is an attribute path (with
+        // keys it can name) and nothing else (a condition, a sort) needs the rest of the user.
+        let paths: Vec<Option<crate::auth0::export::FieldPath>> = compiled
+            .iter()
+            .map(|c| match &c.node {
+                expr::ast::Node::Path(p)
+                    if p.steps.iter().all(|s| match s {
+                        crate::json::Step::Key(k) => {
+                            !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_')
+                        }
+                        crate::json::Step::Index(_) => true,
+                    }) =>
+                {
+                    Some(crate::auth0::export::FieldPath {
+                        name: p.to_string(),
+                        root: p.root.clone(),
+                        steps: p.steps.clone(),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
         let plain = shape == Shape::Columns
             && args.query.is_none()
             && args.where_sql.is_none()
             && args.sort.is_empty()
-            && compiled
-                .iter()
-                .all(|c| matches!(&c.node, expr::ast::Node::Path(p) if p.steps.is_empty()));
+            && paths.iter().all(Option::is_some);
         let fields = plain.then(|| {
-            let mut names: Vec<String> = Vec::new();
-            for c in &compiled {
-                if let expr::ast::Node::Path(p) = &c.node
-                    && !names.contains(&p.root)
-                {
-                    names.push(p.root.clone());
+            let mut fields: Vec<crate::auth0::export::FieldPath> = Vec::new();
+            for path in paths.into_iter().flatten() {
+                if !fields.contains(&path) {
+                    fields.push(path);
                 }
             }
-            names
+            fields
         });
         vec![tenant_export(&args, fields).await?]
     } else {
@@ -166,7 +182,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs an export job on the tenant; its download is the input.
-async fn tenant_export(args: &Args, fields: Option<Vec<String>>) -> Result<Input, Error> {
+async fn tenant_export(
+    args: &Args,
+    fields: Option<Vec<crate::auth0::export::FieldPath>>,
+) -> Result<Input, Error> {
     let client = std::sync::Arc::new(args.tenant.client()?);
     let connection_id = match &args.connection {
         Some(name) => Some(client.connection_id(name).await?),

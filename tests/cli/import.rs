@@ -273,6 +273,22 @@ fn errors_are_shown_as_auth0_wrote_them_and_secrets_never() {
             "{text}"
         );
     }
+    // A 400 as Auth0 wrote it (the body of auth0/docs#1327).
+    let server = Server::start();
+    server.fault(Fault::new("POST", "/api/v2/jobs/users-imports", 400, json!({"statusCode": 400, "error": "Bad Request", "message": "Payload validation error: 'String does not match pattern ^con_[A-Za-z0-9]{16}$' on property connection_id", "errorCode": "invalid_body"}), 1));
+    let (code, _, stderr) = run(
+        &server,
+        &[
+            "import",
+            dir.to_str().unwrap(),
+            "--connection-id",
+            "con_0000000000000001",
+            "--state",
+            tmp.path().join("s400.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("HTTP 400: 400 Bad Request: Payload validation error: 'String does not match pattern ^con_[A-Za-z0-9]{16}$' on property connection_id (errorCode invalid_body)"), "{stderr}");
     // A server that keeps failing: a bounded number of tries, then a clear error.
     let server = Server::start();
     server.fault(Fault::new(

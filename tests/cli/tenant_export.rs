@@ -57,8 +57,11 @@ fn a_tenant_export_reads_like_a_local_file() {
     let body: Value = serde_json::from_str(&post.body).unwrap();
     assert_eq!(body["format"], "json");
     assert!(body.get("connection_id").is_none());
-    // The default fields include nested paths: the whole users are exported.
-    assert!(body.get("fields").is_none(), "{body}");
+    // The default fields are attribute paths: Auth0 is asked for just those.
+    assert!(
+        body["fields"].as_array().is_some_and(|f| !f.is_empty()),
+        "{body}"
+    );
     assert!(
         requests
             .iter()
@@ -161,5 +164,72 @@ fn a_failed_job_says_why() {
     assert!(
         stderr.contains("job job_export000001 failed: {\"reason\":\"export limit reached\"}"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn nested_fields_read_the_same_flat_or_nested() {
+    // Auth0 may write the fields asked for as flat keys; userport reads both shapes alike.
+    let server = Server::start();
+    server.state.lock().unwrap().export_body = concat!(
+        r#"{"email":"a@example.com","user_metadata.plan":"pro","identities[0].connection":"Username-Password-Authentication"}"#,
+        "\n",
+        r#"{"email":"b@example.com","user_metadata":{"plan":3},"identities":[{"connection":"github"}]}"#,
+        "\n"
+    )
+    .as_bytes()
+    .to_vec();
+    let (code, stdout, stderr) = run(
+        &server,
+        &[
+            "export",
+            "--field",
+            "email",
+            "--field",
+            "Plan=user_metadata.plan",
+            "--field",
+            "identities[0].connection",
+            "-q",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "email,Plan,identities[0].connection\na@example.com,pro,Username-Password-Authentication\nb@example.com,3,github\n"
+    );
+    let requests = server.requests();
+    let post = requests
+        .iter()
+        .find(|r| r.path == "/api/v2/jobs/users-exports")
+        .unwrap();
+    let body: Value = serde_json::from_str(&post.body).unwrap();
+    assert_eq!(
+        body["fields"],
+        serde_json::json!([{"name": "email"}, {"name": "user_metadata.plan"}, {"name": "identities[0].connection"}])
+    );
+    // The same columns from the fixture's nested users equal a local run.
+    let server = server_with_fixture_users();
+    let (code, stdout, _) = run(
+        &server,
+        &[
+            "export",
+            "--field",
+            "email",
+            "--field",
+            "user_metadata.plan",
+            "-q",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        ok(&[
+            "export",
+            "fixtures/users.ndjson",
+            "--field",
+            "email",
+            "--field",
+            "user_metadata.plan"
+        ])
     );
 }
