@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::import::files;
-use crate::import::rules::{Code, Options, Origin, Problem};
+use crate::import::rules::{Code, Options};
 use crate::import::validate::{Finding, Validator};
 
 /// Arguments of `userport validate`.
@@ -65,23 +65,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Some((size, sha256)) = expected {
                 let actual = hex::encode(Sha256::digest(&bytes));
                 if size != bytes.len() as u64 || sha256 != actual {
-                    validator.findings.push(Finding {
-                        file: name,
-                        index: None,
-                        line: 1,
-                        column: None,
-                        email: None,
-                        problem: Problem {
-                            pointer: String::new(),
-                            code: Code::ManifestMismatch,
-                            origin: Origin::Auth0,
-                            message: format!(
-                                "the file changed since prepare wrote it: {} bytes, sha256 \
-                                 {actual}; the manifest says {size} bytes, sha256 {sha256}",
-                                bytes.len()
-                            ),
-                        },
-                    });
+                    validator.whole_file(
+                        &name,
+                        Code::ManifestMismatch,
+                        format!(
+                            "the file changed since prepare wrote it: {} bytes, sha256 \
+                             {actual}; the manifest says {size} bytes, sha256 {sha256}",
+                            bytes.len()
+                        ),
+                    );
                 }
             }
         }

@@ -156,7 +156,8 @@ impl Validator {
         });
     }
 
-    fn whole_file(&mut self, name: &str, code: Code, message: String) {
+    /// Records a problem with the whole file `name`.
+    pub fn whole_file(&mut self, name: &str, code: Code, message: String) {
         self.findings.push(Finding {
             file: name.to_string(),
             index: None,

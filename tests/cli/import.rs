@@ -25,15 +25,6 @@ fn prepared(dir: &Path, count: usize, max: &str) -> std::path::PathBuf {
     out
 }
 
-fn run(server: &Server, args: &[&str]) -> (i32, String, String) {
-    let out = server.userport().args(args).output().unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
 fn json_file(path: &Path) -> Value {
     serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
 }
@@ -54,17 +45,14 @@ fn files_become_jobs_two_at_a_time_with_a_report() {
         .count();
     assert!(files >= 4, "{files} files");
     let server = Server::start();
-    let (code, _, stderr) = run(
-        &server,
-        &[
-            "import",
-            dir.to_str().unwrap(),
-            "--connection",
-            "Username-Password-Authentication",
-            "--external-id",
-            "batch-7",
-        ],
-    );
+    let (code, _, stderr) = server.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--connection",
+        "Username-Password-Authentication",
+        "--external-id",
+        "batch-7",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     let requests = server.requests();
     // One token, for the Management API audience.
@@ -113,15 +101,12 @@ fn files_become_jobs_two_at_a_time_with_a_report() {
     assert!(stderr.contains("total"), "{stderr}");
     // A second run finds every job done in the state file and sends nothing.
     let before = server.requests().len();
-    let (code, _, stderr) = run(
-        &server,
-        &[
-            "import",
-            dir.to_str().unwrap(),
-            "--connection-id",
-            "con_0000000000000001",
-        ],
-    );
+    let (code, _, stderr) = server.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--connection-id",
+        "con_0000000000000001",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(server.requests().len(), before, "nothing submitted twice");
 }
@@ -135,15 +120,12 @@ fn failed_users_come_back_import_ready() {
         "user7@example.com".into(),
         json!({"email": "user7@example.com"}),
     );
-    let (code, _, stderr) = run(
-        &server,
-        &[
-            "import",
-            dir.to_str().unwrap(),
-            "--connection-id",
-            "con_0000000000000001",
-        ],
-    );
+    let (code, _, stderr) = server.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--connection-id",
+        "con_0000000000000001",
+    ]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("1 failed users"), "{stderr}");
     let failed = json_file(&dir.join("failed-users.json"));
@@ -164,15 +146,12 @@ fn failed_users_come_back_import_ready() {
 #[test]
 fn invalid_files_send_nothing() {
     let server = Server::start();
-    let (code, stdout, stderr) = run(
-        &server,
-        &[
-            "import",
-            "fixtures/import/bad-users.json",
-            "--connection-id",
-            "con_0000000000000001",
-        ],
-    );
+    let (code, stdout, stderr) = server.run(&[
+        "import",
+        "fixtures/import/bad-users.json",
+        "--connection-id",
+        "con_0000000000000001",
+    ]);
     assert_eq!(code, 1);
     assert!(stdout.contains("DUPLICATED_USER"), "{stdout}");
     assert!(stderr.contains("nothing was sent"), "{stderr}");
@@ -209,15 +188,12 @@ fn rate_limits_server_errors_and_expired_tokens_are_survived() {
         json!({"statusCode": 503, "error": "Service Unavailable", "message": "try later"}),
         2,
     ));
-    let (code, _, stderr) = run(
-        &server,
-        &[
-            "import",
-            dir.to_str().unwrap(),
-            "--connection-id",
-            "con_0000000000000001",
-        ],
-    );
+    let (code, _, stderr) = server.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--connection-id",
+        "con_0000000000000001",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     let posts = server
         .requests()
@@ -237,15 +213,12 @@ fn rate_limits_server_errors_and_expired_tokens_are_survived() {
         json!({"statusCode": 401, "error": "Unauthorized", "message": "Invalid token"}),
         1,
     ));
-    let (code, _, stderr) = run(
-        &server,
-        &[
-            "import",
-            dir.to_str().unwrap(),
-            "--connection-id",
-            "con_0000000000000001",
-        ],
-    );
+    let (code, _, stderr) = server.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--connection-id",
+        "con_0000000000000001",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(server.state.lock().unwrap().tokens, 2);
 }
@@ -256,15 +229,12 @@ fn errors_are_shown_as_auth0_wrote_them_and_secrets_never() {
     let dir = prepared(tmp.path(), 20, "500000");
     let server = Server::start();
     server.fault(Fault::new("POST", "/api/v2/jobs/users-imports", 413, json!({"statusCode": 413, "error": "Request Entity Too Large", "message": "Payload content length greater than maximum allowed: 512000", "errorCode": "too_large"}), 1));
-    let (code, stdout, stderr) = run(
-        &server,
-        &[
-            "import",
-            dir.to_str().unwrap(),
-            "--connection-id",
-            "con_0000000000000001",
-        ],
-    );
+    let (code, stdout, stderr) = server.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--connection-id",
+        "con_0000000000000001",
+    ]);
     assert_eq!(code, 2);
     assert!(stderr.contains("POST /api/v2/jobs/users-imports: HTTP 413: 413 Request Entity Too Large: Payload content length greater than maximum allowed: 512000 (errorCode too_large)"), "{stderr}");
     for text in [&stdout, &stderr] {
@@ -276,17 +246,14 @@ fn errors_are_shown_as_auth0_wrote_them_and_secrets_never() {
     // A 400 as Auth0 wrote it (the body of auth0/docs#1327).
     let server = Server::start();
     server.fault(Fault::new("POST", "/api/v2/jobs/users-imports", 400, json!({"statusCode": 400, "error": "Bad Request", "message": "Payload validation error: 'String does not match pattern ^con_[A-Za-z0-9]{16}$' on property connection_id", "errorCode": "invalid_body"}), 1));
-    let (code, _, stderr) = run(
-        &server,
-        &[
-            "import",
-            dir.to_str().unwrap(),
-            "--connection-id",
-            "con_0000000000000001",
-            "--state",
-            tmp.path().join("s400.json").to_str().unwrap(),
-        ],
-    );
+    let (code, _, stderr) = server.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--connection-id",
+        "con_0000000000000001",
+        "--state",
+        tmp.path().join("s400.json").to_str().unwrap(),
+    ]);
     assert_eq!(code, 2);
     assert!(stderr.contains("HTTP 400: 400 Bad Request: Payload validation error: 'String does not match pattern ^con_[A-Za-z0-9]{16}$' on property connection_id (errorCode invalid_body)"), "{stderr}");
     // A server that keeps failing: a bounded number of tries, then a clear error.
@@ -298,15 +265,12 @@ fn errors_are_shown_as_auth0_wrote_them_and_secrets_never() {
         json!({"statusCode": 500, "error": "Internal Server Error", "message": "boom"}),
         u32::MAX,
     ));
-    let (code, _, stderr) = run(
-        &server,
-        &[
-            "import",
-            dir.to_str().unwrap(),
-            "--connection",
-            "Username-Password-Authentication",
-        ],
-    );
+    let (code, _, stderr) = server.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--connection",
+        "Username-Password-Authentication",
+    ]);
     assert_eq!(code, 2);
     assert!(stderr.contains("gave up after 6 attempts: GET /api/v2/connections: HTTP 500: 500 Internal Server Error: boom"), "{stderr}");
     assert!(!stderr.contains("s3cr3t"));
@@ -319,7 +283,7 @@ fn errors_are_shown_as_auth0_wrote_them_and_secrets_never() {
         json!({"error": "access_denied", "error_description": "Unauthorized"}),
         u32::MAX,
     ));
-    let (code, _, stderr) = run(&server, &["jobs", "show", "job_1"]);
+    let (code, _, stderr) = server.run(&["jobs", "show", "job_1"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("POST /oauth/token: HTTP 403"), "{stderr}");
     assert!(!stderr.contains("s3cr3t"), "{stderr}");
@@ -347,7 +311,7 @@ fn an_interrupted_import_resumes_without_submitting_twice() {
         "--state",
         state.to_str().unwrap(),
     ];
-    let (code, _, stderr) = run(&server, &args);
+    let (code, _, stderr) = server.run(&args);
     assert_eq!(code, 2, "{stderr}");
     let recorded = json_file(&state);
     let jobs: Vec<&Value> = recorded["files"].as_object().unwrap().values().collect();
@@ -358,7 +322,7 @@ fn an_interrupted_import_resumes_without_submitting_twice() {
     );
     let jobs_before = server.state.lock().unwrap().jobs_created();
     server.state.lock().unwrap().faults.clear();
-    let (code, _, stderr) = run(&server, &args);
+    let (code, _, stderr) = server.run(&args);
     assert_eq!(code, 0, "{stderr}");
     let files = fs::read_dir(&dir)
         .unwrap()
@@ -387,41 +351,32 @@ fn jobs_show_errors_and_wait() {
         "user3@example.com".into(),
         json!({"email": "user3@example.com"}),
     );
-    let (code, _, _) = run(
-        &server,
-        &[
-            "import",
-            dir.to_str().unwrap(),
-            "--connection-id",
-            "con_0000000000000001",
-        ],
-    );
+    let (code, _, _) = server.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--connection-id",
+        "con_0000000000000001",
+    ]);
     assert_eq!(code, 1);
-    let (code, stdout, _) = run(&server, &["jobs", "show", "job_0000000000000001"]);
+    let (code, stdout, _) = server.run(&["jobs", "show", "job_0000000000000001"]);
     assert_eq!(code, 0);
     let job: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(job["status"], "completed");
     assert_eq!(job["summary"]["failed"], 1);
     let out = tmp.path().join("errors.json");
-    let (code, _, _) = run(
-        &server,
-        &[
-            "jobs",
-            "errors",
-            "job_0000000000000001",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    );
+    let (code, _, _) = server.run(&[
+        "jobs",
+        "errors",
+        "job_0000000000000001",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0);
     assert_eq!(json_file(&out)[0]["errors"][0]["code"], "DUPLICATED_USER");
-    let (code, stdout, _) = run(
-        &server,
-        &["jobs", "wait", "job_0000000000000001", "--quiet"],
-    );
+    let (code, stdout, _) = server.run(&["jobs", "wait", "job_0000000000000001", "--quiet"]);
     assert_eq!(code, 0);
     assert!(stdout.contains("\"completed\""));
-    let (code, _, stderr) = run(&server, &["jobs", "show", "../users"]);
+    let (code, _, stderr) = server.run(&["jobs", "show", "../users"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("not a job id"), "{stderr}");
 }
@@ -446,16 +401,13 @@ fn a_busy_tenant_and_an_unreachable_one() {
     let dir = prepared(tmp.path(), 20, "500000");
     let server = Server::start();
     server.fault(Fault::new("POST", "/api/v2/jobs/users-imports", 429, json!({"statusCode": 429, "error": "Too Many Requests", "message": "There are 2 active import users jobs, please wait until some of them are finished and try again"}), 2));
-    let (code, _, stderr) = run(
-        &server,
-        &[
-            "import",
-            dir.to_str().unwrap(),
-            "--connection-id",
-            "con_0000000000000001",
-            "--verbose",
-        ],
-    );
+    let (code, _, stderr) = server.run(&[
+        "import",
+        dir.to_str().unwrap(),
+        "--connection-id",
+        "con_0000000000000001",
+        "--verbose",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(server.state.lock().unwrap().jobs_created(), 1);
     assert!(

@@ -11,25 +11,7 @@ use sha2::{Digest, Sha256};
 use super::{entries, fails, fixture, ok, run, users_of, write_generated};
 
 /// What an import user may hold.
-const IMPORTABLE: &[&str] = &[
-    "user_id",
-    "email",
-    "email_verified",
-    "username",
-    "phone_number",
-    "phone_verified",
-    "given_name",
-    "family_name",
-    "name",
-    "nickname",
-    "picture",
-    "blocked",
-    "password_hash",
-    "custom_password_hash",
-    "mfa_factors",
-    "user_metadata",
-    "app_metadata",
-];
+use userport::import::rules::PROPERTIES as IMPORTABLE;
 
 /// Runs `userport prepare ARGS -o DIR/out` and returns the folder and stderr.
 fn prepare(dir: &Path, args: &[&str]) -> (std::path::PathBuf, String) {
@@ -280,18 +262,7 @@ fn upsert_rows_hold_only_what_an_upsert_changes() {
     let (out, _) = prepare(tmp.path(), &["fixtures/users.ndjson", "--upsert"]);
     let manifest = json(&out.join("manifest.json"));
     assert_eq!(manifest["kind"], "upsert");
-    let upsertable = [
-        "email",
-        "email_verified",
-        "given_name",
-        "family_name",
-        "name",
-        "nickname",
-        "picture",
-        "custom_password_hash",
-        "user_metadata",
-        "app_metadata",
-    ];
+    let upsertable = userport::import::rules::UPSERTABLE;
     let users = prepared_users(&out);
     assert!(!users.is_empty());
     for user in &users {

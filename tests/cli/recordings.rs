@@ -91,10 +91,37 @@ fn replaying(interactions: &[Value]) -> Server {
     server
 }
 
-fn import_file(dir: &std::path::Path, recorded_users: &str) -> PathBuf {
+/// A recorded multipart part: name, file name, content type, content.
+type Part = (String, Option<String>, Option<String>, String);
+
+/// The recorded upload: its interaction, its parts, and its users written to
+/// `dir/users.json` (the name the SDK gave the file).
+fn recorded_upload(interactions: &[Value], dir: &std::path::Path) -> (Value, Vec<Part>, PathBuf) {
+    let post = interactions
+        .iter()
+        .find(|i| i["method"] == "POST" && i["url"].as_str().unwrap().contains("users-imports"))
+        .unwrap()
+        .clone();
+    let parts = recorded_parts(
+        post["request_body"].as_str().unwrap(),
+        post["request_content_type"].as_str().unwrap(),
+    );
+    let users = &parts.iter().find(|p| p.0 == "users").unwrap().3;
     let file = dir.join("users.json");
-    fs::write(&file, recorded_users).unwrap();
-    file
+    fs::write(&file, users).unwrap();
+    (post, parts, file)
+}
+
+/// Runs `userport ARGS` with a token given as is (the recordings carry none).
+fn with_token(server: &Server, args: &[&str]) -> std::process::Output {
+    server
+        .userport()
+        .env_remove("AUTH0_CLIENT_ID")
+        .env_remove("AUTH0_CLIENT_SECRET")
+        .env("AUTH0_TOKEN", "recorded-token")
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -102,29 +129,19 @@ fn an_import_sends_what_the_sdk_sent_and_reads_what_auth0_answered() {
     let Some(interactions) = recording("TestJobManager_ImportUsers") else {
         return;
     };
-    let post = interactions.iter().find(|i| i["method"] == "POST").unwrap();
-    let parts = recorded_parts(
-        post["request_body"].as_str().unwrap(),
-        post["request_content_type"].as_str().unwrap(),
-    );
-    let users = &parts.iter().find(|p| p.0 == "users").unwrap().3;
     let tmp = tempfile::tempdir().unwrap();
-    let file = import_file(tmp.path(), users);
+    let (_, parts, file) = recorded_upload(&interactions, tmp.path());
     let server = replaying(&interactions);
-    let out = server
-        .userport()
-        .env_remove("AUTH0_CLIENT_ID")
-        .env_remove("AUTH0_CLIENT_SECRET")
-        .env("AUTH0_TOKEN", "recorded-token")
-        .args([
+    let out = with_token(
+        &server,
+        &[
             "import",
             file.to_str().unwrap(),
             "--connection",
             "Username-Password-Authentication",
             "--upsert",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let sent = server.requests();
@@ -157,17 +174,8 @@ fn job_errors_are_read_as_auth0_wrote_them() {
     let Some(interactions) = recording("TestJobManager_ReadErrors") else {
         return;
     };
-    let post = interactions
-        .iter()
-        .find(|i| i["method"] == "POST" && i["url"].as_str().unwrap().contains("users-imports"))
-        .unwrap();
-    let parts = recorded_parts(
-        post["request_body"].as_str().unwrap(),
-        post["request_content_type"].as_str().unwrap(),
-    );
-    let users = &parts.iter().find(|p| p.0 == "users").unwrap().3;
     let tmp = tempfile::tempdir().unwrap();
-    let file = import_file(tmp.path(), users);
+    let (post, parts, file) = recorded_upload(&interactions, tmp.path());
     let server = replaying(&interactions);
     // The recording reads the errors without asking for the job first; userport asks, and
     // is answered as Auth0 answers for such a job.
@@ -179,19 +187,15 @@ fn job_errors_are_read_as_auth0_wrote_them() {
         serde_json::json!({"type": "users_import", "status": "completed", "id": job_id,
                            "summary": {"failed": 1, "updated": 0, "inserted": 0, "total": 1}}),
     ));
-    let out = server
-        .userport()
-        .env_remove("AUTH0_CLIENT_ID")
-        .env_remove("AUTH0_CLIENT_SECRET")
-        .env("AUTH0_TOKEN", "recorded-token")
-        .args([
+    let out = with_token(
+        &server,
+        &[
             "import",
             file.to_str().unwrap(),
             "--connection",
             "Username-Password-Authentication",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let sent = server.requests();
@@ -202,7 +206,7 @@ fn job_errors_are_read_as_auth0_wrote_them() {
     );
     let failed: Value =
         serde_json::from_slice(&fs::read(tmp.path().join("failed-users.json")).unwrap()).unwrap();
-    let original: Value = serde_json::from_str(users).unwrap();
+    let original: Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
     assert_eq!(
         failed, original,
         "the failed user, import-ready, as the file had it"
@@ -299,12 +303,9 @@ fn an_export_job_is_asked_for_as_the_sdk_asked() {
             serde_json::json!({"type": "users_export", "status": "completed", "id": job_id, "format": "json", "location": location}),
         ));
     }
-    let out = server
-        .userport()
-        .env_remove("AUTH0_CLIENT_ID")
-        .env_remove("AUTH0_CLIENT_SECRET")
-        .env("AUTH0_TOKEN", "recorded-token")
-        .args([
+    let out = with_token(
+        &server,
+        &[
             "export",
             "--field",
             "name",
@@ -313,9 +314,8 @@ fn an_export_job_is_asked_for_as_the_sdk_asked() {
             "--connection",
             "Username-Password-Authentication",
             "-q",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(

@@ -156,6 +156,16 @@ impl Server {
         self.state.lock().unwrap().requests.clone()
     }
 
+    /// Runs `userport ARGS` against this tenant: exit code, stdout, stderr.
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.userport().args(args).output().unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
     /// A `userport` command with this tenant and client credentials in its environment.
     pub fn userport(&self) -> std::process::Command {
         let mut cmd = super::userport();

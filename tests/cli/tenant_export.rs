@@ -14,32 +14,20 @@ fn server_with_fixture_users() -> Server {
     server
 }
 
-fn run(server: &Server, args: &[&str]) -> (i32, String, String) {
-    let out = server.userport().args(args).output().unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
 #[test]
 fn a_tenant_export_reads_like_a_local_file() {
     let server = server_with_fixture_users();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("users.csv");
     let raw = tmp.path().join("raw.json.gz");
-    let (code, _, stderr) = run(
-        &server,
-        &[
-            "export",
-            "--default-fields",
-            "-o",
-            out.to_str().unwrap(),
-            "--save-raw",
-            raw.to_str().unwrap(),
-        ],
-    );
+    let (code, _, stderr) = server.run(&[
+        "export",
+        "--default-fields",
+        "-o",
+        out.to_str().unwrap(),
+        "--save-raw",
+        raw.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{stderr}");
     let local = ok(&["export", "fixtures/users.ndjson", "--default-fields"]);
     assert_eq!(fs::read_to_string(&out).unwrap(), local);
@@ -73,21 +61,18 @@ fn a_tenant_export_reads_like_a_local_file() {
 #[test]
 fn top_level_columns_ask_auth0_for_those_fields_of_one_connection() {
     let server = server_with_fixture_users();
-    let (code, stdout, stderr) = run(
-        &server,
-        &[
-            "export",
-            "--field",
-            "email",
-            "--field",
-            "Name=name",
-            "--field",
-            "email_verified",
-            "--connection",
-            "Username-Password-Authentication",
-            "-q",
-        ],
-    );
+    let (code, stdout, stderr) = server.run(&[
+        "export",
+        "--field",
+        "email",
+        "--field",
+        "Name=name",
+        "--field",
+        "email_verified",
+        "--connection",
+        "Username-Password-Authentication",
+        "-q",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.starts_with("email,Name,email_verified\n"),
@@ -116,7 +101,7 @@ fn a_lapsed_link_is_fetched_again() {
         serde_json::json!("Request has expired"),
         1,
     ));
-    let (code, stdout, stderr) = run(&server, &["export", "--field", "email", "-q"]);
+    let (code, stdout, stderr) = server.run(&["export", "--field", "email", "-q"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stdout,
@@ -135,16 +120,13 @@ fn a_broken_download_is_an_error_not_a_short_export() {
     server.state.lock().unwrap().truncate_download = true;
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("users.csv");
-    let (code, _, stderr) = run(
-        &server,
-        &[
-            "export",
-            "--default-fields",
-            "-o",
-            out.to_str().unwrap(),
-            "-q",
-        ],
-    );
+    let (code, _, stderr) = server.run(&[
+        "export",
+        "--default-fields",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("the export of job job_export000001"),
@@ -159,7 +141,7 @@ fn a_failed_job_says_why() {
     let server = server_with_fixture_users();
     server.state.lock().unwrap().fail_exports =
         Some(serde_json::json!({"reason": "export limit reached"}));
-    let (code, _, stderr) = run(&server, &["export", "--default-fields", "-q"]);
+    let (code, _, stderr) = server.run(&["export", "--default-fields", "-q"]);
     assert_eq!(code, 2);
     assert!(
         stderr.contains("job job_export000001 failed: {\"reason\":\"export limit reached\"}"),
@@ -179,19 +161,16 @@ fn nested_fields_read_the_same_flat_or_nested() {
     )
     .as_bytes()
     .to_vec();
-    let (code, stdout, stderr) = run(
-        &server,
-        &[
-            "export",
-            "--field",
-            "email",
-            "--field",
-            "Plan=user_metadata.plan",
-            "--field",
-            "identities[0].connection",
-            "-q",
-        ],
-    );
+    let (code, stdout, stderr) = server.run(&[
+        "export",
+        "--field",
+        "email",
+        "--field",
+        "Plan=user_metadata.plan",
+        "--field",
+        "identities[0].connection",
+        "-q",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         stdout,
@@ -209,17 +188,14 @@ fn nested_fields_read_the_same_flat_or_nested() {
     );
     // The same columns from the fixture's nested users equal a local run.
     let server = server_with_fixture_users();
-    let (code, stdout, _) = run(
-        &server,
-        &[
-            "export",
-            "--field",
-            "email",
-            "--field",
-            "user_metadata.plan",
-            "-q",
-        ],
-    );
+    let (code, stdout, _) = server.run(&[
+        "export",
+        "--field",
+        "email",
+        "--field",
+        "user_metadata.plan",
+        "-q",
+    ]);
     assert_eq!(code, 0);
     assert_eq!(
         stdout,
