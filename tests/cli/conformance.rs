@@ -93,26 +93,27 @@ fn enum_or_not(rng: &mut Rng, allowed: &[&str]) -> Value {
     }
 }
 
+const ENCODINGS: &[&str] = &["base64", "hex", "utf8"];
+
+/// `text` nine times in ten, otherwise a value that is not a string.
+fn mostly_text(rng: &mut Rng, text: &str) -> Value {
+    if rng.chance(90) {
+        json!(text)
+    } else {
+        wrong(rng, "string")
+    }
+}
+
 fn key_or_salt(rng: &mut Rng, salt: bool) -> Value {
     if rng.chance(5) {
         return wrong(rng, "object");
     }
     let mut m = Map::new();
     if rng.chance(90) {
-        m.insert(
-            "value".into(),
-            if rng.chance(90) {
-                json!("abc123")
-            } else {
-                wrong(rng, "string")
-            },
-        );
+        m.insert("value".into(), mostly_text(rng, "abc123"));
     }
     if rng.chance(50) {
-        m.insert(
-            "encoding".into(),
-            enum_or_not(rng, &["base64", "hex", "utf8"]),
-        );
+        m.insert("encoding".into(), enum_or_not(rng, ENCODINGS));
     }
     if salt && rng.chance(50) {
         m.insert("position".into(), enum_or_not(rng, &["prefix", "suffix"]));
@@ -156,20 +157,10 @@ fn custom_hash(rng: &mut Rng) -> Value {
         } else {
             let mut h = Map::new();
             if rng.chance(90) {
-                h.insert(
-                    "value".into(),
-                    if rng.chance(90) {
-                        json!("00ff")
-                    } else {
-                        wrong(rng, "string")
-                    },
-                );
+                h.insert("value".into(), mostly_text(rng, "00ff"));
             }
             if rng.chance(40) {
-                h.insert(
-                    "encoding".into(),
-                    enum_or_not(rng, &["base64", "hex", "utf8"]),
-                );
+                h.insert("encoding".into(), enum_or_not(rng, ENCODINGS));
             }
             if rng.chance(20) {
                 h.insert(

@@ -25,6 +25,18 @@ fn prepared(dir: &Path, count: usize, max: &str) -> std::path::PathBuf {
     out
 }
 
+/// Runs `userport import DIR --connection-id con_…01 EXTRA…` against `server`.
+fn import(server: &Server, dir: &Path, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "import",
+        dir.to_str().unwrap(),
+        "--connection-id",
+        "con_0000000000000001",
+    ];
+    args.extend(extra);
+    server.run(&args)
+}
+
 fn json_file(path: &Path) -> Value {
     serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
 }
@@ -101,12 +113,7 @@ fn files_become_jobs_two_at_a_time_with_a_report() {
     assert!(stderr.contains("total"), "{stderr}");
     // A second run finds every job done in the state file and sends nothing.
     let before = server.requests().len();
-    let (code, _, stderr) = server.run(&[
-        "import",
-        dir.to_str().unwrap(),
-        "--connection-id",
-        "con_0000000000000001",
-    ]);
+    let (code, _, stderr) = import(&server, &dir, &[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(server.requests().len(), before, "nothing submitted twice");
 }
@@ -120,12 +127,7 @@ fn failed_users_come_back_import_ready() {
         "user7@example.com".into(),
         json!({"email": "user7@example.com"}),
     );
-    let (code, _, stderr) = server.run(&[
-        "import",
-        dir.to_str().unwrap(),
-        "--connection-id",
-        "con_0000000000000001",
-    ]);
+    let (code, _, stderr) = import(&server, &dir, &[]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("1 failed users"), "{stderr}");
     let failed = json_file(&dir.join("failed-users.json"));
@@ -188,12 +190,7 @@ fn rate_limits_server_errors_and_expired_tokens_are_survived() {
         json!({"statusCode": 503, "error": "Service Unavailable", "message": "try later"}),
         2,
     ));
-    let (code, _, stderr) = server.run(&[
-        "import",
-        dir.to_str().unwrap(),
-        "--connection-id",
-        "con_0000000000000001",
-    ]);
+    let (code, _, stderr) = import(&server, &dir, &[]);
     assert_eq!(code, 0, "{stderr}");
     let posts = server
         .requests()
@@ -213,12 +210,7 @@ fn rate_limits_server_errors_and_expired_tokens_are_survived() {
         json!({"statusCode": 401, "error": "Unauthorized", "message": "Invalid token"}),
         1,
     ));
-    let (code, _, stderr) = server.run(&[
-        "import",
-        dir.to_str().unwrap(),
-        "--connection-id",
-        "con_0000000000000001",
-    ]);
+    let (code, _, stderr) = import(&server, &dir, &[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(server.state.lock().unwrap().tokens, 2);
 }
@@ -229,12 +221,7 @@ fn errors_are_shown_as_auth0_wrote_them_and_secrets_never() {
     let dir = prepared(tmp.path(), 20, "500000");
     let server = Server::start();
     server.fault(Fault::new("POST", "/api/v2/jobs/users-imports", 413, json!({"statusCode": 413, "error": "Request Entity Too Large", "message": "Payload content length greater than maximum allowed: 512000", "errorCode": "too_large"}), 1));
-    let (code, stdout, stderr) = server.run(&[
-        "import",
-        dir.to_str().unwrap(),
-        "--connection-id",
-        "con_0000000000000001",
-    ]);
+    let (code, stdout, stderr) = import(&server, &dir, &[]);
     assert_eq!(code, 2);
     assert!(stderr.contains("POST /api/v2/jobs/users-imports: HTTP 413: 413 Request Entity Too Large: Payload content length greater than maximum allowed: 512000 (errorCode too_large)"), "{stderr}");
     for text in [&stdout, &stderr] {
@@ -246,14 +233,11 @@ fn errors_are_shown_as_auth0_wrote_them_and_secrets_never() {
     // A 400 as Auth0 wrote it (the body of auth0/docs#1327).
     let server = Server::start();
     server.fault(Fault::new("POST", "/api/v2/jobs/users-imports", 400, json!({"statusCode": 400, "error": "Bad Request", "message": "Payload validation error: 'String does not match pattern ^con_[A-Za-z0-9]{16}$' on property connection_id", "errorCode": "invalid_body"}), 1));
-    let (code, _, stderr) = server.run(&[
-        "import",
-        dir.to_str().unwrap(),
-        "--connection-id",
-        "con_0000000000000001",
-        "--state",
-        tmp.path().join("s400.json").to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = import(
+        &server,
+        &dir,
+        &["--state", tmp.path().join("s400.json").to_str().unwrap()],
+    );
     assert_eq!(code, 2);
     assert!(stderr.contains("HTTP 400: 400 Bad Request: Payload validation error: 'String does not match pattern ^con_[A-Za-z0-9]{16}$' on property connection_id (errorCode invalid_body)"), "{stderr}");
     // A server that keeps failing: a bounded number of tries, then a clear error.
@@ -351,12 +335,7 @@ fn jobs_show_errors_and_wait() {
         "user3@example.com".into(),
         json!({"email": "user3@example.com"}),
     );
-    let (code, _, _) = server.run(&[
-        "import",
-        dir.to_str().unwrap(),
-        "--connection-id",
-        "con_0000000000000001",
-    ]);
+    let (code, _, _) = import(&server, &dir, &[]);
     assert_eq!(code, 1);
     let (code, stdout, _) = server.run(&["jobs", "show", "job_0000000000000001"]);
     assert_eq!(code, 0);
@@ -401,13 +380,7 @@ fn a_busy_tenant_and_an_unreachable_one() {
     let dir = prepared(tmp.path(), 20, "500000");
     let server = Server::start();
     server.fault(Fault::new("POST", "/api/v2/jobs/users-imports", 429, json!({"statusCode": 429, "error": "Too Many Requests", "message": "There are 2 active import users jobs, please wait until some of them are finished and try again"}), 2));
-    let (code, _, stderr) = server.run(&[
-        "import",
-        dir.to_str().unwrap(),
-        "--connection-id",
-        "con_0000000000000001",
-        "--verbose",
-    ]);
+    let (code, _, stderr) = import(&server, &dir, &["--verbose"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(server.state.lock().unwrap().jobs_created(), 1);
     assert!(
