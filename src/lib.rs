@@ -17,6 +17,7 @@
 
 pub mod auth0;
 pub mod cli;
+pub mod diff;
 pub mod error;
 pub mod expr;
 pub mod functions;

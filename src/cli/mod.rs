@@ -1,5 +1,6 @@
 //! The command line: one file a subcommand, each with its `Args` and one `run`.
 
+pub mod diff;
 pub mod export;
 pub mod import;
 pub mod jobs;
@@ -40,6 +41,8 @@ pub enum Command {
     Import(import::Args),
     /// Show a job of the tenant, its errors, or wait for it to end.
     Jobs(jobs::Args),
+    /// Compare two user sets (exports, import files, prepared folders) user by user.
+    Diff(diff::Args),
 }
 
 /// Runs the command; the exit code says how it went (0 ok, 1 problems found).
@@ -51,6 +54,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(args).await,
         Command::Import(args) => import::run(args).await,
         Command::Jobs(args) => jobs::run(args).await,
+        Command::Diff(args) => diff::run(args).await,
     }
 }
 

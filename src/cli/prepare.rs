@@ -25,8 +25,18 @@ Examples:
   userport prepare tenant.ndjson --upsert --sql \"SELECT email, user_metadata FROM users\" -o update/")]
 pub struct Args {
     /// Users: exports (NDJSON or a JSON array, gzipped or not); `-` is stdin.
-    #[arg(required = true, value_name = "INPUT")]
+    #[arg(required_unless_present = "base", value_name = "INPUT")]
     pub inputs: Vec<String>,
+
+    /// With --upsert and --sql/--file: the export whose users the query's changes are merged
+    /// into (the query runs over it as the table `users`).
+    #[arg(long, value_name = "EXPORT", conflicts_with_all = ["inputs", "query", "where_sql"])]
+    pub base: Option<String>,
+
+    /// With --base: metadata objects the change touches hold only what the change gives
+    /// (instead of the current keys merged with the change's).
+    #[arg(long, requires = "base")]
+    pub replace_metadata: bool,
 
     /// The folder to write (it must be missing or empty, unless --force).
     #[arg(short, long, value_name = "DIR")]
@@ -83,6 +93,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         force: args.force,
     };
+    if let Some(base) = &args.base {
+        return update(&args, base, settings).await;
+    }
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
     let source = source::open(inputs)?;
     let ctx = pipeline::session(args.memory_limit)?;
@@ -100,6 +113,49 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let manifest = prepare::run(frame, &settings).await?;
     eprint!("{}", summary(&manifest, &args.output));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `prepare --upsert --base EXPORT --sql …`: the query's changes merged into the base.
+async fn update(args: &Args, base: &str, settings: Settings) -> anyhow::Result<ExitCode> {
+    if !args.upsert {
+        return Err(Error::usage("--base", "prepares an update: add --upsert").into());
+    }
+    if base == "-" {
+        return Err(Error::usage("--base -", "the base is read twice: give a file").into());
+    }
+    let Some((text, context)) =
+        super::sql::query_text("--sql", args.sql.as_deref(), args.file.as_deref())?
+    else {
+        return Err(Error::usage(
+            "--base",
+            "needs the changes: --sql 'SELECT user_id, … FROM users …' or --file FILE",
+        )
+        .into());
+    };
+    let source = source::open(vec![Input::parse(base)])?;
+    let ctx = pipeline::session(args.memory_limit)?;
+    pipeline::register(&ctx, source)?;
+    let frame = ctx
+        .sql(&text)
+        .await
+        .map_err(|e| Error::usage(&context, e.to_string()))?;
+    let changes = crate::import::update::changes(frame, &context).await?;
+    let base_users = ctx.table(pipeline::TABLE).await?;
+    let (manifest, unmatched) =
+        crate::import::update::prepare(base_users, changes, args.replace_metadata, &settings)
+            .await?;
+    eprint!("{}", summary(&manifest, &args.output));
+    if !unmatched.is_empty() {
+        let shown: Vec<&str> = unmatched.iter().take(5).map(String::as_str).collect();
+        eprintln!(
+            "warning: {} changed keys match no user of {base} ({}{}); listed in {}",
+            unmatched.len(),
+            shown.join(", "),
+            if unmatched.len() > 5 { ", …" } else { "" },
+            args.output.join("unmatched.json").display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

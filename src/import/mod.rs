@@ -10,5 +10,6 @@ pub mod files;
 pub mod prepare;
 pub mod rules;
 pub mod seen;
+pub mod update;
 pub mod upload;
 pub mod validate;

@@ -509,6 +509,12 @@ impl Preparer {
         Ok(())
     }
 
+    /// Writes another file into the folder (beside the import files).
+    pub fn add_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        std::fs::write(self.staging.path().join(name), bytes)
+            .map_err(|source| write_error(&self.settings.dir, name, source))
+    }
+
     /// Closes the last file, writes the manifest and the refused users, and puts the folder
     /// in place.
     pub fn finish(mut self) -> Result<Manifest> {

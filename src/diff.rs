@@ -1,0 +1,361 @@
+//! Two user sets compared user by user: the users added, removed and changed, and each
+//! changed field as a JSON path with its old and new value.
+//!
+//! Both sides are read by the source into the canonical schema and joined on the key
+//! (`user_id` without its `auth0|` prefix, or the email in lower case) with a sort-merge
+//! join, so that two exports of millions of users are compared in bounded memory: the sorts
+//! spill to disk past the memory limit. Each joined row is rendered back into the two
+//! users' JSON objects, which are compared member by member (objects recursively; arrays and
+//! other values whole).
+//!
+//! In `partial` mode the new side is an update (upsert rows): only its users are compared,
+//! and only the fields it holds, the way Auth0 applies it — metadata objects replaced whole,
+//! `email_verified` false unless given.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::Schema;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::sink::Shape;
+use crate::sink::json::ObjectWriter;
+use crate::sink::render::{cells, normalize};
+use crate::source::{self, Input, schema};
+
+/// What identifies a user on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Key {
+    /// `user_id`, with the `auth0|` prefix of exports reconciled with import files.
+    UserId,
+    /// The email address, without regard to case.
+    Email,
+}
+
+/// What happened to a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only in the new set.
+    Added,
+    /// Only in the old set.
+    Removed,
+    /// In both, with different values.
+    Changed,
+}
+
+impl Kind {
+    /// `added`, `removed` or `changed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Added => "added",
+            Kind::Removed => "removed",
+            Kind::Changed => "changed",
+        }
+    }
+}
+
+/// One difference: a user added or removed (path empty, the whole user as the value), or a
+/// field changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The user's key.
+    pub key: String,
+    /// What happened.
+    pub kind: Kind,
+    /// The field's JSON path (`user_metadata.plan`, `app_metadata["a b"]`); empty for a whole
+    /// user.
+    pub path: String,
+    /// The old value (absent: the field was not there).
+    pub old: Option<Value>,
+    /// The new value (absent: the field is gone).
+    pub new: Option<Value>,
+}
+
+/// How two sets are compared.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The key.
+    pub key: Key,
+    /// The new side is an update: compare only its users and the fields it holds.
+    pub partial: bool,
+    /// Memory the join's sorts may hold before they spill.
+    pub memory_limit: usize,
+    /// Compare only the old users of these connections (`identities[0].connection`), as an
+    /// update to one connection touches only its users.
+    pub old_connections: Vec<String>,
+}
+
+/// The counts of a comparison.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Users on the old side.
+    pub old_users: u64,
+    /// Users on the new side.
+    pub new_users: u64,
+    /// Users only on the new side.
+    pub added: u64,
+    /// Users only on the old side (not counted in partial mode).
+    pub removed: u64,
+    /// Users on both sides with differences.
+    pub changed: u64,
+    /// Users on both sides without differences.
+    pub unchanged: u64,
+    /// Per changed field path, how many users.
+    pub paths: BTreeMap<String, u64>,
+}
+
+impl Summary {
+    /// Whether the sets are equal.
+    pub fn equal(&self) -> bool {
+        self.added == 0 && self.removed == 0 && self.changed == 0
+    }
+}
+
+/// Compares `old` with `new`, handing each change to `each` in key order.
+pub async fn compare(
+    old: Vec<Input>,
+    new: Vec<Input>,
+    options: Options,
+    mut each: impl FnMut(&Change) -> Result<()>,
+) -> Result<Summary> {
+    let ctx = session(options.memory_limit).await?;
+    for (name, inputs) in [("old", old), ("new", new)] {
+        let source = source::open(inputs)?;
+        let table = datafusion::catalog::streaming::StreamingTable::try_new(
+            source.schema_ref(),
+            vec![Arc::new(source)],
+        )?;
+        ctx.register_table(name, Arc::new(table))?;
+    }
+    let key = match options.key {
+        Key::UserId => {
+            "CASE WHEN starts_with(user_id, 'auth0|') THEN substr(user_id, 7) ELSE user_id END"
+        }
+        Key::Email => "lower(email)",
+    };
+    let join = if options.partial { "RIGHT" } else { "FULL" };
+    let only = if options.old_connections.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = options
+            .old_connections
+            .iter()
+            .map(|c| format!("'{}'", c.replace('\'', "''")))
+            .collect();
+        format!(
+            " WHERE json_get_str(identities, 0, 'connection') IN ({})",
+            names.join(", ")
+        )
+    };
+    let sql = format!(
+        "SELECT * FROM (SELECT {key} AS userport_key, * FROM old{only}) o \
+         {join} OUTER JOIN (SELECT {key} AS userport_key, * FROM new) n \
+         ON o.userport_key = n.userport_key"
+    );
+    let frame = ctx.sql(&sql).await?;
+    let mut stream = frame
+        .execute_stream()
+        .await
+        .map_err(Error::from_datafusion)?;
+    let user = schema::user_schema();
+    let width = user.fields().len();
+    let objects = ObjectWriter::new(&user, Shape::Users);
+    let mut summary = Summary::default();
+    let (mut buf, mut scratch) = (Vec::new(), String::new());
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(Error::from_datafusion)?;
+        let columns = batch.columns();
+        let old_key = columns[0].as_string::<i32>().clone();
+        let new_key = columns[width + 1].as_string::<i32>().clone();
+        let side = |range: std::ops::Range<usize>| -> Result<Vec<ArrayRef>> {
+            columns[range].iter().map(normalize).collect()
+        };
+        let old_arrays = side(1..width + 1)?;
+        let new_arrays = side(width + 2..2 * width + 2)?;
+        let old_cells = cells(&user, &old_arrays)?;
+        let new_cells = cells(&user, &new_arrays)?;
+        let mut render = |cells: &[crate::sink::render::Cells<'_>], row: usize| -> Value {
+            buf.clear();
+            objects.write(cells, row, &mut buf, &mut scratch);
+            let mut user: Value = serde_json::from_slice(&buf).unwrap_or(Value::Null);
+            // An export's `auth0|` prefix and an import file's bare id are the same id.
+            if let Some(Value::String(id)) = user.get_mut("user_id")
+                && let Some(bare) = id.strip_prefix("auth0|")
+            {
+                *id = bare.to_string();
+            }
+            user
+        };
+        for row in 0..batch.num_rows() {
+            let in_old =
+                !old_arrays[0..width].iter().all(|a| a.is_null(row)) || old_key.is_valid(row);
+            let in_new =
+                !new_arrays[0..width].iter().all(|a| a.is_null(row)) || new_key.is_valid(row);
+            let key_of = |keys: &datafusion::arrow::array::StringArray| {
+                keys.is_valid(row).then(|| keys.value(row).to_string())
+            };
+            match (in_old, in_new) {
+                (true, false) => {
+                    summary.old_users += 1;
+                    summary.removed += 1;
+                    each(&Change {
+                        key: key_of(&old_key).unwrap_or_default(),
+                        kind: Kind::Removed,
+                        path: String::new(),
+                        old: Some(render(&old_cells, row)),
+                        new: None,
+                    })?;
+                }
+                (false, true) => {
+                    summary.new_users += 1;
+                    summary.added += 1;
+                    each(&Change {
+                        key: key_of(&new_key).unwrap_or_default(),
+                        kind: Kind::Added,
+                        path: String::new(),
+                        old: None,
+                        new: Some(render(&new_cells, row)),
+                    })?;
+                }
+                (true, true) => {
+                    summary.old_users += 1;
+                    summary.new_users += 1;
+                    let old_user = render(&old_cells, row);
+                    let new_user = render(&new_cells, row);
+                    let mut found = Vec::new();
+                    if options.partial {
+                        partial_fields(&old_user, &new_user, &mut found);
+                    } else {
+                        fields("", Some(&old_user), Some(&new_user), &mut found);
+                    }
+                    if found.is_empty() {
+                        summary.unchanged += 1;
+                        continue;
+                    }
+                    summary.changed += 1;
+                    let key = key_of(&new_key).unwrap_or_default();
+                    for (path, old, new) in found {
+                        *summary.paths.entry(path.clone()).or_default() += 1;
+                        each(&Change {
+                            key: key.clone(),
+                            kind: Kind::Changed,
+                            path,
+                            old,
+                            new,
+                        })?;
+                    }
+                }
+                (false, false) => {}
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// A session whose joins sort and merge (and so spill) rather than hash.
+async fn session(memory_limit: usize) -> Result<SessionContext> {
+    let ctx = crate::pipeline::session(memory_limit)?;
+    ctx.sql("SET datafusion.optimizer.prefer_hash_join = false")
+        .await?
+        .collect()
+        .await?;
+    Ok(ctx)
+}
+
+type Found = Vec<(String, Option<Value>, Option<Value>)>;
+
+/// The differences between two values at `path`: objects member by member, others whole.
+fn fields(path: &str, old: Option<&Value>, new: Option<&Value>, out: &mut Found) {
+    match (old, new) {
+        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                fields(&child(path, key), a.get(key), b.get(key), out);
+            }
+        }
+        (a, b) if a == b => {}
+        (a, b) => out.push((path.to_string(), a.cloned(), b.cloned())),
+    }
+}
+
+/// An update's differences: the fields it holds, as Auth0 applies them (objects replaced
+/// whole, so keys they leave out show as removed; `email_verified` false unless given).
+fn partial_fields(old: &Value, new: &Value, out: &mut Found) {
+    let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
+        return fields("", Some(old), Some(new), out);
+    };
+    let mut keys: Vec<&String> = new.keys().collect();
+    keys.sort();
+    for key in keys {
+        fields(key, old.get(key), new.get(key), out);
+    }
+    if !new.contains_key("email_verified") {
+        fields(
+            "email_verified",
+            old.get("email_verified"),
+            Some(&Value::Bool(false)),
+            out,
+        );
+    }
+}
+
+/// `path.key`, or `path["key"]` when the key is not an identifier.
+fn child(path: &str, key: &str) -> String {
+    let identifier = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+    match (path.is_empty(), identifier) {
+        (true, true) => key.to_string(),
+        (false, true) => format!("{path}.{key}"),
+        (_, false) => format!("{path}[{}]", Value::from(key)),
+    }
+}
+
+/// The schema of a diff report: key, change, path, old, new (the values as JSON).
+pub fn report_schema() -> Arc<Schema> {
+    use datafusion::arrow::datatypes::{DataType, Field};
+    Arc::new(Schema::new(vec![
+        Field::new("key", DataType::Utf8, true),
+        Field::new("change", DataType::Utf8, false),
+        Field::new("path", DataType::Utf8, false),
+        schema::json_field("old"),
+        schema::json_field("new"),
+    ]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn objects_are_compared_member_by_member() {
+        let mut out = Vec::new();
+        fields(
+            "",
+            Some(&json!({"a": 1, "m": {"x": [1], "y": "k", "odd key": 1}, "gone": true})),
+            Some(&json!({"a": 1, "m": {"x": [1, 2], "odd key": 2}, "new": null})),
+            &mut out,
+        );
+        let paths: Vec<&str> = out.iter().map(|(p, _, _)| p.as_str()).collect();
+        assert_eq!(paths, ["gone", "m[\"odd key\"]", "m.x", "m.y", "new"]);
+        let mut out = Vec::new();
+        partial_fields(
+            &json!({"email": "a@b.co", "email_verified": true, "user_metadata": {"a": 1, "b": 2}, "name": "A"}),
+            &json!({"email": "a@b.co", "user_metadata": {"a": 1}}),
+            &mut out,
+        );
+        let paths: Vec<&str> = out.iter().map(|(p, _, _)| p.as_str()).collect();
+        assert_eq!(paths, ["user_metadata.b", "email_verified"]);
+    }
+}

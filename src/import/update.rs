@@ -1,0 +1,301 @@
+//! Updates that lose nothing: the rows of a query (a key and new values) merged into the
+//! users of a base export, so that an upsert file carries every metadata key the change does
+//! not name (Auth0 replaces metadata objects whole) and every other upsertable field as the
+//! base has it.
+//!
+//! A change row holds the key (`user_id`, with or without `auth0|`, or `email`, without
+//! regard to case) and new values: upsertable fields (`given_name`, …), whole metadata
+//! objects (merged key by key into the current ones, or replacing them with
+//! `replace_metadata`), or single keys named by a dotted column (`user_metadata.plan`,
+//! `app_metadata.flags.beta`), which set that key — or remove it when the value is null.
+//! Other null values leave the field as it is.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::prelude::DataFrame;
+use futures::StreamExt;
+use serde_json::{Map, Value};
+
+use super::prepare::{Manifest, Preparer, Settings};
+use super::rules::UPSERTABLE;
+use crate::diff::Key;
+use crate::error::{Error, Result};
+use crate::sink::Shape;
+use crate::sink::json::ObjectWriter;
+use crate::sink::render::{cells, normalize_batch};
+
+/// One value a change sets: a top-level field, or a key below a metadata object.
+#[derive(Debug, Clone, PartialEq)]
+struct Set {
+    /// The top-level field (`user_metadata`, `given_name`, …).
+    field: String,
+    /// Keys below it (empty: the whole field).
+    keys: Vec<String>,
+    /// The value (`None`: SQL NULL).
+    value: Option<Value>,
+}
+
+/// The changes of a query, by user key.
+#[derive(Debug, Default)]
+pub struct Changes {
+    key: Option<Key>,
+    by_key: HashMap<String, Vec<Set>>,
+    order: Vec<String>,
+}
+
+impl Changes {
+    /// How many users the changes name.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+/// The key of a value under `key`: `user_id` without `auth0|`, emails in lower case.
+fn normalize(key: Key, value: &str) -> String {
+    match key {
+        Key::UserId => value.strip_prefix("auth0|").unwrap_or(value).to_string(),
+        Key::Email => value.to_lowercase(),
+    }
+}
+
+/// Runs the change query and collects its rows by key.
+pub async fn changes(frame: DataFrame, context: &str) -> Result<Changes> {
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let key = if names.iter().any(|n| n == "user_id") {
+        Key::UserId
+    } else if names.iter().any(|n| n == "email") {
+        Key::Email
+    } else {
+        return Err(Error::usage(
+            context,
+            "the query must return the users' key: a column user_id or email",
+        ));
+    };
+    let key_name = match key {
+        Key::UserId => "user_id",
+        Key::Email => "email",
+    };
+    let mut sets = Vec::new();
+    for name in &names {
+        if name == key_name || (key == Key::UserId && name == "email") {
+            continue;
+        }
+        let mut parts = name.split('.');
+        let field = parts.next().unwrap_or_default().to_string();
+        let keys: Vec<String> = parts.map(str::to_string).collect();
+        let allowed = UPSERTABLE.contains(&field.as_str())
+            && (keys.is_empty() || matches!(field.as_str(), "user_metadata" | "app_metadata"))
+            && keys.iter().all(|k| !k.is_empty());
+        if !allowed {
+            return Err(Error::usage(
+                context,
+                format!(
+                    "the column {name:?} is not something an upsert changes: use {} or \
+                     user_metadata.KEY / app_metadata.KEY",
+                    UPSERTABLE[1..].join(", ")
+                ),
+            ));
+        }
+        sets.push((name.clone(), field, keys));
+    }
+    // Each value as JSON: rows rendered as objects of all their columns (nulls kept).
+    let objects = ObjectWriter::new(&schema, Shape::Columns);
+    let mut stream = frame
+        .execute_stream()
+        .await
+        .map_err(Error::from_datafusion)?;
+    let mut changes = Changes {
+        key: Some(key),
+        ..Changes::default()
+    };
+    let (mut buf, mut scratch) = (Vec::new(), String::new());
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(Error::from_datafusion)?;
+        let arrays = normalize_batch(&batch)?;
+        let columns = cells(&schema, &arrays)?;
+        for row in 0..batch.num_rows() {
+            buf.clear();
+            objects.write(&columns, row, &mut buf, &mut scratch);
+            let Ok(Value::Object(mut values)) = serde_json::from_slice::<Value>(&buf) else {
+                continue;
+            };
+            let Some(Value::String(id)) = values.remove(key_name) else {
+                return Err(Error::usage(
+                    context,
+                    format!("a row has no {key_name}: every change needs the user's key"),
+                ));
+            };
+            let id = normalize(key, &id);
+            let entry = changes.by_key.entry(id.clone()).or_insert_with(|| {
+                changes.order.push(id.clone());
+                Vec::new()
+            });
+            for (name, field, keys) in &sets {
+                let value = values.remove(name).filter(|v| !v.is_null());
+                entry.push(Set {
+                    field: field.clone(),
+                    keys: keys.clone(),
+                    value,
+                });
+            }
+        }
+    }
+    Ok(changes)
+}
+
+/// Applies `sets` to `user` (a whole user of the base).
+fn apply(user: &mut Map<String, Value>, sets: &[Set], replace_metadata: bool) {
+    let mut replaced: Vec<&str> = Vec::new();
+    for set in sets {
+        let metadata = matches!(set.field.as_str(), "user_metadata" | "app_metadata");
+        if replace_metadata && metadata && !replaced.contains(&set.field.as_str()) {
+            // Replaced: the change's keys are all the object will hold.
+            replaced.push(&set.field);
+            user.insert(set.field.clone(), Value::Object(Map::new()));
+        }
+        match (&set.value, set.keys.is_empty()) {
+            (None, true) => {}
+            (Some(Value::Object(new)), true) if metadata => {
+                let slot = object_at(user, &set.field);
+                for (k, v) in new {
+                    slot.insert(k.clone(), v.clone());
+                }
+            }
+            (Some(value), true) => {
+                user.insert(set.field.clone(), value.clone());
+            }
+            (value, false) => {
+                let mut slot = object_at(user, &set.field);
+                for key in &set.keys[..set.keys.len() - 1] {
+                    slot = object_at(slot, key);
+                }
+                let last = set.keys.last().expect("a key");
+                match value {
+                    Some(v) => {
+                        slot.insert(last.clone(), v.clone());
+                    }
+                    None => {
+                        slot.remove(last);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The object under `key`, made when it is absent or not an object.
+fn object_at<'m>(map: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<String, Value> {
+    let slot = map
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
+    }
+    slot.as_object_mut().expect("an object")
+}
+
+/// Streams the users of `base`, merges the changes into the users they name, and prepares
+/// the merged users as upsert rows; returns the manifest and the keys that named no user.
+pub async fn prepare(
+    base: DataFrame,
+    mut changes: Changes,
+    replace_metadata: bool,
+    settings: &Settings,
+) -> Result<(Manifest, Vec<String>)> {
+    let key = changes.key.unwrap_or(Key::UserId);
+    let key_name = match key {
+        Key::UserId => "user_id",
+        Key::Email => "email",
+    };
+    let schema = Arc::new(base.schema().as_arrow().clone());
+    let objects = ObjectWriter::new(&schema, Shape::Users);
+    let mut preparer = Preparer::new(settings)?;
+    let mut stream = base
+        .execute_stream()
+        .await
+        .map_err(Error::from_datafusion)?;
+    let (mut buf, mut scratch) = (Vec::new(), String::new());
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(Error::from_datafusion)?;
+        let arrays = normalize_batch(&batch)?;
+        let columns = cells(&schema, &arrays)?;
+        for row in 0..batch.num_rows() {
+            buf.clear();
+            objects.write(&columns, row, &mut buf, &mut scratch);
+            let Ok(Value::Object(mut user)) = serde_json::from_slice::<Value>(&buf) else {
+                continue;
+            };
+            let Some(id) = user.get(key_name).and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(sets) = changes.by_key.remove(&normalize(key, id)) else {
+                continue;
+            };
+            apply(&mut user, &sets, replace_metadata);
+            let merged = serde_json::to_vec(&user).expect("a user serializes");
+            preparer.user(&merged)?;
+        }
+    }
+    let unmatched: Vec<String> = changes
+        .order
+        .into_iter()
+        .filter(|k| changes.by_key.contains_key(k))
+        .collect();
+    let mut text = serde_json::to_vec_pretty(&unmatched).expect("keys serialize");
+    text.push(b'\n');
+    preparer.add_file("unmatched.json", &text)?;
+    Ok((preparer.finish()?, unmatched))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set(field: &str, keys: &[&str], value: Option<Value>) -> Set {
+        Set {
+            field: field.into(),
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            value,
+        }
+    }
+
+    #[test]
+    fn changes_merge_into_the_current_metadata() {
+        let mut user =
+            json!({"email": "a@b.co", "user_metadata": {"plan": "free", "theme": "dark"},
+                              "app_metadata": {"roles": ["a"], "tenant": 7}})
+            .as_object()
+            .unwrap()
+            .clone();
+        apply(
+            &mut user,
+            &[
+                set("user_metadata", &["plan"], Some(json!("pro"))),
+                set("app_metadata", &[], Some(json!({"roles": ["a", "b"]}))),
+                set("user_metadata", &["old"], None),
+                set("app_metadata", &["flags", "beta"], Some(json!(true))),
+                set("given_name", &[], None),
+            ],
+            false,
+        );
+        assert_eq!(
+            Value::Object(user.clone()),
+            json!({"email": "a@b.co", "user_metadata": {"plan": "pro", "theme": "dark"},
+                   "app_metadata": {"roles": ["a", "b"], "tenant": 7, "flags": {"beta": true}}})
+        );
+        apply(
+            &mut user,
+            &[set("user_metadata", &["plan"], Some(json!("team")))],
+            true,
+        );
+        assert_eq!(user["user_metadata"], json!({"plan": "team"}));
+    }
+}
