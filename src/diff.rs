@@ -115,7 +115,8 @@ impl Summary {
     }
 }
 
-/// Compares `old` with `new`, handing each change to `each` in key order.
+/// Compares `old` with `new`, handing each change to `each` in key order (users without a
+/// key first).
 pub async fn compare(
     old: Vec<Input>,
     new: Vec<Input>,
@@ -154,7 +155,8 @@ pub async fn compare(
     let sql = format!(
         "SELECT * FROM (SELECT {key} AS userport_key, * FROM old{only}) o \
          {join} OUTER JOIN (SELECT {key} AS userport_key, * FROM new) n \
-         ON o.userport_key = n.userport_key"
+         ON o.userport_key = n.userport_key \
+         ORDER BY coalesce(n.userport_key, o.userport_key)"
     );
     let frame = ctx.sql(&sql).await?;
     let mut stream = frame

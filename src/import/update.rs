@@ -7,8 +7,10 @@
 //! regard to case) and new values: upsertable fields (`given_name`, …), whole metadata
 //! objects (merged key by key into the current ones, or replacing them with
 //! `replace_metadata`), or single keys named by a dotted column (`user_metadata.plan`,
-//! `app_metadata.flags.beta`), which set that key — or remove it when the value is null.
-//! Other null values leave the field as it is.
+//! `app_metadata.flags.beta`), which set that key — or remove it when the value is null;
+//! a dotted column ending in `[+]` adds its value to the array there unless it holds it
+//! already (`app_metadata.roles[+]`), one ending in `[-]` takes it out. Other null values
+//! leave the field as it is.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,6 +36,19 @@ struct Set {
     keys: Vec<String>,
     /// The value (`None`: SQL NULL).
     value: Option<Value>,
+    /// What to do with it.
+    op: Op,
+}
+
+/// How a change's value is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    /// Set the value (remove the key when null).
+    Set,
+    /// Add the value to the array unless it holds it (`[+]`).
+    Add,
+    /// Take the value out of the array (`[-]`).
+    Remove,
 }
 
 /// The changes of a query, by user key.
@@ -87,23 +102,29 @@ pub async fn changes(frame: DataFrame, context: &str) -> Result<Changes> {
         if name == key_name || (key == Key::UserId && name == "email") {
             continue;
         }
-        let mut parts = name.split('.');
+        let (path, op) = match (name.strip_suffix("[+]"), name.strip_suffix("[-]")) {
+            (Some(p), _) => (p, Op::Add),
+            (_, Some(p)) => (p, Op::Remove),
+            _ => (name.as_str(), Op::Set),
+        };
+        let mut parts = path.split('.');
         let field = parts.next().unwrap_or_default().to_string();
         let keys: Vec<String> = parts.map(str::to_string).collect();
         let allowed = UPSERTABLE.contains(&field.as_str())
             && (keys.is_empty() || matches!(field.as_str(), "user_metadata" | "app_metadata"))
-            && keys.iter().all(|k| !k.is_empty());
+            && keys.iter().all(|k| !k.is_empty())
+            && (op == Op::Set || !keys.is_empty());
         if !allowed {
             return Err(Error::usage(
                 context,
                 format!(
                     "the column {name:?} is not something an upsert changes: use {} or \
-                     user_metadata.KEY / app_metadata.KEY",
+                     user_metadata.KEY / app_metadata.KEY (and KEY[+] / KEY[-] for arrays)",
                     UPSERTABLE[1..].join(", ")
                 ),
             ));
         }
-        sets.push((name.clone(), field, keys));
+        sets.push((name.clone(), field, keys, op));
     }
     // Each value as JSON: rows rendered as objects of all their columns (nulls kept).
     let objects = ObjectWriter::new(&schema, Shape::Columns);
@@ -137,12 +158,13 @@ pub async fn changes(frame: DataFrame, context: &str) -> Result<Changes> {
                 changes.order.push(id.clone());
                 Vec::new()
             });
-            for (name, field, keys) in &sets {
+            for (name, field, keys, op) in &sets {
                 let value = values.remove(name).filter(|v| !v.is_null());
                 entry.push(Set {
                     field: field.clone(),
                     keys: keys.clone(),
                     value,
+                    op: *op,
                 });
             }
         }
@@ -177,12 +199,33 @@ fn apply(user: &mut Map<String, Value>, sets: &[Set], replace_metadata: bool) {
                     slot = object_at(slot, key);
                 }
                 let last = set.keys.last().expect("a key");
-                match value {
-                    Some(v) => {
+                match (set.op, value) {
+                    (Op::Set, Some(v)) => {
                         slot.insert(last.clone(), v.clone());
                     }
-                    None => {
+                    (Op::Set, None) => {
                         slot.remove(last);
+                    }
+                    (_, None) => {}
+                    (op, Some(v)) => {
+                        let items = slot
+                            .entry(last.clone())
+                            .or_insert_with(|| Value::Array(Vec::new()));
+                        if !items.is_array() {
+                            // A single value becomes the first item of the array.
+                            let single = items.take();
+                            *items = Value::Array(if single.is_null() {
+                                vec![]
+                            } else {
+                                vec![single]
+                            });
+                        }
+                        let items = items.as_array_mut().expect("an array");
+                        if op == Op::Add && !items.contains(v) {
+                            items.push(v.clone());
+                        } else if op == Op::Remove {
+                            items.retain(|item| item != v);
+                        }
                     }
                 }
             }
@@ -264,6 +307,7 @@ mod tests {
             field: field.into(),
             keys: keys.iter().map(|k| k.to_string()).collect(),
             value,
+            op: Op::Set,
         }
     }
 
@@ -297,5 +341,17 @@ mod tests {
             true,
         );
         assert_eq!(user["user_metadata"], json!({"plan": "team"}));
+        let add = |v: &str| Set {
+            op: Op::Add,
+            ..set("app_metadata", &["roles"], Some(json!(v)))
+        };
+        apply(&mut user, &[add("b"), add("c")], false);
+        assert_eq!(user["app_metadata"]["roles"], json!(["a", "b", "c"]));
+        let remove = Set {
+            op: Op::Remove,
+            ..set("app_metadata", &["roles"], Some(json!("a")))
+        };
+        apply(&mut user, &[remove], false);
+        assert_eq!(user["app_metadata"]["roles"], json!(["b", "c"]));
     }
 }

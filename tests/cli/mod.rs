@@ -12,6 +12,7 @@ mod search;
 mod sql;
 mod tenant;
 mod tenant_export;
+mod updates;
 mod validate;
 
 use std::path::{Path, PathBuf};
