@@ -50,6 +50,10 @@ pub struct Args {
     #[arg(long)]
     pub send_completion_email: bool,
 
+    /// With --upsert: do not export the connection first as a backup.
+    #[arg(long)]
+    pub no_backup: bool,
+
     /// The state file [default: import-state.json beside the files].
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
@@ -92,7 +96,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         dir.join("import-state.json")
     });
-    let client = args.tenant.client()?;
+    let client = std::sync::Arc::new(args.tenant.client()?);
     let connection_id = match (&args.connection_id, &args.connection) {
         (Some(id), _) => id.clone(),
         (None, Some(name)) => client.connection_id(name).await?,
@@ -111,8 +115,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         concurrency: 2,
         verbose: !args.tenant.quiet,
     };
-    let outcomes = upload::run(&client, &plan).await?;
     let dir = state.parent().map(PathBuf::from).unwrap_or_default();
+    let backup = if plan.options.upsert && !args.no_backup {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let path = dir.join(format!(
+            "backup-{}-{stamp}.json.gz",
+            plan.options.connection_id
+        ));
+        let kept = upload::backup(client.clone(), &plan, &path).await?;
+        if plan.verbose {
+            eprintln!(
+                "backup of {}: {}",
+                plan.options.connection_id,
+                kept.display()
+            );
+        }
+        Some(kept)
+    } else {
+        None
+    };
+    let outcomes = upload::run(&client, &plan).await?;
     let failed = upload::failed_users(&outcomes)?;
     let totals = outcomes.iter().fold([0u64; 4], |t, o| {
         [
@@ -128,6 +152,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "files": outcomes,
         "totals": {"inserted": totals[0], "updated": totals[1], "failed": totals[2], "total": totals[3]},
         "failed_users": failed.len(),
+        "backup": backup.as_ref().map(|b| b.display().to_string()),
     });
     upload::write_atomic(
         &dir.join("report.json"),
@@ -138,6 +163,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         &serde_json::to_vec_pretty(&failed).expect("users serialize"),
     )?;
     eprint!("{}", table(&outcomes, totals));
+    if let Some(backup) = &backup {
+        eprintln!("backup taken before the upsert: {}", backup.display());
+    }
     let jobs_failed = outcomes.iter().any(|o| o.failure.is_some());
     if !failed.is_empty() || jobs_failed {
         eprintln!(

@@ -56,6 +56,9 @@ pub struct State {
     pub connection_id: String,
     /// Whether they upsert.
     pub upsert: bool,
+    /// The export of the connection taken before the first upsert job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
     /// Per file.
     pub files: BTreeMap<String, FileState>,
 }
@@ -135,6 +138,39 @@ pub struct Outcome {
     pub failure: Option<String>,
     /// The failed users with their errors, as Auth0 reported them.
     pub errors: Vec<Value>,
+}
+
+/// Takes a backup of the connection before an upsert: a users-exports job whose download
+/// (gzipped NDJSON) is kept at `path` and checked whole. Recorded in the state file; a run
+/// that resumes finds it there and takes none.
+pub async fn backup(client: std::sync::Arc<Client>, plan: &Plan, path: &Path) -> Result<PathBuf> {
+    let mut state = State::load(&plan.state)?;
+    if let Some(done) = &state.backup {
+        return Ok(PathBuf::from(done));
+    }
+    let request = crate::auth0::export::Request {
+        connection_id: Some(plan.options.connection_id.clone()),
+        fields: None,
+        save_raw: Some(path.to_path_buf()),
+        progress: plan.verbose,
+        poll: plan.poll,
+    };
+    let input = crate::auth0::export::export(client, request).await?;
+    let name = input.to_string();
+    // Read to the end through gzip: a backup that does not decompress whole is no backup.
+    tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let raw = std::io::BufReader::new(input.open()?);
+        let mut users = flate2::bufread::MultiGzDecoder::new(raw);
+        std::io::copy(&mut users, &mut std::io::sink())
+    })
+    .await
+    .expect("the backup reader panicked")
+    .map_err(|source| Error::Read { path: name, source })?;
+    state.connection_id = plan.options.connection_id.clone();
+    state.upsert = plan.options.upsert;
+    state.backup = Some(path.display().to_string());
+    state.save(&plan.state)?;
+    Ok(path.to_path_buf())
 }
 
 /// Runs the plan: submits each file that has no job yet, waits for every job, reads its

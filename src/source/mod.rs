@@ -83,7 +83,8 @@ impl Input {
         }
     }
 
-    fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+    /// Opens the input for reading (a one-shot reader can be opened once).
+    pub fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         Ok(match self {
             Input::Stdin => Box::new(io::stdin()),
             Input::Path(path) => Box::new(File::open(path)?),

@@ -287,7 +287,20 @@ async fn handle(State(state): State<Shared>, request: Request) -> Response {
             );
         }
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut gz, &tenant.export_body).unwrap();
+        let body = if tenant.export_body.is_empty() {
+            // The tenant's own users, in email order.
+            let mut emails: Vec<&String> = tenant.users.keys().collect();
+            emails.sort();
+            let mut text = Vec::new();
+            for email in emails {
+                serde_json::to_writer(&mut text, &tenant.users[email]).unwrap();
+                text.push(b'\n');
+            }
+            text
+        } else {
+            tenant.export_body.clone()
+        };
+        std::io::Write::write_all(&mut gz, &body).unwrap();
         let mut bytes = gz.finish().unwrap();
         if tenant.truncate_download {
             bytes.truncate(bytes.len() / 2);
@@ -472,7 +485,19 @@ fn run_import(tenant: &mut Tenant, job: &ServerJob) -> (Value, Vec<Value>) {
                 "errors": [{"code": "DUPLICATED_USER", "message": "The user already exist and upsert parameter is false"}],
             })),
             None => {
-                tenant.users.insert(email, user.clone());
+                // Stored as Auth0 would hand it back: with the prefix and an identity.
+                let mut stored = user.clone();
+                let id = user["user_id"]
+                    .as_str()
+                    .map_or_else(|| format!("{:024x}", tenant.users.len() + 1), str::to_string);
+                let connection = if job.connection_id == "con_0000000000000002" {
+                    "Other-DB"
+                } else {
+                    "Username-Password-Authentication"
+                };
+                stored["user_id"] = json!(format!("auth0|{id}"));
+                stored["identities"] = json!([{"connection": connection, "user_id": id, "provider": "auth0", "isSocial": false}]);
+                tenant.users.insert(email, stored);
                 inserted += 1;
             }
         }

@@ -237,3 +237,154 @@ fn diff_reports_added_removed_and_changed_users() {
             .contains("new@example.com,added")
     );
 }
+
+/// The whole cycle against a tenant that applies upserts as Auth0 documents them (metadata
+/// replaced whole, `email_verified` false unless given): export → SQL change → prepare
+/// --upsert → diff preview → import --upsert (with a backup) → export again; the new export
+/// equals the expected result.
+#[test]
+fn the_whole_update_cycle_loses_nothing() {
+    use super::tenant::Server;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    let server = Server::start();
+    // A tenant holding the fixtures' database users.
+    ok(&["prepare", "fixtures/users.ndjson", "-o", &path("seed")]);
+    let (code, _, stderr) = server.run(&[
+        "import",
+        &path("seed"),
+        "--connection",
+        "Username-Password-Authentication",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = server.run(&[
+        "export",
+        "--format",
+        "ndjson",
+        "-o",
+        &path("base.ndjson"),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    // The change: a role for the users of a tenant.
+    let query = root().join("queries/updates/add-role.sql");
+    ok(&[
+        "prepare",
+        "--upsert",
+        "--base",
+        &path("base.ndjson"),
+        "--file",
+        query.to_str().unwrap(),
+        "-o",
+        &path("update"),
+    ]);
+    let out = run(&["diff", &path("base.ndjson"), &path("update")]);
+    assert_eq!(out.status.code(), Some(1));
+    let preview = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        preview
+            .lines()
+            .skip(1)
+            .all(|l| l.contains(",changed,app_metadata.roles,")),
+        "{preview}"
+    );
+    let (code, _, stderr) = server.run(&[
+        "import",
+        &path("update"),
+        "--upsert",
+        "--connection",
+        "Username-Password-Authentication",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("backup taken before the upsert"),
+        "{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(tmp.path().join("update/report.json")).unwrap()).unwrap();
+    let backup = report["backup"].as_str().unwrap().to_string();
+    assert_eq!(
+        super::users_of(&ok(&["export", &backup, "--format", "ndjson"])).len(),
+        23,
+        "the backup holds the connection's users"
+    );
+    let (code, _, stderr) = server.run(&[
+        "export",
+        "--format",
+        "ndjson",
+        "-o",
+        &path("after.ndjson"),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    // Expected: the base, with "beta" added to the roles of the users of a tenant.
+    let mut expected = String::new();
+    for mut user in super::users_of(&fs::read_to_string(path("base.ndjson")).unwrap()) {
+        if user["app_metadata"].get("tenant_id").is_some() {
+            let roles = user["app_metadata"]
+                .as_object_mut()
+                .unwrap()
+                .entry("roles")
+                .or_insert_with(|| serde_json::json!([]));
+            if !roles
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("beta"))
+            {
+                roles
+                    .as_array_mut()
+                    .unwrap()
+                    .push(serde_json::json!("beta"));
+            }
+        }
+        expected.push_str(&format!("{user}\n"));
+    }
+    fs::write(path("expected.ndjson"), expected).unwrap();
+    let out = run(&["diff", &path("expected.ndjson"), &path("after.ndjson")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // The same cycle with metadata replaced instead of merged loses keys, and diff shows it.
+    ok(&[
+        "prepare",
+        "--upsert",
+        "--replace-metadata",
+        "--base",
+        &path("after.ndjson"),
+        "--file",
+        query.to_str().unwrap(),
+        "-o",
+        &path("lossy"),
+    ]);
+    let (code, _, stderr) = server.run(&[
+        "import",
+        &path("lossy"),
+        "--upsert",
+        "--connection",
+        "Username-Password-Authentication",
+        "--no-backup",
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, _) = server.run(&[
+        "export",
+        "--format",
+        "ndjson",
+        "-o",
+        &path("lossy.ndjson"),
+        "-q",
+    ]);
+    assert_eq!(code, 0);
+    let out = run(&["diff", &path("expected.ndjson"), &path("lossy.ndjson")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("app_metadata.tenant_id")
+    );
+}
