@@ -149,6 +149,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.inputs.iter().map(|a| Input::parse(a)).collect()
     };
     let source = source::open(inputs)?;
+    let _progress = super::progress::watch(
+        source.bytes_read(),
+        source.total_bytes(),
+        args.out.quiet || args.explain,
+    );
     let ctx = pipeline::session(args.out.memory_limit)?;
     pipeline::register(&ctx, source)?;
     let (mut frame, filter) =
@@ -195,7 +200,7 @@ async fn tenant_export(
         connection_id,
         fields,
         save_raw: args.save_raw.clone(),
-        progress: !args.tenant.quiet,
+        progress: !args.out.quiet,
         poll: super::poll_interval(),
     };
     crate::auth0::export::export(client, request).await

@@ -61,6 +61,10 @@ pub struct Args {
     /// The tenant.
     #[command(flatten)]
     pub tenant: super::TenantArgs,
+
+    /// No progress on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
 }
 
 /// Runs `userport import`.
@@ -113,7 +117,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         state: state.clone(),
         poll: super::poll_interval(),
         concurrency: 2,
-        verbose: !args.tenant.quiet,
+        verbose: !args.quiet,
     };
     let dir = state.parent().map(PathBuf::from).unwrap_or_default();
     let backup = if plan.options.upsert && !args.no_backup {

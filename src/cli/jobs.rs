@@ -13,6 +13,10 @@ pub struct Args {
     /// The tenant.
     #[command(flatten)]
     pub tenant: super::TenantArgs,
+
+    /// No progress on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
 }
 
 /// What `jobs` does.
@@ -57,7 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Action::Wait { id } => {
-            let quiet = args.tenant.quiet;
+            let quiet = args.quiet;
             let job = client
                 .wait(&id, super::poll_interval(), |job| {
                     if !quiet {

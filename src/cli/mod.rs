@@ -5,6 +5,7 @@ pub mod export;
 pub mod import;
 pub mod jobs;
 pub mod prepare;
+pub mod progress;
 pub mod sql;
 pub mod validate;
 
@@ -67,10 +68,6 @@ pub struct TenantArgs {
     #[arg(long, value_name = "DOMAIN", global = true)]
     pub domain: Option<String>,
 
-    /// No progress on stderr.
-    #[arg(long, short, global = true)]
-    pub quiet: bool,
-
     /// Trace each call to the tenant on stderr (method, path, status, time).
     #[arg(long, short, global = true)]
     pub verbose: bool,
@@ -111,6 +108,10 @@ pub struct OutputArgs {
     /// (e.g. 256M, 2G).
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::pipeline::parse_size)]
     pub memory_limit: usize,
+
+    /// No progress bars on stderr (they show only on a terminal anyway).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 impl OutputArgs {

@@ -77,6 +77,10 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
 
+    /// No progress bar on stderr (it shows only on a terminal anyway).
+    #[arg(long, short)]
+    pub quiet: bool,
+
     /// Memory that sorts, joins and aggregations may hold before they spill to disk.
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::pipeline::parse_size)]
     pub memory_limit: usize,
@@ -98,6 +102,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
     let source = source::open(inputs)?;
+    let _progress = super::progress::watch(source.bytes_read(), source.total_bytes(), args.quiet);
     let ctx = pipeline::session(args.memory_limit)?;
     pipeline::register(&ctx, source)?;
     let frame = match super::sql::query_text("--sql", args.sql.as_deref(), args.file.as_deref())? {
@@ -134,6 +139,7 @@ async fn update(args: &Args, base: &str, settings: Settings) -> anyhow::Result<E
         .into());
     };
     let source = source::open(vec![Input::parse(base)])?;
+    let _progress = super::progress::watch(source.bytes_read(), None, args.quiet);
     let ctx = pipeline::session(args.memory_limit)?;
     pipeline::register(&ctx, source)?;
     let frame = ctx

@@ -67,6 +67,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let target = args.out.target(Shape::Columns)?;
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
     let source = source::open(inputs)?;
+    let _progress =
+        super::progress::watch(source.bytes_read(), source.total_bytes(), args.out.quiet);
     let ctx = pipeline::session(args.out.memory_limit)?;
     pipeline::register(&ctx, source)?;
     let frame = ctx

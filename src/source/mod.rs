@@ -107,11 +107,27 @@ impl fmt::Display for Input {
     }
 }
 
+/// A reader that counts the bytes it gives.
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    read: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 /// The users of one or more inputs, as a stream of record batches of the canonical schema.
 #[derive(Debug, Clone)]
 pub struct Source {
     inputs: Vec<Input>,
     schema: SchemaRef,
+    read: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Checks that every file input can be opened and returns the source over all of them.
@@ -127,10 +143,27 @@ pub fn open(inputs: Vec<Input>) -> Result<Source> {
     Ok(Source {
         inputs,
         schema: schema::user_schema(),
+        read: Arc::default(),
     })
 }
 
 impl Source {
+    /// The bytes read so far from the inputs (before decompression), for progress bars.
+    pub fn bytes_read(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.read.clone()
+    }
+
+    /// The size of the inputs when all are files (before decompression).
+    pub fn total_bytes(&self) -> Option<u64> {
+        self.inputs
+            .iter()
+            .map(|input| match input {
+                Input::Path(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+                _ => None,
+            })
+            .sum()
+    }
+
     /// The canonical schema of the batches.
     pub fn schema_ref(&self) -> SchemaRef {
         self.schema.clone()
@@ -141,6 +174,7 @@ impl Source {
     pub fn stream(&self) -> SendableRecordBatchStream {
         let (tx, rx) = mpsc::channel::<Result<RecordBatch, DataFusionError>>(2);
         let inputs = self.inputs.clone();
+        let read = self.read.clone();
         std::thread::Builder::new()
             .name("userport-read".into())
             .spawn(move || {
@@ -148,7 +182,7 @@ impl Source {
                 let mut sink = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
                 let pool = Pool::new();
                 for input in &inputs {
-                    match read_input(input, &mut builder, &mut sink, &pool) {
+                    match read_input(input, &read, &mut builder, &mut sink, &pool) {
                         Ok(true) => {}
                         Ok(false) => return,
                         Err(e) => {
@@ -183,12 +217,17 @@ impl PartitionStream for Source {
 /// when `emit` said to stop (the consumer is gone).
 fn read_input(
     input: &Input,
+    read: &Arc<std::sync::atomic::AtomicU64>,
     builder: &mut BatchBuilder,
     emit: &mut dyn FnMut(RecordBatch) -> bool,
     pool: &Pool,
 ) -> Result<bool> {
     let name = input.to_string();
-    let mut raw = BufReader::with_capacity(READ_BUFFER, input.open().map_err(read_error(&name))?);
+    let counted = Counted {
+        inner: input.open().map_err(read_error(&name))?,
+        read: read.clone(),
+    };
+    let mut raw = BufReader::with_capacity(READ_BUFFER, counted);
     let gzip = raw
         .fill_buf()
         .map_err(read_error(&name))?

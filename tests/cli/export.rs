@@ -489,3 +489,19 @@ fn explain_shows_expressions_sql_and_plans_without_reading() {
     assert!(out.contains("Logical plan:\n  Projection: "), "{out}");
     assert!(out.contains("Physical plan:\n  ProjectionExec: "), "{out}");
 }
+
+#[test]
+fn no_progress_bar_when_stderr_is_not_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("users.ndjson");
+    super::write_generated(&input, 20_000);
+    let out = super::run(&[
+        "export",
+        input.to_str().unwrap(),
+        "--default-fields",
+        "-o",
+        tmp.path().join("out.csv").to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), "");
+}
