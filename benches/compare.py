@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: userport, DuckDB, Polars and jq on the same jobs over the same
+generated users, each run timed with /usr/bin/time (wall, CPU, peak memory); every output is
+checked cell by cell against userport's, and the run fails when one differs.
+
+Run through benches/compare.sh (which builds userport, makes a virtual environment with DuckDB
+and Polars, and generates the users). Arguments: USERS_FILE OUT_DIR RESULTS_MD.
+"""
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+USERS, OUT, RESULTS = sys.argv[1], sys.argv[2], sys.argv[3]
+USERPORT = os.environ["USERPORT"]
+FLOOR = os.environ["FLOOR"]
+PY = sys.executable
+os.makedirs(OUT, exist_ok=True)
+
+DEFAULT = [
+    ("Id", "user_id"), ("Given Name", "given_name"), ("Family Name", "family_name"),
+    ("Nickname", "nickname"), ("Name", "name"), ("Email", "email"),
+    ("Email Verified", "email_verified"), ("Picture", "picture"),
+    ("Connection", "identities[0].connection"), ("Created At", "created_at"),
+    ("Updated At", "updated_at"),
+]
+# Job b: ten columns, metadata paths and one expression.
+TEN = [
+    ("Email", "email"), ("Language", "user_metadata.language"),
+    ("City", "user_metadata.address.city"), ("Score", "user_metadata.score"),
+    ("Newsletter", "user_metadata.newsletter"), ("Tenant", "app_metadata.tenant_id"),
+    ("Role", "app_metadata.roles[0]"), ("Logins", "logins_count"),
+    ("Provider", "identities[0].provider"),
+]
+EXPR = ("Display Name", "user.user_metadata.name || user.name")
+
+
+def jsonpath(path):
+    """identities[0].connection -> $.identities[0].connection"""
+    return "$." + path
+
+
+def jq_path(path):
+    return "." + path
+
+
+def duck(sql):
+    return [PY, "-c", f"import duckdb; duckdb.sql({sql!r})"]
+
+
+def polars(code):
+    return [PY, "-c", "import polars as pl\n" + code]
+
+
+def lines_frame():
+    # Heterogeneous users (a metadata key that is a string here and a number there) are read
+    # as lines of JSON text and queried with JSON paths, the Polars way for such data.
+    return (f"pl.scan_csv({USERS!r}, has_header=False, separator='\\x01', quote_char=None, "
+            f"new_columns=['line'], schema={{'line': pl.String}})")
+
+
+def polars_columns(columns):
+    return ", ".join(
+        f"pl.col('line').str.json_path_match({jsonpath(p)!r}).alias({n!r})" for n, p in columns)
+
+
+def jq_csv(columns, expr_tail=""):
+    cells = ", ".join(f"({jq_path(p)} | if type == \"object\" or type == \"array\" then tojson else . end)"
+                      for _, p in columns)
+    header = ",".join(json.dumps(n) for n, _ in columns)
+    return cells, header
+
+
+def run(cmd, stdout=None):
+    """Runs cmd under /usr/bin/time; returns (wall s, cpu s, peak MB) or None on failure."""
+    timing = os.path.join(OUT, "time.txt")
+    full = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", timing] + cmd
+    out = open(stdout, "wb") if stdout else subprocess.DEVNULL
+    try:
+        proc = subprocess.run(full, stdout=out, stderr=subprocess.PIPE)
+    finally:
+        if stdout:
+            out.close()
+    if proc.returncode != 0:
+        sys.stderr.write(f"failed: {' '.join(cmd)[:200]}\n{proc.stderr.decode()[-2000:]}\n")
+        return None
+    wall, user, sys_, rss = open(timing).read().split()[-4:]
+    return float(wall), float(user) + float(sys_), int(rss) / 1024
+
+
+def csv_rows(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def same_csv(a, b):
+    ra, rb = csv_rows(a), csv_rows(b)
+    if len(ra) != len(rb):
+        return f"{len(ra)} rows against {len(rb)}"
+    for i, (x, y) in enumerate(zip(ra, rb)):
+        if x != y:
+            return f"row {i}: {x} against {y}"
+    return None
+
+
+def same_parquet(a, b):
+    import duckdb
+    cols = "user_id, email, CAST(email_verified AS VARCHAR), CAST(logins_count AS VARCHAR)"
+    qa = duckdb.sql(f"SELECT {cols} FROM read_parquet('{a}') ORDER BY user_id").fetchall()
+    qb = duckdb.sql(f"SELECT {cols} FROM read_parquet('{b}') ORDER BY user_id").fetchall()
+    if len(qa) != len(qb):
+        return f"{len(qa)} rows against {len(qb)}"
+    for x, y in zip(qa, qb):
+        if x != y:
+            return f"{x} against {y}"
+    return None
+
+
+def fields_args(columns):
+    args = []
+    for name, path in columns:
+        args += ["--field", f"{name}={path}"]
+    return args
+
+
+results = []  # (job, tool, wall, cpu, mb, status)
+failures = []
+
+
+def job(name, tools, compare):
+    ref = None
+    for tool, cmd, out, stdout in tools:
+        if os.path.exists(out):
+            os.remove(out)
+        r = run(cmd, stdout)
+        if r is None:
+            results.append((name, tool, None, None, None, "failed"))
+            continue
+        status = "reference" if ref is None else "same"
+        if ref is None:
+            ref = out
+        else:
+            diff = compare(ref, out)
+            if diff:
+                status = "DIFFERENT: " + diff[:120]
+                failures.append(f"{name}/{tool}: {diff}")
+        results.append((name, tool) + r + (status,))
+        print(f"{name:<28} {tool:<9} {r[0]:7.2f} s wall {r[1]:7.2f} s cpu {r[2]:7.0f} MB  {status}",
+              flush=True)
+
+
+def o(name):
+    return os.path.join(OUT, name)
+
+
+# The parse floor: every line parsed (values skipped) on both cores.
+r = run([FLOOR, USERS])
+results.append(("parse floor", "floor", *r, "-"))
+print(f"parse floor: {r[0]:.2f} s", flush=True)
+
+# a. The default-fields CSV report.
+names = [n for n, _ in DEFAULT]
+duck_cols = ", ".join(
+    f"json_extract_string(identities, '$[0].connection') AS \"{n}\"" if p == "identities[0].connection"
+    else f"{p} AS \"{n}\"" for n, p in DEFAULT)
+jq_cells, jq_header = jq_csv(DEFAULT)
+job("a. default-fields CSV", [
+    ("userport", [USERPORT, "export", USERS, "--default-fields", "-q", "-o", o("a-userport.csv")], o("a-userport.csv"), None),
+    ("duckdb", duck(
+        f"COPY (SELECT {duck_cols} FROM read_json('{USERS}', format='newline_delimited', "
+        f"columns={{user_id:'VARCHAR', given_name:'VARCHAR', family_name:'VARCHAR', nickname:'VARCHAR', "
+        f"name:'VARCHAR', email:'VARCHAR', email_verified:'BOOLEAN', picture:'VARCHAR', identities:'JSON', "
+        f"created_at:'VARCHAR', updated_at:'VARCHAR'}})) TO '{o('a-duckdb.csv')}' (HEADER)"), o("a-duckdb.csv"), None),
+    ("polars", polars(
+        f"{lines_frame()}.select({polars_columns(DEFAULT)}).sink_csv({o('a-polars.csv')!r})"), o("a-polars.csv"), None),
+    ("jq", ["sh", "-c", f"echo '{jq_header}'; jq -r '[{jq_cells}] | @csv' {USERS}"], o("a-jq.csv"), o("a-jq.csv")),
+], same_csv)
+
+# b. Ten columns with metadata paths and `user.user_metadata.name || user.name`.
+ten_names = [n for n, _ in TEN] + [EXPR[0]]
+duck_ten = ", ".join(f"json_extract_string(j, {jsonpath(p)!r}) AS \"{n}\"" for n, p in TEN)
+duck_ten += f", coalesce(nullif(json_extract_string(j, '$.user_metadata.name'), ''), json_extract_string(j, '$.name')) AS \"{EXPR[0]}\""
+jq_ten, _ = jq_csv(TEN)
+jq_ten_header = ",".join(json.dumps(n) for n in ten_names)
+pl_ten = polars_columns(TEN) + (
+    ", pl.coalesce(pl.col('line').str.json_path_match('$.user_metadata.name').replace('', None), "
+    f"pl.col('line').str.json_path_match('$.name')).alias({EXPR[0]!r})")
+job("b. ten columns + expression", [
+    ("userport", [USERPORT, "export", USERS, *fields_args(TEN), "--field", f"{EXPR[0]}={EXPR[1]}", "-q", "-o", o("b-userport.csv")], o("b-userport.csv"), None),
+    ("duckdb", duck(
+        f"COPY (SELECT {duck_ten} FROM (SELECT json AS j FROM read_ndjson_objects('{USERS}'))) "
+        f"TO '{o('b-duckdb.csv')}' (HEADER)"), o("b-duckdb.csv"), None),
+    ("polars", polars(f"{lines_frame()}.select({pl_ten}).sink_csv({o('b-polars.csv')!r})"), o("b-polars.csv"), None),
+    ("jq", ["sh", "-c", f"echo '{jq_ten_header}'; jq -r '[{jq_ten}, ((.user_metadata.name | select(. != \"\")) // .name)] | @csv' {USERS}"], o("b-jq.csv"), o("b-jq.csv")),
+], same_csv)
+
+# c. A search query with a sort by created_at descending (user_id breaks ties).
+job("c. query + sort", [
+    ("userport", [USERPORT, "export", USERS, "--query", "email_verified:true AND logins_count:[5 TO *]",
+                  "--sort", "created_at:desc", "--sort", "user_id:desc", "--default-fields", "-q", "-o", o("c-userport.csv")], o("c-userport.csv"), None),
+    ("duckdb", duck(
+        f"COPY (SELECT {duck_cols} FROM read_json('{USERS}', format='newline_delimited', "
+        f"columns={{user_id:'VARCHAR', given_name:'VARCHAR', family_name:'VARCHAR', nickname:'VARCHAR', "
+        f"name:'VARCHAR', email:'VARCHAR', email_verified:'BOOLEAN', picture:'VARCHAR', identities:'JSON', "
+        f"created_at:'VARCHAR', updated_at:'VARCHAR', logins_count:'BIGINT'}}) "
+        f"WHERE email_verified AND logins_count >= 5 ORDER BY created_at DESC, user_id DESC) TO '{o('c-duckdb.csv')}' (HEADER)"), o("c-duckdb.csv"), None),
+    ("polars", polars(
+        f"{lines_frame()}.with_columns(pl.col('line').str.json_path_match('$.email_verified').alias('_v'), "
+        f"pl.col('line').str.json_path_match('$.logins_count').cast(pl.Int64).alias('_n'), "
+        f"pl.col('line').str.json_path_match('$.created_at').alias('_c'), pl.col('line').str.json_path_match('$.user_id').alias('_u'))"
+        f".filter((pl.col('_v') == 'true') & (pl.col('_n') >= 5)).sort(['_c', '_u'], descending=True)"
+        f".select({polars_columns(DEFAULT)}).sink_csv({o('c-polars.csv')!r})"), o("c-polars.csv"), None),
+    ("jq", ["sh", "-c", f"echo '{jq_header}'; jq -c 'select(.email_verified == true and .logins_count >= 5)' {USERS} | "
+            f"jq -s -r 'sort_by([.created_at, .user_id]) | reverse | .[] | [{jq_cells}] | @csv'"], o("c-jq.csv"), o("c-jq.csv")),
+], same_csv)
+
+# d. NDJSON -> Parquet of the whole users.
+job("d. NDJSON -> Parquet", [
+    ("userport", [USERPORT, "export", USERS, "-q", "-o", o("d-userport.parquet")], o("d-userport.parquet"), None),
+    ("duckdb", duck(f"COPY (SELECT * FROM read_json('{USERS}', format='newline_delimited', union_by_name=true, "
+                    f"sample_size=-1)) TO '{o('d-duckdb.parquet')}' (FORMAT PARQUET)"), o("d-duckdb.parquet"), None),
+    ("polars", polars(f"pl.scan_ndjson({USERS!r}, infer_schema_length=None).sink_parquet({o('d-polars.parquet')!r})"), o("d-polars.parquet"), None),
+], same_parquet)
+
+# e. Import files (userport only: the peers have no such job).
+import shutil
+shutil.rmtree(o("e-import"), ignore_errors=True)
+r = run([USERPORT, "prepare", USERS, "-q", "-o", o("e-import")])
+users = json.load(open(o("e-import/manifest.json")))["totals"]["read"] if r else 0
+results.append(("e. prepare import files", "userport", *(r or (None, None, None)), f"{users / r[0]:,.0f} users/s" if r else "failed"))
+if r:
+    print(f"e. prepare: {r[0]:.2f} s, {users / r[0]:,.0f} users/s, {r[2]:.0f} MB", flush=True)
+
+# RESULTS.md
+def version(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+    except Exception:
+        return "?"
+
+
+import duckdb
+import polars
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
+size = os.path.getsize(USERS)
+lines = sum(1 for _ in open(USERS, "rb"))
+by_job = {}
+for row in results:
+    by_job.setdefault(row[0], []).append(row)
+with open(RESULTS, "w") as f:
+    f.write("# Side-by-side results\n\n")
+    f.write(f"Written by `benches/compare.sh` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n")
+    f.write(f"- Machine: {cpu}, {os.cpu_count()} cores, {int(mem) // 1024} MiB; {platform.platform()}\n")
+    f.write(f"- Input: {lines:,} generated users, {size / 1e6:.0f} MB (`benches/generate.rs`)\n")
+    f.write(f"- Versions: {version([USERPORT, '--version'])} ({version(['git', 'rev-parse', '--short', 'HEAD'])}), "
+            f"DuckDB {duckdb.__version__}, Polars {polars.__version__}, {version(['jq', '--version'])}, "
+            f"{version(['rustc', '--version'])}\n")
+    f.write(f"- Reproduce: `benches/compare.sh {lines}`\n\n")
+    f.write("Wall and CPU time in seconds, peak memory (max RSS) in MB; ratio = tool's wall time / userport's. "
+            "Every output is compared cell by cell with userport's (Parquet: user_id, email, "
+            "email_verified and logins_count of every row).\n\n")
+    f.write("| job | tool | wall s | CPU s | peak MB | ratio | output |\n|---|---|---:|---:|---:|---:|---|\n")
+    for name, rows in by_job.items():
+        base = next((r[2] for r in rows if r[1] == "userport" and r[2]), None)
+        for _, tool, wall, cpu_s, mb, status in rows:
+            if wall is None:
+                f.write(f"| {name} | {tool} | – | – | – | – | {status} |\n")
+                continue
+            ratio = f"{wall / base:.2f}" if base else "–"
+            f.write(f"| {name} | {tool} | {wall:.2f} | {cpu_s:.2f} | {mb:.0f} | {ratio} | {status} |\n")
+print(f"wrote {RESULTS}")
+if failures:
+    print("outputs differ:\n" + "\n".join(failures), file=sys.stderr)
+    sys.exit(1)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Side by side: userport, DuckDB, Polars and jq on the same jobs over the same generated
+# users; writes benches/RESULTS.md and fails when an output differs from userport's.
+#
+#   benches/compare.sh [USERS]        (default 1000000)
+#
+# Needs cargo, python3 (DuckDB and Polars are installed from PyPI into a virtual
+# environment), jq (apt-get install jq) and /usr/bin/time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+users="${1:-1000000}"
+work="${BENCH_DIR:-${TMPDIR:-/tmp}/userport-bench}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/userport/target}"
+mkdir -p "$work"
+
+command -v jq >/dev/null || { echo "jq is needed (apt-get install jq)" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "/usr/bin/time is needed (apt-get install time)" >&2; exit 2; }
+if [ ! -x "$work/venv/bin/python" ]; then
+  python3 -m venv "$work/venv"
+  "$work/venv/bin/pip" install --quiet duckdb polars
+fi
+
+cargo build --release --quiet
+cargo bench --no-run --quiet --bench floor 2>/dev/null || true
+floor="$(ls -t "$CARGO_TARGET_DIR"/release/deps/floor-* | grep -v '\.d$' | head -1)"
+rustc --edition 2024 -O benches/generate.rs -o "$work/generate"
+data="$work/users-$users.ndjson"
+[ -s "$data" ] || "$work/generate" "$users" "$data"
+
+USERPORT="$CARGO_TARGET_DIR/release/userport" FLOOR="$floor" \
+  "$work/venv/bin/python" benches/compare.py "$data" "$work/out" benches/RESULTS.md
