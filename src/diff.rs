@@ -1,11 +1,11 @@
 //! Two user sets compared user by user: the users added, removed and changed, and each
 //! changed field as a JSON path with its old and new value.
 //!
-//! Both sides are read by the source into the canonical schema and joined on the key
-//! (`user_id` without its `auth0|` prefix, or the email in lower case) with a sort-merge
-//! join, so that two exports of millions of users are compared in bounded memory: the sorts
-//! spill to disk past the memory limit. Each joined row is rendered back into the two
-//! users' JSON objects, which are compared member by member (objects recursively; arrays and
+//! Both sides are read by the source into the canonical schema, sorted by the key (`user_id`
+//! without its `auth0|` prefix, or the email in lower case) with DataFusion's external sort,
+//! which spills to disk past the memory limit, and merged as two sorted streams: two exports
+//! of millions of users are compared in bounded memory. Each user is rendered back into its
+//! JSON object; paired users are compared member by member (objects recursively; arrays and
 //! other values whole).
 //!
 //! In `partial` mode the new side is an update (upsert rows): only its users are compared,
@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::Schema;
+
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use serde_json::Value;
@@ -116,14 +117,16 @@ impl Summary {
 }
 
 /// Compares `old` with `new`, handing each change to `each` in key order (users without a
-/// key first).
+/// key last). Each side is sorted by its key (an external sort that spills past the memory
+/// limit) and the two sorted streams are merged; a key held by several users of one side
+/// pairs them in order.
 pub async fn compare(
     old: Vec<Input>,
     new: Vec<Input>,
     options: Options,
     mut each: impl FnMut(&Change) -> Result<()>,
 ) -> Result<Summary> {
-    let ctx = session(options.memory_limit).await?;
+    let ctx = crate::pipeline::session(options.memory_limit)?;
     for (name, inputs) in [("old", old), ("new", new)] {
         let source = source::open(inputs)?;
         let table = datafusion::catalog::streaming::StreamingTable::try_new(
@@ -138,7 +141,6 @@ pub async fn compare(
         }
         Key::Email => "lower(email)",
     };
-    let join = if options.partial { "RIGHT" } else { "FULL" };
     let only = if options.old_connections.is_empty() {
         String::new()
     } else {
@@ -152,120 +154,160 @@ pub async fn compare(
             names.join(", ")
         )
     };
-    let sql = format!(
-        "SELECT * FROM (SELECT {key} AS userport_key, * FROM old{only}) o \
-         {join} OUTER JOIN (SELECT {key} AS userport_key, * FROM new) n \
-         ON o.userport_key = n.userport_key \
-         ORDER BY coalesce(n.userport_key, o.userport_key)"
-    );
-    let frame = ctx.sql(&sql).await?;
-    let mut stream = frame
-        .execute_stream()
-        .await
-        .map_err(Error::from_datafusion)?;
-    let user = schema::user_schema();
-    let width = user.fields().len();
-    let objects = ObjectWriter::new(&user, Shape::Users);
+    let sorted = |table: &str, filter: &str| {
+        format!(
+            "SELECT {key} AS userport_key, * FROM {table}{filter} \
+             ORDER BY userport_key ASC NULLS LAST"
+        )
+    };
+    let mut old = Cursor::new(&ctx, &sorted("old", &only)).await?;
+    let mut new = Cursor::new(&ctx, &sorted("new", "")).await?;
     let mut summary = Summary::default();
-    let (mut buf, mut scratch) = (Vec::new(), String::new());
-    while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(Error::from_datafusion)?;
-        let columns = batch.columns();
-        let old_key = columns[0].as_string::<i32>().clone();
-        let new_key = columns[width + 1].as_string::<i32>().clone();
-        let side = |range: std::ops::Range<usize>| -> Result<Vec<ArrayRef>> {
-            columns[range].iter().map(normalize).collect()
+    loop {
+        let (a, b) = (old.key().await?, new.key().await?);
+        let order = match (&a, &b) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            // Users without a key match nobody.
+            (Some(None), Some(_)) => std::cmp::Ordering::Less,
+            (Some(Some(_)), Some(None)) => std::cmp::Ordering::Greater,
+            (Some(Some(x)), Some(Some(y))) => x.cmp(y),
         };
-        let old_arrays = side(1..width + 1)?;
-        let new_arrays = side(width + 2..2 * width + 2)?;
-        let old_cells = cells(&user, &old_arrays)?;
-        let new_cells = cells(&user, &new_arrays)?;
-        let mut render = |cells: &[crate::sink::render::Cells<'_>], row: usize| -> Value {
-            buf.clear();
-            objects.write(cells, row, &mut buf, &mut scratch);
-            let mut user: Value = serde_json::from_slice(&buf).unwrap_or(Value::Null);
-            // An export's `auth0|` prefix and an import file's bare id are the same id.
-            if let Some(Value::String(id)) = user.get_mut("user_id")
-                && let Some(bare) = id.strip_prefix("auth0|")
-            {
-                *id = bare.to_string();
+        match order {
+            std::cmp::Ordering::Less => {
+                let user = old.user();
+                old.advance();
+                if options.partial {
+                    continue;
+                }
+                summary.old_users += 1;
+                summary.removed += 1;
+                each(&Change {
+                    key: a.flatten().unwrap_or_default(),
+                    kind: Kind::Removed,
+                    path: String::new(),
+                    old: Some(user),
+                    new: None,
+                })?;
             }
-            user
-        };
-        for row in 0..batch.num_rows() {
-            let in_old =
-                !old_arrays[0..width].iter().all(|a| a.is_null(row)) || old_key.is_valid(row);
-            let in_new =
-                !new_arrays[0..width].iter().all(|a| a.is_null(row)) || new_key.is_valid(row);
-            let key_of = |keys: &datafusion::arrow::array::StringArray| {
-                keys.is_valid(row).then(|| keys.value(row).to_string())
-            };
-            match (in_old, in_new) {
-                (true, false) => {
-                    summary.old_users += 1;
-                    summary.removed += 1;
+            std::cmp::Ordering::Greater => {
+                let user = new.user();
+                new.advance();
+                summary.new_users += 1;
+                summary.added += 1;
+                each(&Change {
+                    key: b.flatten().unwrap_or_default(),
+                    kind: Kind::Added,
+                    path: String::new(),
+                    old: None,
+                    new: Some(user),
+                })?;
+            }
+            std::cmp::Ordering::Equal => {
+                let (old_user, new_user) = (old.user(), new.user());
+                old.advance();
+                new.advance();
+                summary.old_users += 1;
+                summary.new_users += 1;
+                let mut found = Vec::new();
+                if options.partial {
+                    partial_fields(&old_user, &new_user, &mut found);
+                } else {
+                    fields("", Some(&old_user), Some(&new_user), &mut found);
+                }
+                if found.is_empty() {
+                    summary.unchanged += 1;
+                    continue;
+                }
+                summary.changed += 1;
+                let key = b.flatten().unwrap_or_default();
+                for (path, old, new) in found {
+                    *summary.paths.entry(path.clone()).or_default() += 1;
                     each(&Change {
-                        key: key_of(&old_key).unwrap_or_default(),
-                        kind: Kind::Removed,
-                        path: String::new(),
-                        old: Some(render(&old_cells, row)),
-                        new: None,
+                        key: key.clone(),
+                        kind: Kind::Changed,
+                        path,
+                        old,
+                        new,
                     })?;
                 }
-                (false, true) => {
-                    summary.new_users += 1;
-                    summary.added += 1;
-                    each(&Change {
-                        key: key_of(&new_key).unwrap_or_default(),
-                        kind: Kind::Added,
-                        path: String::new(),
-                        old: None,
-                        new: Some(render(&new_cells, row)),
-                    })?;
-                }
-                (true, true) => {
-                    summary.old_users += 1;
-                    summary.new_users += 1;
-                    let old_user = render(&old_cells, row);
-                    let new_user = render(&new_cells, row);
-                    let mut found = Vec::new();
-                    if options.partial {
-                        partial_fields(&old_user, &new_user, &mut found);
-                    } else {
-                        fields("", Some(&old_user), Some(&new_user), &mut found);
-                    }
-                    if found.is_empty() {
-                        summary.unchanged += 1;
-                        continue;
-                    }
-                    summary.changed += 1;
-                    let key = key_of(&new_key).unwrap_or_default();
-                    for (path, old, new) in found {
-                        *summary.paths.entry(path.clone()).or_default() += 1;
-                        each(&Change {
-                            key: key.clone(),
-                            kind: Kind::Changed,
-                            path,
-                            old,
-                            new,
-                        })?;
-                    }
-                }
-                (false, false) => {}
             }
         }
     }
     Ok(summary)
 }
 
-/// A session whose joins sort and merge (and so spill) rather than hash.
-async fn session(memory_limit: usize) -> Result<SessionContext> {
-    let ctx = crate::pipeline::session(memory_limit)?;
-    ctx.sql("SET datafusion.optimizer.prefer_hash_join = false")
-        .await?
-        .collect()
-        .await?;
-    Ok(ctx)
+/// One side, sorted by key, read user by user.
+struct Cursor {
+    stream: datafusion::execution::SendableRecordBatchStream,
+    /// The keys and the users (as JSON) of the current batch.
+    keys: Vec<Option<String>>,
+    users: Vec<Vec<u8>>,
+    row: usize,
+    objects: ObjectWriter,
+}
+
+impl Cursor {
+    async fn new(ctx: &SessionContext, sql: &str) -> Result<Cursor> {
+        let frame = ctx.sql(sql).await?;
+        let stream = frame
+            .execute_stream()
+            .await
+            .map_err(Error::from_datafusion)?;
+        Ok(Cursor {
+            stream,
+            keys: Vec::new(),
+            users: Vec::new(),
+            row: 0,
+            objects: ObjectWriter::new(&schema::user_schema(), Shape::Users),
+        })
+    }
+
+    /// The current user's key: `None` at the end, `Some(None)` for a user without one.
+    async fn key(&mut self) -> Result<Option<Option<String>>> {
+        while self.row == self.keys.len() {
+            let Some(batch) = self.stream.next().await else {
+                return Ok(None);
+            };
+            let batch = batch.map_err(Error::from_datafusion)?;
+            let user = schema::user_schema();
+            let keys = batch.column(0).as_string::<i32>();
+            let arrays: Vec<ArrayRef> = batch.columns()[1..]
+                .iter()
+                .map(normalize)
+                .collect::<Result<_>>()?;
+            let cells = cells(&user, &arrays)?;
+            let mut scratch = String::new();
+            self.keys = (0..batch.num_rows())
+                .map(|i| keys.is_valid(i).then(|| keys.value(i).to_string()))
+                .collect();
+            self.users = (0..batch.num_rows())
+                .map(|i| {
+                    let mut out = Vec::new();
+                    self.objects.write(&cells, i, &mut out, &mut scratch);
+                    out
+                })
+                .collect();
+            self.row = 0;
+        }
+        Ok(Some(self.keys[self.row].clone()))
+    }
+
+    /// The current user as JSON, its `auth0|` prefix reconciled with a bare id.
+    fn user(&self) -> Value {
+        let mut user: Value = serde_json::from_slice(&self.users[self.row]).unwrap_or(Value::Null);
+        if let Some(Value::String(id)) = user.get_mut("user_id")
+            && let Some(bare) = id.strip_prefix("auth0|")
+        {
+            *id = bare.to_string();
+        }
+        user
+    }
+
+    fn advance(&mut self) {
+        self.row += 1;
+    }
 }
 
 type Found = Vec<(String, Option<Value>, Option<Value>)>;
