@@ -75,7 +75,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .key
             .unwrap_or(if update { Key::Email } else { Key::UserId }),
         partial: update,
-        memory_limit: args.out.memory_limit,
+        memory_limit: args.out.memory(192 << 20),
         old_connections,
     };
     let target = args.out.target(Shape::Columns)?;

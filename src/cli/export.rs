@@ -154,7 +154,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         source.total_bytes(),
         args.out.quiet || args.explain,
     );
-    let ctx = pipeline::session(args.out.memory_limit)?;
+    let ctx = pipeline::session(args.out.memory(pipeline::DEFAULT_MEMORY_LIMIT))?;
     pipeline::register(&ctx, source)?;
     let (mut frame, filter) =
         pipeline::filtered(&ctx, args.query.as_deref(), args.where_sql.as_deref()).await?;

@@ -105,9 +105,9 @@ pub struct OutputArgs {
     pub no_csv_guard: bool,
 
     /// Memory that sorts, joins and aggregations may hold before they spill to disk
-    /// (e.g. 256M, 2G).
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::pipeline::parse_size)]
-    pub memory_limit: usize,
+    /// (e.g. 256M, 2G) [default: 1G; for diff 192M].
+    #[arg(long, value_name = "SIZE", value_parser = crate::pipeline::parse_size)]
+    pub memory_limit: Option<usize>,
 
     /// No progress bars on stderr (they show only on a terminal anyway).
     #[arg(long, short)]
@@ -115,6 +115,11 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
+    /// The memory limit, or `default` when none was given.
+    pub fn memory(&self, default: usize) -> usize {
+        self.memory_limit.unwrap_or(default)
+    }
+
     /// The output target for rows of `shape`.
     pub fn target(&self, shape: Shape) -> Result<Target, Error> {
         target(

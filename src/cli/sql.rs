@@ -69,7 +69,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let source = source::open(inputs)?;
     let _progress =
         super::progress::watch(source.bytes_read(), source.total_bytes(), args.out.quiet);
-    let ctx = pipeline::session(args.out.memory_limit)?;
+    let ctx = pipeline::session(args.out.memory(pipeline::DEFAULT_MEMORY_LIMIT))?;
     pipeline::register(&ctx, source)?;
     let frame = ctx
         .sql(&text)
