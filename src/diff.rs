@@ -128,12 +128,7 @@ pub async fn compare(
 ) -> Result<Summary> {
     let ctx = crate::pipeline::session(options.memory_limit)?;
     for (name, inputs) in [("old", old), ("new", new)] {
-        let source = source::open(inputs)?;
-        let table = datafusion::catalog::streaming::StreamingTable::try_new(
-            source.schema_ref(),
-            vec![Arc::new(source)],
-        )?;
-        ctx.register_table(name, Arc::new(table))?;
+        crate::pipeline::register_as(&ctx, name, source::open(inputs)?)?;
     }
     let key = match options.key {
         Key::UserId => {

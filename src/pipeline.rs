@@ -72,10 +72,46 @@ pub fn parse_size(text: &str) -> std::result::Result<usize, String> {
 
 /// Registers `source` as the table [`TABLE`] of `ctx`.
 pub fn register(ctx: &SessionContext, source: Source) -> Result<()> {
-    let schema = source.schema_ref();
-    let table = StreamingTable::try_new(schema, vec![Arc::new(source)])?;
-    ctx.register_table(TABLE, Arc::new(table))?;
+    register_as(ctx, TABLE, source)
+}
+
+/// Registers `source` as the table `name` of `ctx`. A scan decodes only the columns the
+/// plan reads: the others are skipped in each line, not decoded.
+pub fn register_as(ctx: &SessionContext, name: &str, source: Source) -> Result<()> {
+    ctx.register_table(name, Arc::new(Users { source }))?;
     Ok(())
+}
+
+/// The users of a source as a table whose scans read only the columns they project.
+#[derive(Debug)]
+struct Users {
+    source: Source,
+}
+
+#[async_trait::async_trait]
+impl datafusion::catalog::TableProvider for Users {
+    fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
+        self.source.schema_ref()
+    }
+
+    fn table_type(&self) -> datafusion::logical_expr::TableType {
+        datafusion::logical_expr::TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn datafusion::catalog::Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        let source = match projection {
+            Some(columns) => self.source.with_columns(columns),
+            None => self.source.clone(),
+        };
+        let table = StreamingTable::try_new(source.schema_ref(), vec![Arc::new(source)])?;
+        table.scan(state, projection, filters, limit).await
+    }
 }
 
 /// The table [`TABLE`] of `ctx`, keeping the users that match the Auth0 search `query` and

@@ -37,9 +37,18 @@ enum ColumnBuilder {
     Json(StringBuilder),
 }
 
+/// The bit of `_extra` in a column mask.
+pub const EXTRA_BIT: u32 = 63;
+
+/// A mask of every column.
+pub const ALL_COLUMNS: u64 = u64::MAX;
+
 /// Builds record batches of the canonical schema, one user at a time.
 pub struct BatchBuilder {
     columns: Vec<ColumnBuilder>,
+    /// Which columns are filled (bit `i` for column `i`, bit [`EXTRA_BIT`] for `_extra`);
+    /// the others are left null, their values skipped.
+    mask: u64,
     extra: StringBuilder,
     rows: usize,
     extra_buf: Vec<u8>,
@@ -68,12 +77,22 @@ impl BatchBuilder {
             .collect();
         BatchBuilder {
             columns,
+            mask: ALL_COLUMNS,
             extra: StringBuilder::new(),
             rows: 0,
             extra_buf: Vec::new(),
             raw_buf: Vec::new(),
             key_buf: String::new(),
             tape: Vec::new(),
+        }
+    }
+
+    /// A builder that fills only the columns of `mask` (see [`BatchBuilder::mask`]); the
+    /// others stay null, their values skipped rather than decoded.
+    pub fn with_mask(mask: u64) -> Self {
+        BatchBuilder {
+            mask,
+            ..Self::new()
         }
     }
 
@@ -104,6 +123,7 @@ impl BatchBuilder {
         // Values are first located, then appended, so that an error leaves the builders as
         // they were: `spans[i]` is the byte range of column i's value.
         let mut spans: [Option<(usize, usize, Peek)>; 64] = [None; 64];
+        let extra = self.mask & (1 << EXTRA_BIT) != 0;
         self.extra_buf.clear();
         let unknown_key = &mut self.key_buf;
         let mut key = jiter.known_object()?.map(|k| classify(k, unknown_key));
@@ -111,7 +131,11 @@ impl BatchBuilder {
             let key_offset = jiter.current_index();
             let peek = jiter.peek()?;
             let start = jiter.current_index();
-            if peek == Peek::String {
+            let wanted = match column {
+                Some(i) => self.mask & (1 << i) != 0,
+                None => extra,
+            };
+            if peek == Peek::String && wanted {
                 // Decoding (not only skipping) checks the escapes now, so that appending below
                 // cannot fail half-way through a row.
                 jiter.known_str()?;
@@ -129,16 +153,17 @@ impl BatchBuilder {
                     }
                     spans[i] = Some((start, end, peek));
                 }
-                None => {
+                None if extra => {
                     push_extra(&mut self.extra_buf, unknown_key, &bytes[start..end]);
                 }
+                None => {}
             }
             key = jiter.next_key()?.map(|k| classify(k, unknown_key));
         }
         jiter.finish()?;
 
         for (i, builder) in self.columns.iter_mut().enumerate() {
-            let Some((start, end, peek)) = spans[i] else {
+            let Some((start, end, peek)) = spans[i].filter(|_| self.mask & (1 << i) != 0) else {
                 append_null(builder);
                 continue;
             };
@@ -170,7 +195,9 @@ impl BatchBuilder {
             if !stored {
                 // A null, or a value of another type: kept under its key in `_extra`.
                 append_null(builder);
-                push_extra(&mut self.extra_buf, COLUMNS[i].0, raw.as_bytes());
+                if extra {
+                    push_extra(&mut self.extra_buf, COLUMNS[i].0, raw.as_bytes());
+                }
             }
         }
         if self.extra_buf.is_empty() {

@@ -128,6 +128,7 @@ pub struct Source {
     inputs: Vec<Input>,
     schema: SchemaRef,
     read: Arc<std::sync::atomic::AtomicU64>,
+    mask: u64,
 }
 
 /// Checks that every file input can be opened and returns the source over all of them.
@@ -144,10 +145,28 @@ pub fn open(inputs: Vec<Input>) -> Result<Source> {
         inputs,
         schema: schema::user_schema(),
         read: Arc::default(),
+        mask: decode::ALL_COLUMNS,
     })
 }
 
 impl Source {
+    /// The same source filling only the columns at `indices` of the schema (the others stay
+    /// null and their values are skipped, not decoded).
+    pub fn with_columns(&self, indices: &[usize]) -> Source {
+        let extra = self.schema.fields().len() - 1;
+        let mask = indices.iter().fold(0u64, |mask, &i| {
+            mask | if i == extra {
+                1 << decode::EXTRA_BIT
+            } else {
+                1 << i
+            }
+        });
+        Source {
+            mask,
+            ..self.clone()
+        }
+    }
+
     /// The bytes read so far from the inputs (before decompression), for progress bars.
     pub fn bytes_read(&self) -> Arc<std::sync::atomic::AtomicU64> {
         self.read.clone()
@@ -175,12 +194,13 @@ impl Source {
         let (tx, rx) = mpsc::channel::<Result<RecordBatch, DataFusionError>>(2);
         let inputs = self.inputs.clone();
         let read = self.read.clone();
+        let mask = self.mask;
         std::thread::Builder::new()
             .name("userport-read".into())
             .spawn(move || {
-                let mut builder = BatchBuilder::new();
+                let mut builder = BatchBuilder::with_mask(mask);
                 let mut sink = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
-                let pool = Pool::new();
+                let pool = Pool::new(mask);
                 for input in &inputs {
                     match read_input(input, &read, &mut builder, &mut sink, &pool) {
                         Ok(true) => {}
@@ -358,7 +378,7 @@ struct Pool {
 }
 
 impl Pool {
-    fn new() -> Pool {
+    fn new(mask: u64) -> Pool {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
         let (work, queue) = std::sync::mpsc::sync_channel::<Chunk>(threads);
         let queue = Arc::new(std::sync::Mutex::new(queue));
@@ -369,7 +389,7 @@ impl Pool {
             let spawned = std::thread::Builder::new()
                 .name(format!("userport-decode-{i}"))
                 .spawn(move || {
-                    let mut builder = BatchBuilder::new();
+                    let mut builder = BatchBuilder::with_mask(mask);
                     loop {
                         let next = queue.lock().map(|q| q.recv());
                         let Ok(Ok(chunk)) = next else { return };
