@@ -272,6 +272,39 @@ with open(RESULTS, "w") as f:
                 continue
             ratio = f"{wall / base:.2f}" if base else "–"
             f.write(f"| {name} | {tool} | {wall:.2f} | {cpu_s:.2f} | {mb:.0f} | {ratio} | {status} |\n")
+    # The targets of the benchmark issue, checked on this run.
+    def wall(job_name, tool):
+        return next((r[2] for r in by_job.get(job_name, []) if r[1] == tool and r[2]), None)
+
+    def mem(job_name, tool):
+        return next((r[4] for r in by_job.get(job_name, []) if r[1] == tool and r[4]), None)
+
+    floor = wall("parse floor", "floor")
+    checks = []
+    a = "a. default-fields CSV"
+    for job_name in [a, "b. ten columns + expression", "c. query + sort", "d. NDJSON -> Parquet"]:
+        up = wall(job_name, "userport")
+        peers = [(t, wall(job_name, t)) for t in ("duckdb", "polars") if wall(job_name, t)]
+        if up and peers:
+            best = min(peers, key=lambda p: p[1])
+            checks.append((f"{job_name}: at least as fast as the fastest peer ({best[0]} {best[1]:.2f} s)",
+                           up <= best[1], f"{up:.2f} s"))
+        jq = wall(job_name, "jq")
+        if up and jq:
+            checks.append((f"{job_name}: at least 10x faster than jq", jq >= 10 * up, f"{jq / up:.1f}x"))
+    up_a, duck_a = wall(a, "userport"), wall(a, "duckdb")
+    if up_a and duck_a:
+        checks.append((f"{a}: at most half of DuckDB's wall time ({duck_a / 2:.2f} s)", up_a <= duck_a / 2, f"{up_a:.2f} s"))
+    if up_a and floor:
+        checks.append((f"{a}: at most 2.5x the parse floor ({2.5 * floor:.2f} s)", up_a <= 2.5 * floor, f"{up_a:.2f} s"))
+    for job_name in [a, "b. ten columns + expression", "d. NDJSON -> Parquet"]:
+        m, d = mem(job_name, "userport"), mem(job_name, "duckdb")
+        if m:
+            checks.append((f"{job_name}: peak memory under 150 MB and at most half of DuckDB's",
+                           m < 150 and (d is None or m <= d / 2), f"{m:.0f} MB (DuckDB {d or 0:.0f} MB)"))
+    f.write("\n## Targets on this run\n\n| target | met | measured |\n|---|---|---|\n")
+    for text, met, measured in checks:
+        f.write(f"| {text} | {'yes' if met else '**no**'} | {measured} |\n")
 print(f"wrote {RESULTS}")
 if failures:
     print("outputs differ:\n" + "\n".join(failures), file=sys.stderr)
