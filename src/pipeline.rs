@@ -17,7 +17,7 @@ use crate::source::Source;
 pub const TABLE: &str = "users";
 
 /// The memory DataFusion's operators may hold before sorts spill to disk, by default.
-pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
+pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
 
 /// A session with userport's functions and the JSON functions of
 /// `datafusion-functions-json` (`json_get_str`, `->`, `->>`, …) registered; SQL is read in

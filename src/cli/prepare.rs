@@ -82,7 +82,7 @@ pub struct Args {
     pub quiet: bool,
 
     /// Memory that sorts, joins and aggregations may hold before they spill to disk.
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::pipeline::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = crate::pipeline::parse_size)]
     pub memory_limit: usize,
 }
 
