@@ -294,6 +294,11 @@ fn main() -> io::Result<()> {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
+    if args.is_empty() {
+        // `cargo bench` runs every bench target: without arguments, say how to use this one.
+        eprintln!("usage: generate COUNT [FILE|-] [SEED]   (writes COUNT users as NDJSON)");
+        return Ok(());
+    }
     let count: u64 = args
         .first()
         .and_then(|c| c.parse().ok())
