@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::Schema;
 
 use datafusion::prelude::SessionContext;
@@ -25,7 +25,6 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::sink::Shape;
 use crate::sink::json::ObjectWriter;
-use crate::sink::render::{cells, normalize};
 use crate::source::{self, Input, schema};
 
 /// What identifies a user on both sides.
@@ -268,22 +267,11 @@ impl Cursor {
             let batch = batch.map_err(Error::from_datafusion)?;
             let user = schema::user_schema();
             let keys = batch.column(0).as_string::<i32>();
-            let arrays: Vec<ArrayRef> = batch.columns()[1..]
-                .iter()
-                .map(normalize)
-                .collect::<Result<_>>()?;
-            let cells = cells(&user, &arrays)?;
-            let mut scratch = String::new();
             self.keys = (0..batch.num_rows())
                 .map(|i| keys.is_valid(i).then(|| keys.value(i).to_string()))
                 .collect();
-            self.users = (0..batch.num_rows())
-                .map(|i| {
-                    let mut out = Vec::new();
-                    self.objects.write(&cells, i, &mut out, &mut scratch);
-                    out
-                })
-                .collect();
+            let users = batch.project(&(1..batch.num_columns()).collect::<Vec<_>>())?;
+            self.users = self.objects.rows(&user, &users, 0..batch.num_rows())?;
             self.row = 0;
         }
         Ok(Some(self.keys[self.row].clone()))

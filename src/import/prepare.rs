@@ -15,8 +15,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,6 @@ use super::validate::{MAX_FILE_BYTES, Validator};
 use crate::error::{Error, Result};
 use crate::sink::Shape;
 use crate::sink::json::ObjectWriter;
-use crate::sink::render::{cells, normalize_batch};
 
 /// The file size `prepare` aims under by default (Auth0 refuses files over 512000 bytes).
 pub const DEFAULT_MAX_BYTES: usize = 500_000;
@@ -139,15 +138,14 @@ pub async fn run(frame: DataFrame, settings: &Settings) -> Result<Manifest> {
     let conversion = &settings.conversion;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(Error::from_datafusion)?;
-        let arrays = normalize_batch(&batch)?;
         let rows = batch.num_rows();
         // Rendering, conversion and the rules run on two threads, half a batch each; the
         // duplicate checks and the files take the users back in order.
         let mid = if rows >= 1024 { rows / 2 } else { rows };
         let (first, second) = std::thread::scope(|scope| {
             let second =
-                scope.spawn(|| convert_rows(&schema, &arrays, &objects, mid..rows, conversion));
-            let first = convert_rows(&schema, &arrays, &objects, 0..mid, conversion);
+                scope.spawn(|| convert_rows(&schema, &batch, &objects, mid..rows, conversion));
+            let first = convert_rows(&schema, &batch, &objects, 0..mid, conversion);
             (first, second.join().expect("a conversion thread panicked"))
         });
         for converted in [first?, second?] {
@@ -164,21 +162,19 @@ type Converted = Vec<(Vec<u8>, Outcome)>;
 
 fn convert_rows(
     schema: &Schema,
-    arrays: &[ArrayRef],
+    batch: &RecordBatch,
     objects: &ObjectWriter,
     rows: std::ops::Range<usize>,
     conversion: &Conversion,
 ) -> Result<Converted> {
-    let columns = cells(schema, arrays)?;
-    let mut scratch = String::new();
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let mut object = Vec::with_capacity(1024);
-        objects.write(&columns, row, &mut object, &mut scratch);
-        let outcome = convert(&object, conversion);
-        out.push((object, outcome));
-    }
-    Ok(out)
+    Ok(objects
+        .rows(schema, batch, rows)?
+        .into_iter()
+        .map(|object| {
+            let outcome = convert(&object, conversion);
+            (object, outcome)
+        })
+        .collect())
 }
 
 /// Prepares users one at a time into a staging folder, then puts it in place.

@@ -25,7 +25,6 @@ use crate::diff::Key;
 use crate::error::{Error, Result};
 use crate::sink::Shape;
 use crate::sink::json::ObjectWriter;
-use crate::sink::render::{cells, normalize_batch};
 
 /// One value a change sets: a top-level field, or a key below a metadata object.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,15 +135,10 @@ pub async fn changes(frame: DataFrame, context: &str) -> Result<Changes> {
         key: Some(key),
         ..Changes::default()
     };
-    let (mut buf, mut scratch) = (Vec::new(), String::new());
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(Error::from_datafusion)?;
-        let arrays = normalize_batch(&batch)?;
-        let columns = cells(&schema, &arrays)?;
-        for row in 0..batch.num_rows() {
-            buf.clear();
-            objects.write(&columns, row, &mut buf, &mut scratch);
-            let Ok(Value::Object(mut values)) = serde_json::from_slice::<Value>(&buf) else {
+        for object in objects.rows(&schema, &batch, 0..batch.num_rows())? {
+            let Ok(Value::Object(mut values)) = serde_json::from_slice::<Value>(&object) else {
                 continue;
             };
             let Some(Value::String(id)) = values.remove(key_name) else {
@@ -264,15 +258,10 @@ pub async fn prepare(
         .execute_stream()
         .await
         .map_err(Error::from_datafusion)?;
-    let (mut buf, mut scratch) = (Vec::new(), String::new());
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(Error::from_datafusion)?;
-        let arrays = normalize_batch(&batch)?;
-        let columns = cells(&schema, &arrays)?;
-        for row in 0..batch.num_rows() {
-            buf.clear();
-            objects.write(&columns, row, &mut buf, &mut scratch);
-            let Ok(Value::Object(mut user)) = serde_json::from_slice::<Value>(&buf) else {
+        for object in objects.rows(&schema, &batch, 0..batch.num_rows())? {
+            let Ok(Value::Object(mut user)) = serde_json::from_slice::<Value>(&object) else {
                 continue;
             };
             let Some(id) = user.get(key_name).and_then(Value::as_str) else {

@@ -42,6 +42,25 @@ impl ObjectWriter {
         ObjectWriter { keys, shape, extra }
     }
 
+    /// Rows `rows` of `batch` (whose columns are those of `schema`), each as a JSON object.
+    pub fn rows(
+        &self,
+        schema: &Schema,
+        batch: &RecordBatch,
+        rows: std::ops::Range<usize>,
+    ) -> Result<Vec<Vec<u8>>> {
+        let arrays = normalize_batch(batch)?;
+        let columns = cells(schema, &arrays)?;
+        let mut scratch = String::new();
+        Ok(rows
+            .map(|row| {
+                let mut out = Vec::with_capacity(1024);
+                self.write(&columns, row, &mut out, &mut scratch);
+                out
+            })
+            .collect())
+    }
+
     /// Appends row `row` of `columns` (the batch's [`cells`]) to `out` as a JSON object.
     pub fn write(
         &self,
