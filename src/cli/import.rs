@@ -6,8 +6,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::auth0::jobs::ImportOptions;
-use crate::error::Error;
-use crate::import::files;
 use crate::import::rules::Options;
 use crate::import::upload::{self, Plan};
 use crate::import::validate::Validator;
@@ -69,20 +67,10 @@ pub struct Args {
 
 /// Runs `userport import`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut paths = Vec::new();
     let mut validator = Validator::new(Options {
         upsert: args.upsert,
     });
-    for arg in &args.files {
-        for (path, _) in files::resolve(arg)? {
-            let bytes = std::fs::read(&path).map_err(|source| Error::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-            validator.file(&path.display().to_string(), &bytes);
-            paths.push(path);
-        }
-    }
+    let paths = super::validate::check_files(&args.files, &mut validator)?;
     if !validator.findings.is_empty() {
         print!("{}", super::validate::text_report(&validator.findings));
         eprintln!(
@@ -158,11 +146,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "failed_users": failed.len(),
         "backup": backup.as_ref().map(|b| b.display().to_string()),
     });
-    upload::write_atomic(
+    crate::sink::output::write_whole(
         &dir.join("report.json"),
         &serde_json::to_vec_pretty(&report).expect("a report serializes"),
     )?;
-    upload::write_atomic(
+    crate::sink::output::write_whole(
         &dir.join("failed-users.json"),
         &serde_json::to_vec_pretty(&failed).expect("users serialize"),
     )?;

@@ -54,30 +54,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut validator = Validator::new(Options {
         upsert: args.upsert,
     });
-    for arg in &args.files {
-        for (path, expected) in files::resolve(arg)? {
-            let bytes = std::fs::read(&path).map_err(|source| Error::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let name = path.display().to_string();
-            validator.file(&name, &bytes);
-            if let Some((size, sha256)) = expected {
-                let actual = hex::encode(Sha256::digest(&bytes));
-                if size != bytes.len() as u64 || sha256 != actual {
-                    validator.whole_file(
-                        &name,
-                        Code::ManifestMismatch,
-                        format!(
-                            "the file changed since prepare wrote it: {} bytes, sha256 \
-                             {actual}; the manifest says {size} bytes, sha256 {sha256}",
-                            bytes.len()
-                        ),
-                    );
-                }
-            }
-        }
-    }
+    check_files(&args.files, &mut validator)?;
     let problems = validator.findings.len();
     match args.format {
         ReportFormat::Text => print!("{}", text_report(&validator.findings)),
@@ -122,6 +99,39 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Checks the import files that `args` name (files, prepared folders, manifests) with
+/// `validator`, each against its manifest's size and SHA-256 when it has one; returns the
+/// files in order.
+pub fn check_files(args: &[PathBuf], validator: &mut Validator) -> Result<Vec<PathBuf>, Error> {
+    let mut paths = Vec::new();
+    for arg in args {
+        for (path, expected) in files::resolve(arg)? {
+            let bytes = std::fs::read(&path).map_err(|source| Error::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let name = path.display().to_string();
+            validator.file(&name, &bytes);
+            if let Some((size, sha256)) = expected {
+                let actual = hex::encode(Sha256::digest(&bytes));
+                if size != bytes.len() as u64 || sha256 != actual {
+                    validator.whole_file(
+                        &name,
+                        Code::ManifestMismatch,
+                        format!(
+                            "the file changed since prepare wrote it: {} bytes, sha256 \
+                             {actual}; the manifest says {size} bytes, sha256 {sha256}",
+                            bytes.len()
+                        ),
+                    );
+                }
+            }
+            paths.push(path);
+        }
+    }
+    Ok(paths)
 }
 
 /// One line a problem.

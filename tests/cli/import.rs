@@ -37,15 +37,9 @@ fn import(server: &Server, dir: &Path, extra: &[&str]) -> (i32, String, String) 
     server.run(&args)
 }
 
-fn json_file(path: &Path) -> Value {
-    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
-}
-
-#[test]
-fn files_become_jobs_two_at_a_time_with_a_report() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = prepared(tmp.path(), 400, "8000");
-    let files = fs::read_dir(&dir)
+/// How many import files (`users-NNNN.json`) a prepared folder holds.
+fn import_files(dir: &Path) -> usize {
+    fs::read_dir(dir)
         .unwrap()
         .filter(|e| {
             e.as_ref()
@@ -54,7 +48,18 @@ fn files_become_jobs_two_at_a_time_with_a_report() {
                 .to_string_lossy()
                 .starts_with("users-")
         })
-        .count();
+        .count()
+}
+
+fn json_file(path: &Path) -> Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn files_become_jobs_two_at_a_time_with_a_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = prepared(tmp.path(), 400, "8000");
+    let files = import_files(&dir);
     assert!(files >= 4, "{files} files");
     let server = Server::start();
     let (code, _, stderr) = server.run(&[
@@ -157,6 +162,16 @@ fn invalid_files_send_nothing() {
     assert_eq!(code, 1);
     assert!(stdout.contains("DUPLICATED_USER"), "{stdout}");
     assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert!(server.requests().is_empty());
+    // A prepared file edited after prepare no longer matches its manifest.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = prepared(tmp.path(), 20, "500000");
+    let file = dir.join("users-0001.json");
+    let text = fs::read_to_string(&file).unwrap();
+    fs::write(&file, text.replacen("user1@", "user1x@", 1)).unwrap();
+    let (code, stdout, _) = import(&server, &dir, &[]);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("MANIFEST_MISMATCH"), "{stdout}");
     assert!(server.requests().is_empty());
 }
 
@@ -308,16 +323,7 @@ fn an_interrupted_import_resumes_without_submitting_twice() {
     server.state.lock().unwrap().faults.clear();
     let (code, _, stderr) = server.run(&args);
     assert_eq!(code, 0, "{stderr}");
-    let files = fs::read_dir(&dir)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with("users-")
-        })
-        .count();
+    let files = import_files(&dir);
     assert_eq!(
         server.state.lock().unwrap().jobs_created(),
         files,
