@@ -17,6 +17,7 @@ use super::jobs::Job;
 use super::{Client, read_json, redact};
 use crate::error::{Error, Result};
 use crate::json::Step;
+use crate::sink::output::Destination;
 use crate::source::Input;
 
 /// What to export.
@@ -112,21 +113,11 @@ pub async fn export(client: Arc<Client>, request: Request) -> Result<Input> {
     let name = format!("the export of job {}", job.id);
     let expected = response.content_length();
     let bytes_bar = bytes_bar(request.progress, expected);
+    // The download as served, kept whole or not at all.
     let mut raw = match &request.save_raw {
-        Some(path) => Some(
-            tempfile::NamedTempFile::new_in(
-                path.parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(std::path::Path::new(".")),
-            )
-            .map_err(|source| Error::Write {
-                path: path.display().to_string(),
-                source,
-            })?,
-        ),
+        Some(path) => Some(Destination::create(Some(path), false)?),
         None => None,
     };
-    let save_raw = request.save_raw.clone();
     let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(16);
     let what = format!("GET {}", redact(&location));
     tokio::spawn(async move {
@@ -144,7 +135,7 @@ pub async fn export(client: Arc<Client>, request: Request) -> Result<Input> {
             };
             received += chunk.len() as u64;
             bytes_bar.set_position(received);
-            if let Some(file) = raw.as_mut()
+            if let Some((_, file)) = raw.as_mut()
                 && let Err(e) = file.write_all(&chunk)
             {
                 let _ = tx.send(Err(e));
@@ -163,10 +154,10 @@ pub async fn export(client: Arc<Client>, request: Request) -> Result<Input> {
             ))));
             return;
         }
-        if let (Some(file), Some(path)) = (raw, save_raw)
-            && let Err(e) = file.persist(&path)
+        if let Some((destination, file)) = raw
+            && let Err(e) = destination.commit(file)
         {
-            let _ = tx.send(Err(e.error));
+            let _ = tx.send(Err(io::Error::other(e.to_string())));
         }
     });
     let download = ChannelReader {

@@ -331,17 +331,16 @@ impl Client {
                     api_error(what, response).await
                 }
                 Ok(response) => return Err(api_error(what, response).await),
-                Err(e) if e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() => {
-                    Error::Http {
-                        what: what.to_string(),
-                        message: error_chain(&e),
-                    }
-                }
                 Err(e) => {
-                    return Err(Error::Http {
+                    let error = Error::Http {
                         what: what.to_string(),
                         message: error_chain(&e),
-                    });
+                    };
+                    // Connection errors and timeouts are worth another try; others are not.
+                    if !(e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()) {
+                        return Err(error);
+                    }
+                    error
                 }
             };
             if attempt >= self.retry.attempts {
@@ -408,9 +407,13 @@ async fn api_error(what: &str, response: Response) -> Error {
     }
 }
 
-/// A reqwest error and its causes, one line.
+/// A reqwest error and its causes, one line; its URL without the query string (download
+/// links carry signatures).
 fn error_chain(e: &reqwest::Error) -> String {
-    let mut out = e.without_url_ref().to_string();
+    let mut out = e.to_string();
+    if let Some(url) = e.url() {
+        out = out.replace(url.as_str(), &redact(url.as_str()));
+    }
     let mut source = std::error::Error::source(e);
     while let Some(inner) = source {
         out.push_str(": ");
@@ -418,21 +421,6 @@ fn error_chain(e: &reqwest::Error) -> String {
         source = inner.source();
     }
     out
-}
-
-/// A helper of `reqwest::Error` that hides the URL (which can carry signed query strings).
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let text = self.to_string();
-        match self.url() {
-            Some(url) => text.replace(url.as_str(), &redact(url.as_str())),
-            None => text,
-        }
-    }
 }
 
 /// A URL without its query string (download links carry signatures).

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::expr::{self, Field};
 use crate::pipeline;
 use crate::sink::Shape;
-use crate::source::{self, Input};
+use crate::source::Input;
 
 /// Arguments of `userport export`.
 #[derive(Debug, clap::Args)]
@@ -148,14 +148,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         args.inputs.iter().map(|a| Input::parse(a)).collect()
     };
-    let source = source::open(inputs)?;
-    let _progress = super::progress::watch(
-        source.bytes_read(),
-        source.total_bytes(),
+    let (ctx, _progress) = super::open_users(
+        inputs,
+        args.out.memory(pipeline::DEFAULT_MEMORY_LIMIT),
         args.out.quiet || args.explain,
-    );
-    let ctx = pipeline::session(args.out.memory(pipeline::DEFAULT_MEMORY_LIMIT))?;
-    pipeline::register(&ctx, source)?;
+        super::Reads::Once,
+    )?;
     let (mut frame, filter) =
         pipeline::filtered(&ctx, args.query.as_deref(), args.where_sql.as_deref()).await?;
     let sorts = args

@@ -55,7 +55,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let text = pretty(&errors);
             match output {
                 Some(path) => {
-                    crate::import::upload::write_atomic(&path, format!("{text}\n").as_bytes())?
+                    crate::sink::output::write_whole(&path, format!("{text}\n").as_bytes())?
                 }
                 None => println!("{text}"),
             }

@@ -83,6 +83,34 @@ impl TenantArgs {
     }
 }
 
+/// How many times a command reads its inputs (for the progress bar's total).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Once: the bar shows the share of the inputs' size read.
+    Once,
+    /// More than once: the bar shows bytes and throughput only.
+    Several,
+}
+
+/// A session with `inputs` registered as the table `users`, and a progress bar of the bytes
+/// read from them (on a terminal, unless `quiet`).
+pub fn open_users(
+    inputs: Vec<crate::source::Input>,
+    memory_limit: usize,
+    quiet: bool,
+    reads: Reads,
+) -> Result<(datafusion::prelude::SessionContext, progress::Progress), Error> {
+    let source = crate::source::open(inputs)?;
+    let total = match reads {
+        Reads::Once => source.total_bytes(),
+        Reads::Several => None,
+    };
+    let progress = progress::watch(source.bytes_read(), total, quiet);
+    let ctx = crate::pipeline::session(memory_limit)?;
+    crate::pipeline::register(&ctx, source)?;
+    Ok((ctx, progress))
+}
+
 /// How often running jobs are polled (`USERPORT_POLL_MS` overrides it, for tests).
 pub fn poll_interval() -> std::time::Duration {
     import::default_poll()

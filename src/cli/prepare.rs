@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::import::convert::Conversion;
 use crate::import::prepare::{self, DEFAULT_MAX_BYTES, Manifest, REJECTED, Settings};
 use crate::pipeline;
-use crate::source::{self, Input};
+use crate::source::Input;
 
 /// Arguments of `userport prepare`.
 #[derive(Debug, clap::Args)]
@@ -101,10 +101,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return update(&args, base, settings).await;
     }
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
-    let source = source::open(inputs)?;
-    let _progress = super::progress::watch(source.bytes_read(), source.total_bytes(), args.quiet);
-    let ctx = pipeline::session(args.memory_limit)?;
-    pipeline::register(&ctx, source)?;
+    let (ctx, _progress) =
+        super::open_users(inputs, args.memory_limit, args.quiet, super::Reads::Once)?;
     let frame = match super::sql::query_text("--sql", args.sql.as_deref(), args.file.as_deref())? {
         Some((text, context)) => ctx
             .sql(&text)
@@ -138,10 +136,13 @@ async fn update(args: &Args, base: &str, settings: Settings) -> anyhow::Result<E
         )
         .into());
     };
-    let source = source::open(vec![Input::parse(base)])?;
-    let _progress = super::progress::watch(source.bytes_read(), None, args.quiet);
-    let ctx = pipeline::session(args.memory_limit)?;
-    pipeline::register(&ctx, source)?;
+    // The base is read twice: by the query, then while the changes are merged.
+    let (ctx, _progress) = super::open_users(
+        vec![Input::parse(base)],
+        args.memory_limit,
+        args.quiet,
+        super::Reads::Several,
+    )?;
     let frame = ctx
         .sql(&text)
         .await

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use crate::error::Error;
 use crate::pipeline;
 use crate::sink::Shape;
-use crate::source::{self, Input};
+use crate::source::Input;
 
 /// Arguments of `userport sql`.
 #[derive(Debug, clap::Args)]
@@ -66,11 +66,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .expect("clap requires -e or --file");
     let target = args.out.target(Shape::Columns)?;
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
-    let source = source::open(inputs)?;
-    let _progress =
-        super::progress::watch(source.bytes_read(), source.total_bytes(), args.out.quiet);
-    let ctx = pipeline::session(args.out.memory(pipeline::DEFAULT_MEMORY_LIMIT))?;
-    pipeline::register(&ctx, source)?;
+    let (ctx, _progress) = super::open_users(
+        inputs,
+        args.out.memory(pipeline::DEFAULT_MEMORY_LIMIT),
+        args.out.quiet,
+        super::Reads::Once,
+    )?;
     let frame = ctx
         .sql(&text)
         .await

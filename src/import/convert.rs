@@ -85,16 +85,16 @@ impl Dropped {
     }
 }
 
-/// The primary identity of an exported user.
+/// The primary identity of an exported user, and how many linked identities follow it.
+#[derive(Default)]
 struct Identity {
     provider: Option<String>,
     connection: Option<String>,
+    linked: u64,
 }
 
 /// Converts the exported user `object` (one JSON object text) into an import row.
 pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
-    let mut dropped = Dropped::default();
-    let dropped = &mut dropped;
     let Some(members) = members(object) else {
         return refused(
             Code::InvalidType,
@@ -107,7 +107,7 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
         let (_, range) = members.iter().rev().find(|(k, _)| k == key)?;
         serde_json::from_slice::<String>(raw(range)).ok()
     };
-    let identity = identity(&members, object, dropped);
+    let identity = identity(&members, object);
     let user_id = text_of("user_id");
     let provider = identity.provider.clone().or_else(|| {
         user_id
@@ -171,6 +171,8 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
     out.push(b'{');
     let mut first = true;
     let mut has_verified = false;
+    let mut verified_added = false;
+    let mut dropped: Vec<String> = Vec::new();
     let mut put = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
         if !first {
             out.push(b',');
@@ -185,9 +187,8 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
             continue;
         }
         let value = raw(range);
-        let drop = |dropped: &mut Dropped| *dropped.fields.entry(key.clone()).or_default() += 1;
         if value == b"null" {
-            *dropped.fields.entry(format!("{key} (null)")).or_default() += 1;
+            dropped.push(format!("{key} (null)"));
             continue;
         }
         match key.as_str() {
@@ -218,7 +219,7 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
                             .into(),
                     });
                 } else {
-                    drop(dropped);
+                    dropped.push(key.clone());
                 }
             }
             k if allowed.contains(&k) => {
@@ -226,16 +227,16 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
                 if k == "email" && !members.iter().any(|(k, _)| k == "email_verified") {
                     put(&mut out, "email_verified", b"false");
                     has_verified = true;
-                    dropped.email_verified_added += 1;
+                    verified_added = true;
                 }
                 has_verified |= k == "email_verified";
             }
-            _ => drop(dropped),
+            _ => dropped.push(key.clone()),
         }
     }
     if !has_verified {
         put(&mut out, "email_verified", b"false");
-        dropped.email_verified_added += 1;
+        verified_added = true;
     }
     out.push(b'}');
 
@@ -262,9 +263,9 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
         username: text("username"),
         connection: identity.connection,
         json: out,
-        dropped: std::mem::take(&mut dropped.fields).into_keys().collect(),
-        linked_identities: dropped.linked_identities,
-        email_verified_added: dropped.email_verified_added > 0,
+        dropped,
+        linked_identities: identity.linked,
+        email_verified_added: verified_added,
     })
 }
 
@@ -282,23 +283,15 @@ fn refused(code: Code, pointer: &str, message: String) -> Outcome {
 }
 
 /// The primary identity (`identities[0]`); linked identities after it are counted.
-fn identity(
-    members: &[(String, std::ops::Range<usize>)],
-    object: &[u8],
-    dropped: &mut Dropped,
-) -> Identity {
+fn identity(members: &[(String, std::ops::Range<usize>)], object: &[u8]) -> Identity {
     let found = members
         .iter()
         .rev()
         .find(|(k, _)| k == "identities")
         .and_then(|(_, range)| serde_json::from_slice::<Value>(&object[range.clone()]).ok());
     let Some(Value::Array(identities)) = found else {
-        return Identity {
-            provider: None,
-            connection: None,
-        };
+        return Identity::default();
     };
-    dropped.linked_identities += identities.len().saturating_sub(1) as u64;
     let field = |name: &str| {
         identities
             .first()
@@ -309,6 +302,7 @@ fn identity(
     Identity {
         provider: field("provider"),
         connection: field("connection"),
+        linked: identities.len().saturating_sub(1) as u64,
     }
 }
 

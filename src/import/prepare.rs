@@ -301,7 +301,7 @@ impl Preparer {
             }
             Outcome::Refused { problems, row } => self.refuse(input, object, problems, row),
             Outcome::Row(row) => {
-                let mut problems = self.duplicates(input, &row);
+                let mut problems = self.duplicates(&row);
                 if row.json.len() + 5 > self.settings.max_bytes {
                     problems.push(Problem {
                         pointer: String::new(),
@@ -337,8 +337,7 @@ impl Preparer {
     }
 
     /// The keys of `row` that earlier users already have.
-    fn duplicates(&mut self, input: u64, row: &Row) -> Vec<Problem> {
-        let _ = input;
+    fn duplicates(&mut self, row: &Row) -> Vec<Problem> {
         let connection = self.connection_no(row.connection.as_deref());
         let mut problems = Vec::new();
         let keys = [

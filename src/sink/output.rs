@@ -53,6 +53,16 @@ impl Writer {
     }
 }
 
+/// Writes `bytes` to `path` (`-` is stdout) whole or not at all.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    let (destination, mut writer) = Destination::create(Some(path), false)?;
+    writer.write_all(bytes).map_err(|source| Error::Write {
+        path: destination.name(),
+        source,
+    })?;
+    destination.commit(writer)
+}
+
 /// An output being written: stdout, or a temporary file to be renamed to its path.
 pub struct Destination {
     path: Option<PathBuf>,

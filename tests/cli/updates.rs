@@ -248,6 +248,8 @@ fn the_whole_update_cycle_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let path = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
     let server = Server::start();
+    let export_to =
+        |name: &str| server.run(&["export", "--format", "ndjson", "-o", &path(name), "-q"]);
     // A tenant holding the fixtures' database users.
     ok(&["prepare", "fixtures/users.ndjson", "-o", &path("seed")]);
     let (code, _, stderr) = server.run(&[
@@ -258,14 +260,7 @@ fn the_whole_update_cycle_loses_nothing() {
         "-q",
     ]);
     assert_eq!(code, 0, "{stderr}");
-    let (code, _, stderr) = server.run(&[
-        "export",
-        "--format",
-        "ndjson",
-        "-o",
-        &path("base.ndjson"),
-        "-q",
-    ]);
+    let (code, _, stderr) = export_to("base.ndjson");
     assert_eq!(code, 0, "{stderr}");
     // The change: a role for the users of a tenant.
     let query = root().join("queries/updates/add-role.sql");
@@ -309,14 +304,7 @@ fn the_whole_update_cycle_loses_nothing() {
         23,
         "the backup holds the connection's users"
     );
-    let (code, _, stderr) = server.run(&[
-        "export",
-        "--format",
-        "ndjson",
-        "-o",
-        &path("after.ndjson"),
-        "-q",
-    ]);
+    let (code, _, stderr) = export_to("after.ndjson");
     assert_eq!(code, 0, "{stderr}");
     // Expected: the base, with "beta" added to the roles of the users of a tenant.
     let mut expected = String::new();
@@ -371,14 +359,7 @@ fn the_whole_update_cycle_loses_nothing() {
         "-q",
     ]);
     assert_eq!(code, 0, "{stderr}");
-    let (code, _, _) = server.run(&[
-        "export",
-        "--format",
-        "ndjson",
-        "-o",
-        &path("lossy.ndjson"),
-        "-q",
-    ]);
+    let (code, _, _) = export_to("lossy.ndjson");
     assert_eq!(code, 0);
     let out = run(&["diff", &path("expected.ndjson"), &path("lossy.ndjson")]);
     assert_eq!(out.status.code(), Some(1));
