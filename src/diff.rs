@@ -31,6 +31,7 @@ use crate::source::{self, Input, schema};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Key {
     /// `user_id`, with the `auth0|` prefix of exports reconciled with import files.
+    #[value(name = "user_id", alias = "user-id")]
     UserId,
     /// The email address, without regard to case.
     Email,

@@ -158,7 +158,17 @@ fn merges_keep_every_key_the_change_does_not_name() {
 #[test]
 fn diff_reports_added_removed_and_changed_users() {
     let tmp = tempfile::tempdir().unwrap();
-    // Equal sets, in two formats: exit 0, an empty report.
+    // Equal sets, in two formats: exit 0, an empty report (`--key user_id` as documented).
+    assert_eq!(
+        ok(&[
+            "diff",
+            "fixtures/users.ndjson",
+            "fixtures/users.json",
+            "--key",
+            "user_id"
+        ]),
+        "key,change,path,old,new\n"
+    );
     assert_eq!(
         ok(&["diff", "fixtures/users.ndjson", "fixtures/users.json"]),
         "key,change,path,old,new\n"
