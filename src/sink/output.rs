@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 pub enum Writer {
     /// Standard output.
     Stdout(BufWriter<io::Stdout>),
-    /// A temporary file.
-    File(BufWriter<File>),
+    /// A temporary file, written by a thread of its own.
+    File(Background<File>),
     /// A gzip stream into a temporary file or stdout.
     Gzip(GzEncoder<Box<Writer>>),
 }
@@ -44,12 +44,99 @@ impl Writer {
     fn close(self) -> io::Result<()> {
         match self {
             Writer::Gzip(gz) => gz.finish()?.close(),
-            Writer::File(mut w) => {
-                w.flush()?;
-                w.into_inner().map_err(|e| e.into_error())?.sync_all()
-            }
+            Writer::File(w) => w.finish()?.sync_all(),
             Writer::Stdout(mut w) => w.flush(),
         }
+    }
+}
+
+/// Bytes a [`Background`] writer gathers before handing them to its thread.
+const BACKGROUND_BUFFER: usize = 1 << 20;
+
+/// A writer whose writes happen on a thread of its own: the caller fills a buffer, the
+/// thread copies full buffers into `W` (on a slow disk the system calls cost as much as
+/// rendering the report), and the buffers come back to be filled again.
+pub struct Background<W: Write + Send + 'static> {
+    buf: Vec<u8>,
+    full: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<io::Result<W>>>,
+}
+
+impl<W: Write + Send + 'static> Background<W> {
+    /// Starts the thread that writes into `inner`.
+    pub fn new(mut inner: W) -> Self {
+        let (full, work) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (recycle, empty) = std::sync::mpsc::channel::<Vec<u8>>();
+        let thread = std::thread::Builder::new()
+            .name("userport-write".into())
+            .spawn(move || {
+                for mut buf in work {
+                    inner.write_all(&buf)?;
+                    buf.clear();
+                    // The writer may be gone already (it stops after an error).
+                    let _ = recycle.send(buf);
+                }
+                inner.flush()?;
+                Ok(inner)
+            })
+            .expect("spawning the writer thread");
+        Background {
+            buf: Vec::with_capacity(BACKGROUND_BUFFER),
+            full: Some(full),
+            empty,
+            thread: Some(thread),
+        }
+    }
+
+    /// Hands the buffer to the thread; on failure, the thread's error.
+    fn send(&mut self) -> io::Result<()> {
+        let next = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BACKGROUND_BUFFER));
+        let buf = std::mem::replace(&mut self.buf, next);
+        let sent = match &self.full {
+            Some(full) => full.send(buf).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            // The thread stopped: its error says why.
+            self.full = None;
+            match self.thread.take().map(|t| t.join()) {
+                Some(Ok(Err(e))) => Err(e),
+                _ => Err(io::Error::other("the writing thread stopped")),
+            }
+        }
+    }
+
+    /// Writes what is left, waits for the thread and returns the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        self.full = None;
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result,
+            _ => Err(io::Error::other("the writing thread stopped")),
+        }
+    }
+}
+
+impl<W: Write + Send + 'static> Write for Background<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len() + data.len() > BACKGROUND_BUFFER && !self.buf.is_empty() {
+            self.send()?;
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Buffers reach the file in order; `finish` waits for all of them.
+        Ok(())
     }
 }
 
@@ -107,7 +194,7 @@ impl Destination {
                         path: Some(path.to_path_buf()),
                         temp: Some(temp),
                     },
-                    Writer::File(BufWriter::with_capacity(1 << 16, file)),
+                    Writer::File(Background::new(file)),
                 )
             }
         };

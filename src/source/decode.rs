@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Int64Builder, StringBuilder};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Int64Builder, StringBuilder, new_null_array,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 use jiter::{Jiter, JiterError, Peek};
 
@@ -49,6 +51,8 @@ pub struct BatchBuilder {
     /// Which columns are filled (bit `i` for column `i`, bit [`EXTRA_BIT`] for `_extra`);
     /// the others are left null, their values skipped.
     mask: u64,
+    /// The typed columns of the mask, in schema order.
+    wanted: Vec<usize>,
     extra: StringBuilder,
     rows: usize,
     extra_buf: Vec<u8>,
@@ -78,6 +82,7 @@ impl BatchBuilder {
         BatchBuilder {
             columns,
             mask: ALL_COLUMNS,
+            wanted: (0..COLUMNS.len()).collect(),
             extra: StringBuilder::new(),
             rows: 0,
             extra_buf: Vec::new(),
@@ -92,6 +97,9 @@ impl BatchBuilder {
     pub fn with_mask(mask: u64) -> Self {
         BatchBuilder {
             mask,
+            wanted: (0..COLUMNS.len())
+                .filter(|i| mask & (1 << i) != 0)
+                .collect(),
             ..Self::new()
         }
     }
@@ -122,11 +130,17 @@ impl BatchBuilder {
         }
         // Values are first located, then appended, so that an error leaves the builders as
         // they were: `spans[i]` is the byte range of column i's value.
-        let mut spans: [Option<(usize, usize, Peek)>; 64] = [None; 64];
+        let mut spans: [Option<(usize, usize, Peek)>; COLUMNS.len()] = [None; COLUMNS.len()];
         let extra = self.mask & (1 << EXTRA_BIT) != 0;
         self.extra_buf.clear();
         let unknown_key = &mut self.key_buf;
-        let mut key = jiter.known_object()?.map(|k| classify(k, unknown_key));
+        // Most lines have no escape at all: one search of the line spares one per string.
+        let escapes = memchr::memchr(b'\\', bytes).is_some();
+        let first = jiter.next_object_bytes()?;
+        let mut key = match first {
+            Some(raw) => Some(classify(raw, escapes, offset_in(bytes, raw), unknown_key)?),
+            None => None,
+        };
         while let Some(column) = key {
             let key_offset = jiter.current_index();
             let peek = jiter.peek()?;
@@ -136,9 +150,19 @@ impl BatchBuilder {
                 None => extra,
             };
             if peek == Peek::String && wanted {
-                // Decoding (not only skipping) checks the escapes now, so that appending below
-                // cannot fail half-way through a row.
-                jiter.known_str()?;
+                // The line is valid UTF-8 already: only escapes need decoding, and they are
+                // checked now so that appending below cannot fail half-way through a row.
+                let raw = jiter.known_bytes()?;
+                if escapes && memchr::memchr(b'\\', raw).is_some() {
+                    let quoted = &bytes[start..jiter.current_index()];
+                    let mut check = Jiter::with_tape(quoted, std::mem::take(&mut self.tape));
+                    let checked = check.next_str().map(|_| ()).map_err(|e| DecodeError {
+                        offset: start + e.index,
+                        message: format!("invalid JSON: {}", e.error_type),
+                    });
+                    self.tape = check.into_tape();
+                    checked?;
+                }
             } else {
                 jiter.known_skip(peek)?;
             }
@@ -158,19 +182,24 @@ impl BatchBuilder {
                 }
                 None => {}
             }
-            key = jiter.next_key()?.map(|k| classify(k, unknown_key));
+            key = match jiter.next_key_bytes()? {
+                Some(raw) => Some(classify(raw, escapes, offset_in(bytes, raw), unknown_key)?),
+                None => None,
+            };
         }
         jiter.finish()?;
 
-        for (i, builder) in self.columns.iter_mut().enumerate() {
-            let Some((start, end, peek)) = spans[i].filter(|_| self.mask & (1 << i) != 0) else {
+        // Columns outside the mask are not touched: `finish` makes them all null at once.
+        for &i in &self.wanted {
+            let builder = &mut self.columns[i];
+            let Some((start, end, peek)) = spans[i] else {
                 append_null(builder);
                 continue;
             };
             let raw = &text[start..end];
             let stored = match builder {
                 ColumnBuilder::Text(b) if peek == Peek::String => {
-                    append_str(b, raw, &mut self.tape);
+                    append_str(b, raw, escapes, &mut self.tape);
                     true
                 }
                 ColumnBuilder::Bool(b) if peek == Peek::True || peek == Peek::False => {
@@ -185,9 +214,14 @@ impl BatchBuilder {
                     Err(_) => false,
                 },
                 ColumnBuilder::Json(b) if peek != Peek::Null => {
-                    self.raw_buf.clear();
-                    compact_into(raw.as_bytes(), &mut self.raw_buf);
-                    b.append_value(as_str(&self.raw_buf));
+                    if has_space(raw.as_bytes()) {
+                        self.raw_buf.clear();
+                        compact_into(raw.as_bytes(), &mut self.raw_buf);
+                        b.append_value(as_str(&self.raw_buf));
+                    } else {
+                        // Compact already, as Auth0 writes its exports.
+                        b.append_value(raw);
+                    }
                     true
                 }
                 _ => false,
@@ -200,7 +234,9 @@ impl BatchBuilder {
                 }
             }
         }
-        if self.extra_buf.is_empty() {
+        if !extra {
+            // Left to `finish`, like the other columns outside the mask.
+        } else if self.extra_buf.is_empty() {
             self.extra.append_null();
         } else {
             let mut object = Vec::with_capacity(self.extra_buf.len() + 2);
@@ -215,10 +251,17 @@ impl BatchBuilder {
 
     /// Takes the users appended so far as one record batch and starts a new one.
     pub fn finish(&mut self) -> RecordBatch {
+        let rows = self.rows;
+        let schema = schema::user_schema();
+        let mask = self.mask;
         let mut arrays: Vec<ArrayRef> = self
             .columns
             .iter_mut()
-            .map(|builder| -> ArrayRef {
+            .enumerate()
+            .map(|(i, builder)| -> ArrayRef {
+                if mask & (1 << i) == 0 {
+                    return new_null_array(schema.field(i).data_type(), rows);
+                }
                 match builder {
                     ColumnBuilder::Text(b) | ColumnBuilder::Json(b) => Arc::new(b.finish()),
                     ColumnBuilder::Bool(b) => Arc::new(b.finish()),
@@ -226,22 +269,59 @@ impl BatchBuilder {
                 }
             })
             .collect();
-        arrays.push(Arc::new(self.extra.finish()));
+        arrays.push(if mask & (1 << EXTRA_BIT) == 0 {
+            new_null_array(schema.field(COLUMNS.len()).data_type(), rows)
+        } else {
+            Arc::new(self.extra.finish())
+        });
         self.rows = 0;
-        RecordBatch::try_new(schema::user_schema(), arrays)
-            .expect("builders match the canonical schema")
+        RecordBatch::try_new(schema, arrays).expect("builders match the canonical schema")
     }
 }
 
-/// The typed column of `key`, or `None` after copying the key into `unknown` (the key's text
-/// borrows the parser, so it is kept before the parser reads on).
-fn classify(key: &str, unknown: &mut String) -> Option<usize> {
-    let column = schema::column(key).map(|(i, _)| i);
+/// The typed column of the key whose raw text (between the quotes, escapes as written) is
+/// `raw`, or `None` after copying the decoded key into `unknown` (the key's text borrows the
+/// parser, so it is kept before the parser reads on).
+fn classify(
+    raw: &[u8],
+    escapes: bool,
+    at: usize,
+    unknown: &mut String,
+) -> Result<Option<usize>, DecodeError> {
+    let decoded;
+    let key = if !escapes || memchr::memchr(b'\\', raw).is_none() {
+        raw
+    } else {
+        let mut quoted = Vec::with_capacity(raw.len() + 2);
+        quoted.push(b'"');
+        quoted.extend_from_slice(raw);
+        quoted.push(b'"');
+        decoded = Jiter::new(&quoted)
+            .next_str()
+            .map_err(|e| DecodeError {
+                offset: (at + e.index).saturating_sub(1),
+                message: format!("invalid JSON: {}", e.error_type),
+            })?
+            .to_string();
+        decoded.as_bytes()
+    };
+    let column = schema::index(key);
     if column.is_none() {
         unknown.clear();
-        unknown.push_str(key);
+        // The line was checked as UTF-8 before it was parsed.
+        unknown.push_str(&String::from_utf8_lossy(key));
     }
-    column
+    Ok(column)
+}
+
+/// Where `part` (a slice of `whole`) starts in `whole`.
+fn offset_in(whole: &[u8], part: &[u8]) -> usize {
+    (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize)
+}
+
+/// Whether raw JSON text holds any white space (inside strings or between tokens).
+fn has_space(raw: &[u8]) -> bool {
+    memchr::memchr3(b' ', b'\n', b'\r', raw).is_some() || memchr::memchr(b'\t', raw).is_some()
 }
 
 /// Appends `"key":raw` to the extra buffer, the key quoted as JSON and the value compacted.
@@ -263,10 +343,10 @@ fn append_null(builder: &mut ColumnBuilder) {
 }
 
 /// Appends the JSON string literal `raw` (already checked by the parser) to `builder`,
-/// decoding escapes only when there are some.
-fn append_str(builder: &mut StringBuilder, raw: &str, tape: &mut Vec<u8>) {
+/// decoding escapes only when there are some (`escapes`: whether its line has any).
+fn append_str(builder: &mut StringBuilder, raw: &str, escapes: bool, tape: &mut Vec<u8>) {
     let inner = &raw[1..raw.len() - 1];
-    if !inner.contains('\\') {
+    if !escapes || memchr::memchr(b'\\', inner.as_bytes()).is_none() {
         builder.append_value(inner);
         return;
     }
@@ -346,6 +426,29 @@ mod tests {
             "expected a JSON object (one user), found a number"
         );
         assert_eq!(builder.finish().num_rows(), 1);
+    }
+
+    #[test]
+    fn escaped_keys_and_values_are_decoded_and_checked() {
+        let mut builder = BatchBuilder::new();
+        builder
+            .append(r#"{"user\u005fid":"a\"b","x\u0041":1,"identities":[ {"a": "b c"} ]}"#)
+            .unwrap();
+        let e = builder
+            .append(r#"{"user_id":"c","email":"\x"}"#)
+            .unwrap_err();
+        assert!(e.message.starts_with("invalid JSON"), "{}", e.message);
+        assert_eq!(e.offset, 25);
+        let e = builder.append(r#"{"user_id":"c","e\q":1}"#).unwrap_err();
+        assert!(e.message.starts_with("invalid JSON"), "{}", e.message);
+        let batch = builder.finish();
+        assert_eq!(batch.num_rows(), 1);
+        let ids = column(&batch, "user_id").as_string::<i32>();
+        assert_eq!(ids.value(0), "a\"b");
+        let extra = column(&batch, EXTRA_NAME).as_string::<i32>();
+        assert_eq!(extra.value(0), r#"{"xA":1}"#);
+        let identities = column(&batch, "identities").as_string::<i32>();
+        assert_eq!(identities.value(0), r#"[{"a":"b c"}]"#);
     }
 
     const EXTRA_NAME: &str = schema::EXTRA;

@@ -243,6 +243,20 @@ fn read_input(
     pool: &Pool,
 ) -> Result<bool> {
     let name = input.to_string();
+    if let Input::Path(path) = input {
+        let file = File::open(path).map_err(read_error(&name))?;
+        let meta = file.metadata().map_err(read_error(&name))?;
+        let len = meta.len();
+        if meta.is_file() && len > 0 {
+            // Users decoded so far (an earlier JSON array) go first.
+            if !builder.is_empty() && !emit(builder.finish()) {
+                return Ok(false);
+            }
+            if let Mapped::Read(more) = map_lines(&name, &file, len, read, pool, emit)? {
+                return Ok(more);
+            }
+        }
+    }
     let counted = Counted {
         inner: input.open().map_err(read_error(&name))?,
         read: read.clone(),
@@ -313,9 +327,14 @@ impl Users<'_> {
         let text = std::str::from_utf8(bytes).map_err(|e| {
             self.error(bytes, e.valid_up_to(), line, column, "invalid UTF-8".into())
         })?;
+        self.push_str(text, line, column)
+    }
+
+    /// [`Users::push`] of a text already checked as UTF-8.
+    fn push_str(&mut self, text: &str, line: u64, column: u64) -> Result<bool> {
         self.builder
             .append(text)
-            .map_err(|e| self.error(bytes, e.offset, line, column, e.message))?;
+            .map_err(|e| self.error(text.as_bytes(), e.offset, line, column, e.message))?;
         if self.builder.len() >= BATCH_ROWS {
             return Ok((self.emit)(self.builder.finish()));
         }
@@ -358,16 +377,34 @@ fn chars(bytes: &[u8]) -> u64 {
 /// Bytes of NDJSON handed to a decoding thread at a time (cut at a line end).
 const CHUNK: usize = 4 << 20;
 
-/// A run of whole lines of one input, numbered from `first_line`.
+/// The bytes of a chunk: copied out of a reader, or a window of a file mapped into memory
+/// (unmapped when the chunk is dropped, so memory stays bounded on any file size).
+enum Bytes {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap, usize),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(bytes) => bytes,
+            Bytes::Mapped(map, len) => &map[..*len],
+        }
+    }
+}
+
+/// A run of whole lines of one input, numbered from 1 (the reader knows where it starts).
 struct Chunk {
     seq: u64,
     name: Arc<str>,
-    first_line: u64,
-    bytes: Vec<u8>,
+    bytes: Bytes,
 }
 
-/// What a decoding thread made of a chunk.
-type Decoded = (u64, Result<Vec<RecordBatch>>);
+/// What a decoding thread made of a chunk: its batches and the line ends it holds, or an
+/// error whose line is counted from the chunk's first line.
+type Decoded = (u64, Result<(Vec<RecordBatch>, u64)>);
 
 /// Threads that decode chunks of NDJSON into batches, on all cores; the reader hands out
 /// chunks and puts the results back in input order.
@@ -394,7 +431,10 @@ impl Pool {
                         let next = queue.lock().map(|q| q.recv());
                         let Ok(Ok(chunk)) = next else { return };
                         let result = decode_chunk(&chunk, &mut builder);
-                        if report.send((chunk.seq, result)).is_err() {
+                        let seq = chunk.seq;
+                        // The chunk's memory goes before the batches travel on.
+                        drop(chunk);
+                        if report.send((seq, result)).is_err() {
                             return;
                         }
                     }
@@ -418,8 +458,9 @@ impl Drop for Pool {
     }
 }
 
-/// Decodes every line of a chunk (blank lines skipped) into batches.
-fn decode_chunk(chunk: &Chunk, builder: &mut BatchBuilder) -> Result<Vec<RecordBatch>> {
+/// Decodes every line of a chunk (blank lines skipped) into batches; also counts its line
+/// ends. Each line is checked as UTF-8 just before it is parsed, while it is in the cache.
+fn decode_chunk(chunk: &Chunk, builder: &mut BatchBuilder) -> Result<(Vec<RecordBatch>, u64)> {
     let mut batches = Vec::new();
     let mut emit = |batch: RecordBatch| {
         batches.push(batch);
@@ -430,16 +471,126 @@ fn decode_chunk(chunk: &Chunk, builder: &mut BatchBuilder) -> Result<Vec<RecordB
         builder,
         emit: &mut emit,
     };
-    for (number, line) in (chunk.first_line..).zip(chunk.bytes.split(|&b| b == b'\n')) {
-        if !line.iter().all(|b| b.is_ascii_whitespace()) {
-            users.push(line, number, 1)?;
+    let bytes: &[u8] = &chunk.bytes;
+    let (mut line, mut start) = (0u64, 0usize);
+    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+    for end in ends {
+        line += 1;
+        let text = &bytes[start..end];
+        start = end + 1;
+        if text.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
         }
+        match simdutf8::basic::from_utf8(text) {
+            Ok(text) => users.push_str(text, line, 1)?,
+            // The slower check says where the bad byte is.
+            Err(_) => users.push(text, line, 1)?,
+        };
     }
     if !users.builder.is_empty() {
         let batch = users.builder.finish();
         (users.emit)(batch);
     }
-    Ok(batches)
+    Ok((batches, line - 1))
+}
+
+/// Hands chunks of one input to the pool and the decoded batches on, in input order, with
+/// a bounded number of chunks in flight.
+struct Dispatch<'a> {
+    pool: &'a Pool,
+    emit: &'a mut dyn FnMut(RecordBatch) -> bool,
+    name: Arc<str>,
+    pending: std::collections::BTreeMap<u64, Result<(Vec<RecordBatch>, u64)>>,
+    sent: u64,
+    next: u64,
+    /// The input's line on which the next chunk to hand on starts.
+    line: u64,
+}
+
+impl<'a> Dispatch<'a> {
+    fn new(name: &str, pool: &'a Pool, emit: &'a mut dyn FnMut(RecordBatch) -> bool) -> Self {
+        Dispatch {
+            pool,
+            emit,
+            name: Arc::from(name),
+            pending: Default::default(),
+            sent: 0,
+            next: 0,
+            line: 1,
+        }
+    }
+
+    /// Sends the whole lines `bytes` to be decoded; `false` when the consumer left.
+    fn send(&mut self, bytes: Bytes) -> Result<bool> {
+        let Some(work) = self.pool.work.as_ref() else {
+            return Ok(false);
+        };
+        while self.sent - self.next >= 2 * self.pool.threads as u64 {
+            if !self.wait()? {
+                return Ok(false);
+            }
+        }
+        let chunk = Chunk {
+            seq: self.sent,
+            name: Arc::clone(&self.name),
+            bytes,
+        };
+        if work.send(chunk).is_err() {
+            return Ok(false);
+        }
+        self.sent += 1;
+        while let Ok((seq, result)) = self.pool.done.try_recv() {
+            self.pending.insert(seq, result);
+        }
+        self.forward()
+    }
+
+    /// Waits for one decoded chunk and hands on what is next in order.
+    fn wait(&mut self) -> Result<bool> {
+        let Ok((seq, result)) = self.pool.done.recv() else {
+            return Ok(false);
+        };
+        self.pending.insert(seq, result);
+        self.forward()
+    }
+
+    /// Hands on the decoded chunks that are next in order.
+    fn forward(&mut self) -> Result<bool> {
+        while let Some(result) = self.pending.remove(&self.next) {
+            self.next += 1;
+            let (batches, lines) = result.map_err(|e| match e {
+                Error::Input {
+                    path,
+                    line,
+                    column,
+                    message,
+                } => Error::Input {
+                    path,
+                    line: line + self.line - 1,
+                    column,
+                    message,
+                },
+                e => e,
+            })?;
+            self.line += lines;
+            for batch in batches {
+                if !(self.emit)(batch) {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits for every chunk sent; `false` when the consumer left.
+    fn finish(mut self) -> Result<bool> {
+        while self.next < self.sent {
+            if !self.wait()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// Newline-delimited JSON: one user a line; blank lines skipped; the last newline optional.
@@ -450,33 +601,13 @@ fn read_lines(
     pool: &Pool,
     emit: &mut dyn FnMut(RecordBatch) -> bool,
 ) -> Result<bool> {
-    let name: Arc<str> = Arc::from(name);
-    let Some(work) = pool.work.as_ref() else {
-        return Ok(false);
-    };
-    let mut pending = std::collections::BTreeMap::new();
-    let (mut sent, mut next) = (0u64, 0u64);
-    // Hands on the finished chunks that are next in order; `false` when the consumer left.
-    let mut forward = |pending: &mut std::collections::BTreeMap<u64, Result<Vec<RecordBatch>>>,
-                       next: &mut u64|
-     -> Result<bool> {
-        while let Some(result) = pending.remove(next) {
-            *next += 1;
-            for batch in result? {
-                if !emit(batch) {
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(true)
-    };
+    let mut dispatch = Dispatch::new(name, pool, emit);
     let mut carry: Vec<u8> = Vec::new();
-    let mut line = 1u64;
     let mut first = true;
     loop {
         let mut bytes = std::mem::take(&mut carry);
         bytes.reserve(CHUNK);
-        let eof = fill(reader, &mut bytes, CHUNK).map_err(read_error(&name))?;
+        let eof = fill(reader, &mut bytes, CHUNK).map_err(read_error(name))?;
         if first {
             if bytes.starts_with(b"\xEF\xBB\xBF") {
                 bytes.drain(..3);
@@ -493,50 +624,107 @@ fn read_lines(
                 }
             }
         }
-        if !bytes.is_empty() {
-            let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
-            let chunk = Chunk {
-                seq: sent,
-                name: Arc::clone(&name),
-                first_line: line,
-                bytes,
-            };
-            line += lines;
-            // Keep a bounded number of chunks in flight.
-            while sent - next >= 2 * pool.threads as u64 {
-                let Ok((seq, result)) = pool.done.recv() else {
-                    return Ok(false);
-                };
-                pending.insert(seq, result);
-                if !forward(&mut pending, &mut next)? {
-                    return Ok(false);
-                }
-            }
-            if work.send(chunk).is_err() {
-                return Ok(false);
-            }
-            sent += 1;
-        }
-        while let Ok((seq, result)) = pool.done.try_recv() {
-            pending.insert(seq, result);
-        }
-        if !forward(&mut pending, &mut next)? {
+        if !bytes.is_empty() && !dispatch.send(Bytes::Owned(bytes))? {
             return Ok(false);
         }
         if eof {
             break;
         }
     }
-    while next < sent {
-        let Ok((seq, result)) = pool.done.recv() else {
-            return Ok(false);
+    dispatch.finish()
+}
+
+/// What a mapped file turned out to hold.
+enum Mapped {
+    /// Its users were read (`false`: the consumer left).
+    Read(bool),
+    /// Not NDJSON in plain text (gzip or a JSON array): to be read as a stream instead.
+    NotLines,
+}
+
+/// Newline-delimited JSON in a regular file, mapped into memory a window at a time (each
+/// window cut at its last line end) instead of copied through read buffers; the windows
+/// are decoded on all cores and unmapped once decoded.
+fn map_lines(
+    name: &str,
+    file: &File,
+    len: u64,
+    read: &std::sync::atomic::AtomicU64,
+    pool: &Pool,
+    emit: &mut dyn FnMut(RecordBatch) -> bool,
+) -> Result<Mapped> {
+    let map = |offset: u64, size: usize| {
+        // SAFETY: the map is only read. A file truncated or rewritten by another process
+        // while it is read gives wrong users or a fault, as it would to any mapping reader;
+        // input files are not expected to change under a running job.
+        unsafe {
+            memmap2::MmapOptions::new()
+                .offset(offset)
+                .len(size)
+                .populate()
+                .map(file)
+        }
+        .map_err(read_error(name))
+    };
+    let mut dispatch: Option<Dispatch> = None;
+    let mut emit = Some(emit);
+    let (mut offset, mut want) = (0u64, CHUNK);
+    while offset < len {
+        let size = want.min((len - offset) as usize);
+        let window = match map(offset, size) {
+            Ok(window) => window,
+            // A file system that cannot map files: read it as a stream.
+            Err(_) if offset == 0 => return Ok(Mapped::NotLines),
+            Err(e) => return Err(e),
         };
-        pending.insert(seq, result);
-        if !forward(&mut pending, &mut next)? {
-            return Ok(false);
+        let mut skip = 0;
+        if offset == 0 {
+            skip = if window.starts_with(b"\xEF\xBB\xBF") {
+                3
+            } else {
+                0
+            };
+            let head = window[skip..].iter().find(|b| !b.is_ascii_whitespace());
+            if window.starts_with(&[0x1f, 0x8b]) || head == Some(&b'[') {
+                return Ok(Mapped::NotLines);
+            }
+        }
+        let last = offset + size as u64 == len;
+        let end = match memchr::memrchr(b'\n', &window) {
+            _ if last => size,
+            Some(end) => end + 1,
+            // One line longer than the window: map a larger one.
+            None => {
+                want *= 2;
+                continue;
+            }
+        };
+        if skip > 0 {
+            // Rare (a byte-order mark): the first window is copied without it.
+            let bytes = window[skip..end].to_vec();
+            drop(window);
+            offset += end as u64;
+            read.fetch_add(end as u64, std::sync::atomic::Ordering::Relaxed);
+            let dispatch = dispatch
+                .get_or_insert_with(|| Dispatch::new(name, pool, emit.take().expect("taken once")));
+            if !dispatch.send(Bytes::Owned(bytes))? {
+                return Ok(Mapped::Read(false));
+            }
+            continue;
+        }
+        offset += end as u64;
+        want = CHUNK;
+        read.fetch_add(end as u64, std::sync::atomic::Ordering::Relaxed);
+        let dispatch = dispatch
+            .get_or_insert_with(|| Dispatch::new(name, pool, emit.take().expect("taken once")));
+        if !dispatch.send(Bytes::Mapped(window, end))? {
+            return Ok(Mapped::Read(false));
         }
     }
-    Ok(true)
+    Ok(Mapped::Read(match dispatch {
+        Some(dispatch) => dispatch.finish()?,
+        None => true,
+    }))
 }
 
 /// Reads into `bytes` until it holds `want` more bytes or the input ends (`true` at the end).

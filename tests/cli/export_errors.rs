@@ -215,3 +215,44 @@ fn line_numbers_hold_across_decoding_chunks() {
     );
     assert!(e.contains("big.ndjson:61234:"), "{e}");
 }
+
+#[test]
+fn mapped_files_read_byte_order_marks_long_lines_and_a_missing_last_newline() {
+    // Plain files are mapped into memory a window at a time: a mark at the start, a line
+    // longer than a window and a last line without its newline must read as from a stream.
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(9 << 20);
+    let text = format!(
+        "\u{feff}{{\"user_id\":\"a\"}}\n\n{{\"user_id\":\"b\",\"user_metadata\":{{\"note\":\"{long}\"}}}}\n{{\"user_id\":\"c\"}}"
+    );
+    let input = dir.path().join("users.ndjson");
+    fs::write(&input, &text).unwrap();
+    let path = input.to_str().unwrap();
+    let out = super::ok(&[
+        "export",
+        path,
+        "--field",
+        "user_id",
+        "--field",
+        "n=user.user_metadata.note.length",
+    ]);
+    assert_eq!(out, "user_id,n\na,\nb,9437184\nc,\n");
+    // The same bytes through stdin (a stream, not a map) give the same report.
+    let piped = super::userport()
+        .args([
+            "export",
+            "-",
+            "--field",
+            "user_id",
+            "--field",
+            "n=user.user_metadata.note.length",
+        ])
+        .stdin(fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(piped.stdout).unwrap(), out);
+    // A bad line after the long one is named by its number.
+    fs::write(&input, format!("{text}\n{{\"user_id\":tru}}\n")).unwrap();
+    let e = fails(&["export", path, "--field", "user_id"], 2);
+    assert!(e.contains("users.ndjson:5:"), "{e}");
+}
