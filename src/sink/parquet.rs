@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::source::schema::is_json;
 
 /// Most rows in one row group.
-const ROW_GROUP_ROWS: usize = 128 * 1024;
+const ROW_GROUP_ROWS: usize = 64 * 1024;
 
 /// Most (estimated, encoded) bytes in one row group.
 const ROW_GROUP_BYTES: usize = 64 << 20;

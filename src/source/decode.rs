@@ -116,6 +116,12 @@ impl BatchBuilder {
 
     /// Appends the user whose JSON object text is `text`. On error nothing is appended.
     pub fn append(&mut self, text: &str) -> Result<(), DecodeError> {
+        self.append_text(text, memchr::memchr(b'\\', text.as_bytes()).is_some())
+    }
+
+    /// [`BatchBuilder::append`] when the caller knows whether `text` holds a backslash
+    /// (`escapes`; when false, no string is searched for escapes).
+    pub fn append_text(&mut self, text: &str, escapes: bool) -> Result<(), DecodeError> {
         let bytes = text.as_bytes();
         let mut jiter = Jiter::new(bytes);
         let peek = jiter.peek()?;
@@ -134,8 +140,6 @@ impl BatchBuilder {
         let extra = self.mask & (1 << EXTRA_BIT) != 0;
         self.extra_buf.clear();
         let unknown_key = &mut self.key_buf;
-        // Most lines have no escape at all: one search of the line spares one per string.
-        let escapes = memchr::memchr(b'\\', bytes).is_some();
         let first = jiter.next_object_bytes()?;
         let mut key = match first {
             Some(raw) => Some(classify(raw, escapes, offset_in(bytes, raw), unknown_key)?),

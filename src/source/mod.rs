@@ -327,13 +327,15 @@ impl Users<'_> {
         let text = std::str::from_utf8(bytes).map_err(|e| {
             self.error(bytes, e.valid_up_to(), line, column, "invalid UTF-8".into())
         })?;
-        self.push_str(text, line, column)
+        let escapes = memchr::memchr(b'\\', bytes).is_some();
+        self.push_str(text, escapes, line, column)
     }
 
-    /// [`Users::push`] of a text already checked as UTF-8.
-    fn push_str(&mut self, text: &str, line: u64, column: u64) -> Result<bool> {
+    /// [`Users::push`] of a text already checked as UTF-8 (`escapes`: whether it holds a
+    /// backslash).
+    fn push_str(&mut self, text: &str, escapes: bool, line: u64, column: u64) -> Result<bool> {
         self.builder
-            .append(text)
+            .append_text(text, escapes)
             .map_err(|e| self.error(text.as_bytes(), e.offset, line, column, e.message))?;
         if self.builder.len() >= BATCH_ROWS {
             return Ok((self.emit)(self.builder.finish()));
@@ -375,7 +377,7 @@ fn chars(bytes: &[u8]) -> u64 {
 }
 
 /// Bytes of NDJSON handed to a decoding thread at a time (cut at a line end).
-const CHUNK: usize = 4 << 20;
+const CHUNK: usize = 2 << 20;
 
 /// The bytes of a chunk: copied out of a reader, or a window of a file mapped into memory
 /// (unmapped when the chunk is dropped, so memory stays bounded on any file size).
@@ -459,7 +461,9 @@ impl Drop for Pool {
 }
 
 /// Decodes every line of a chunk (blank lines skipped) into batches; also counts its line
-/// ends. Each line is checked as UTF-8 just before it is parsed, while it is in the cache.
+/// ends. Each line is checked as UTF-8 just before it is parsed, while it is in the cache;
+/// line ends and backslashes are found in one pass, so that lines without escapes (most)
+/// are not searched for them again string by string.
 fn decode_chunk(chunk: &Chunk, builder: &mut BatchBuilder) -> Result<(Vec<RecordBatch>, u64)> {
     let mut batches = Vec::new();
     let mut emit = |batch: RecordBatch| {
@@ -472,17 +476,22 @@ fn decode_chunk(chunk: &Chunk, builder: &mut BatchBuilder) -> Result<(Vec<Record
         emit: &mut emit,
     };
     let bytes: &[u8] = &chunk.bytes;
-    let (mut line, mut start) = (0u64, 0usize);
-    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
-    for end in ends {
+    let (mut line, mut start, mut escapes) = (0u64, 0usize, false);
+    let stops = memchr::memchr2_iter(b'\n', b'\\', bytes).chain(std::iter::once(bytes.len()));
+    for end in stops {
+        if bytes.get(end) == Some(&b'\\') {
+            escapes = true;
+            continue;
+        }
         line += 1;
         let text = &bytes[start..end];
         start = end + 1;
+        let escaped = std::mem::take(&mut escapes);
         if text.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
         match simdutf8::basic::from_utf8(text) {
-            Ok(text) => users.push_str(text, line, 1)?,
+            Ok(text) => users.push_str(text, escaped, line, 1)?,
             // The slower check says where the bad byte is.
             Err(_) => users.push(text, line, 1)?,
         };
