@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
@@ -105,13 +106,112 @@ impl datafusion::catalog::TableProvider for Users {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
-        let source = match projection {
+        let source = Arc::new(match projection {
             Some(columns) => self.source.with_columns(columns),
             None => self.source.clone(),
-        };
-        let table = StreamingTable::try_new(source.schema_ref(), vec![Arc::new(source)])?;
+        });
+        remember(&source);
+        let table = StreamingTable::try_new(source.schema_ref(), vec![source])?;
         table.scan(state, projection, filters, limit).await
     }
+}
+
+/// The sources of the scans planned so far (dropped ones are forgotten), so that [`fuse`]
+/// can tell a scan of users in a physical plan.
+static SCANS: std::sync::Mutex<Vec<std::sync::Weak<Source>>> = std::sync::Mutex::new(Vec::new());
+
+fn remember(source: &Arc<Source>) {
+    if let Ok(mut scans) = SCANS.lock() {
+        scans.retain(|weak| weak.strong_count() > 0);
+        scans.push(Arc::downgrade(source));
+    }
+}
+
+/// The source behind a partition of a streaming scan, when it is one of [`SCANS`].
+fn scanned(
+    partition: &Arc<dyn datafusion::physical_plan::streaming::PartitionStream>,
+) -> Option<Source> {
+    let address = Arc::as_ptr(partition) as *const ();
+    let scans = SCANS.lock().ok()?;
+    scans
+        .iter()
+        .find(|weak| weak.as_ptr() as *const () == address)
+        .and_then(|weak| weak.upgrade())
+        .map(|source| source.as_ref().clone())
+}
+
+/// A plan that only filters and projects the users of one scan, as a source that does the
+/// same work in its decoding threads, on all cores (DataFusion would run it on one, since
+/// the scan is one ordered partition). `None` for any other plan (sorts, limits, joins,
+/// aggregates), which DataFusion runs as it is.
+fn fuse(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> Option<Source> {
+    use datafusion::arrow::record_batch::RecordBatchOptions;
+    use datafusion::physical_plan::filter::{FilterExec, batch_filter};
+    use datafusion::physical_plan::projection::ProjectionExec;
+    use datafusion::physical_plan::streaming::StreamingTableExec;
+    if let Some(scan) = plan.downcast_ref::<StreamingTableExec>() {
+        let [partition] = scan.partitions().as_slice() else {
+            return None;
+        };
+        if scan.limit().is_some() {
+            return None;
+        }
+        let source = scanned(partition)?;
+        return Some(match scan.projection().clone() {
+            Some(columns) => then(source, plan.schema(), move |batch| {
+                Ok(batch.project(&columns)?)
+            }),
+            None => source,
+        });
+    }
+    if let Some(filter) = plan.downcast_ref::<FilterExec>() {
+        let source = fuse(filter.input())?;
+        let predicate = filter.predicate().clone();
+        let projection = filter.projection().clone();
+        return Some(then(source, plan.schema(), move |batch| {
+            let kept = batch_filter(&batch, &predicate)?;
+            Ok(match &projection {
+                Some(columns) => kept.project(columns)?,
+                None => kept,
+            })
+        }));
+    }
+    if let Some(projection) = plan.downcast_ref::<ProjectionExec>() {
+        let source = fuse(projection.input())?;
+        let exprs: Vec<_> = projection.expr().iter().map(|e| e.expr.clone()).collect();
+        let schema = plan.schema();
+        let output = schema.clone();
+        return Some(then(source, schema, move |batch| {
+            let rows = batch.num_rows();
+            let columns = exprs
+                .iter()
+                .map(|e| e.evaluate(&batch).and_then(|v| v.into_array(rows)))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            let options = RecordBatchOptions::new().with_row_count(Some(rows));
+            Ok(RecordBatch::try_new_with_options(
+                output.clone(),
+                columns,
+                &options,
+            )?)
+        }));
+    }
+    None
+}
+
+/// `source` with `work` run after its transform (if any), giving batches of `schema`.
+fn then(
+    source: Source,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    work: impl Fn(RecordBatch) -> datafusion::error::Result<RecordBatch> + Send + Sync + 'static,
+) -> Source {
+    let run: Arc<crate::source::TransformFn> = match source.transform() {
+        Some(before) => {
+            let before = before.run.clone();
+            Arc::new(move |batch| work(before(batch)?))
+        }
+        None => Arc::new(work),
+    };
+    source.with_transform(crate::source::Transform { run, schema })
 }
 
 /// The table [`TABLE`] of `ctx`, keeping the users that match the Auth0 search `query` and
@@ -160,10 +260,17 @@ pub struct Target {
 /// every batch was written; on error it is not there.
 pub async fn write(frame: DataFrame, target: &Target) -> Result<u64> {
     let schema = Arc::new(frame.schema().as_arrow().clone());
-    let mut stream = frame
-        .execute_stream()
+    let task = Arc::new(frame.task_ctx());
+    let plan = frame
+        .create_physical_plan()
         .await
         .map_err(Error::from_datafusion)?;
+    let mut stream = match fuse(&plan) {
+        Some(source) => source.stream(),
+        None => {
+            datafusion::physical_plan::execute_stream(plan, task).map_err(Error::from_datafusion)?
+        }
+    };
     let (destination, writer) = Destination::create(target.path.as_deref(), target.gzip)?;
     let name = destination.name();
     let mut sink = sink::create(
@@ -365,4 +472,60 @@ pub fn select(frame: DataFrame, columns: Vec<(String, Expr)>) -> Result<DataFram
         .map(|(name, expr)| expr.alias(name))
         .collect();
     Ok(frame.select(exprs)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{self, Input};
+    use datafusion::execution::TaskContext;
+
+    /// The physical plan of `sql` over the bundled fixture users.
+    async fn plan(sql: &str) -> Arc<dyn datafusion::physical_plan::ExecutionPlan> {
+        let ctx = session(DEFAULT_MEMORY_LIMIT).unwrap();
+        let users = source::open(vec![Input::parse("fixtures/users.ndjson")]).unwrap();
+        register(&ctx, users).unwrap();
+        ctx.sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn filters_and_projections_run_in_the_decoding_threads() {
+        for sql in [
+            "SELECT email FROM users",
+            "SELECT upper(email) AS e, logins_count + 1 AS n FROM users WHERE logins_count > 3",
+            "SELECT * FROM users WHERE email_verified",
+        ] {
+            let plan = plan(sql).await;
+            let fused = fuse(&plan).unwrap_or_else(|| panic!("{sql} is fused"));
+            assert_eq!(fused.schema_ref(), plan.schema(), "{sql}");
+            // The fused source gives the rows DataFusion gives, in the same order.
+            let task = Arc::new(TaskContext::default());
+            let expected = datafusion::physical_plan::collect(plan, task)
+                .await
+                .unwrap();
+            let got: Vec<RecordBatch> =
+                fused.stream().map(|b| b.unwrap()).collect::<Vec<_>>().await;
+            let schema = fused.schema_ref();
+            let rows = |batches: &[RecordBatch]| {
+                datafusion::arrow::compute::concat_batches(&schema, batches).unwrap()
+            };
+            assert_eq!(rows(&got), rows(&expected), "{sql}");
+            assert!(rows(&got).num_rows() > 0, "{sql}");
+        }
+        for sql in [
+            "SELECT email FROM users ORDER BY email",
+            "SELECT email FROM users LIMIT 3",
+            "SELECT count(*) FROM users",
+        ] {
+            assert!(
+                fuse(&plan(sql).await).is_none(),
+                "{sql} is left to DataFusion"
+            );
+        }
+    }
 }

@@ -122,13 +122,35 @@ impl Read for Counted {
     }
 }
 
-/// The users of one or more inputs, as a stream of record batches of the canonical schema.
+/// What a plan does to each decoded batch (a filter, a projection), run by the decoding
+/// threads so that it takes all cores.
+pub type TransformFn =
+    dyn Fn(RecordBatch) -> std::result::Result<RecordBatch, DataFusionError> + Send + Sync;
+
+/// A [`TransformFn`] and the schema of the batches it gives.
+#[derive(Clone)]
+pub struct Transform {
+    /// The work.
+    pub run: Arc<TransformFn>,
+    /// The schema of its batches.
+    pub schema: SchemaRef,
+}
+
+impl fmt::Debug for Transform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Transform({} columns)", self.schema.fields().len())
+    }
+}
+
+/// The users of one or more inputs, as a stream of record batches of the canonical schema
+/// (or of its transform's schema).
 #[derive(Debug, Clone)]
 pub struct Source {
     inputs: Vec<Input>,
     schema: SchemaRef,
     read: Arc<std::sync::atomic::AtomicU64>,
     mask: u64,
+    transform: Option<Transform>,
 }
 
 /// Checks that every file input can be opened and returns the source over all of them.
@@ -146,6 +168,7 @@ pub fn open(inputs: Vec<Input>) -> Result<Source> {
         schema: schema::user_schema(),
         read: Arc::default(),
         mask: decode::ALL_COLUMNS,
+        transform: None,
     })
 }
 
@@ -165,6 +188,21 @@ impl Source {
             mask,
             ..self.clone()
         }
+    }
+
+    /// The same source with `transform` run on every batch by the decoding threads; its
+    /// batches are of the transform's schema, and batches left without rows are dropped.
+    pub fn with_transform(&self, transform: Transform) -> Source {
+        Source {
+            schema: transform.schema.clone(),
+            transform: Some(transform),
+            ..self.clone()
+        }
+    }
+
+    /// The transform run on every batch, if any.
+    pub fn transform(&self) -> Option<&Transform> {
+        self.transform.as_ref()
     }
 
     /// The bytes read so far from the inputs (before decompression), for progress bars.
@@ -195,12 +233,13 @@ impl Source {
         let inputs = self.inputs.clone();
         let read = self.read.clone();
         let mask = self.mask;
+        let transform = self.transform.clone();
         std::thread::Builder::new()
             .name("userport-read".into())
             .spawn(move || {
-                let mut builder = BatchBuilder::with_mask(mask);
+                let mut builder = Builder::new(mask, transform.clone());
                 let mut sink = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
-                let pool = Pool::new(mask);
+                let pool = Pool::new(mask, transform);
                 for input in &inputs {
                     match read_input(input, &read, &mut builder, &mut sink, &pool) {
                         Ok(true) => {}
@@ -211,8 +250,14 @@ impl Source {
                         }
                     }
                 }
-                if !builder.is_empty() {
-                    sink(builder.finish());
+                match builder.take() {
+                    Ok(Some(batch)) => {
+                        sink(batch);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(DataFusionError::External(Box::new(e))));
+                    }
                 }
             })
             .expect("spawning the reader thread");
@@ -238,7 +283,7 @@ impl PartitionStream for Source {
 fn read_input(
     input: &Input,
     read: &Arc<std::sync::atomic::AtomicU64>,
-    builder: &mut BatchBuilder,
+    builder: &mut Builder,
     emit: &mut dyn FnMut(RecordBatch) -> bool,
     pool: &Pool,
 ) -> Result<bool> {
@@ -249,7 +294,9 @@ fn read_input(
         let len = meta.len();
         if meta.is_file() && len > 0 {
             // Users decoded so far (an earlier JSON array) go first.
-            if !builder.is_empty() && !emit(builder.finish()) {
+            if let Some(batch) = builder.take()?
+                && !emit(batch)
+            {
                 return Ok(false);
             }
             if let Mapped::Read(more) = map_lines(&name, &file, len, read, pool, emit)? {
@@ -285,7 +332,7 @@ fn read_input(
         Some(b'[') => read_array(&mut users, &mut reader),
         _ => {
             // Users decoded so far (an earlier JSON array) go first.
-            if !users.builder.is_empty() && !(users.emit)(users.builder.finish()) {
+            if !users.flush()? {
                 return Ok(false);
             }
             read_lines(&name, &mut reader, pool, users.emit)
@@ -314,10 +361,38 @@ fn read_error(name: &str) -> impl Fn(io::Error) -> Error + '_ {
     }
 }
 
+/// A batch builder and the plan's work on each of its batches.
+struct Builder {
+    inner: BatchBuilder,
+    transform: Option<Transform>,
+}
+
+impl Builder {
+    fn new(mask: u64, transform: Option<Transform>) -> Builder {
+        Builder {
+            inner: BatchBuilder::with_mask(mask),
+            transform,
+        }
+    }
+
+    /// The users appended so far as a batch, transformed; `None` when no row is left.
+    fn take(&mut self) -> Result<Option<RecordBatch>> {
+        if self.inner.is_empty() {
+            return Ok(None);
+        }
+        let batch = self.inner.finish();
+        let batch = match &self.transform {
+            Some(transform) => (transform.run)(batch).map_err(Error::from_datafusion)?,
+            None => batch,
+        };
+        Ok((batch.num_rows() > 0).then_some(batch))
+    }
+}
+
 /// The users of one input on their way into batches.
 struct Users<'a> {
     name: &'a str,
-    builder: &'a mut BatchBuilder,
+    builder: &'a mut Builder,
     emit: &'a mut dyn FnMut(RecordBatch) -> bool,
 }
 
@@ -335,12 +410,21 @@ impl Users<'_> {
     /// backslash).
     fn push_str(&mut self, text: &str, escapes: bool, line: u64, column: u64) -> Result<bool> {
         self.builder
+            .inner
             .append_text(text, escapes)
             .map_err(|e| self.error(text.as_bytes(), e.offset, line, column, e.message))?;
-        if self.builder.len() >= BATCH_ROWS {
-            return Ok((self.emit)(self.builder.finish()));
+        if self.builder.inner.len() >= BATCH_ROWS {
+            return self.flush();
         }
         Ok(true)
+    }
+
+    /// Hands on the users appended so far; `false` when the consumer left.
+    fn flush(&mut self) -> Result<bool> {
+        Ok(match self.builder.take()? {
+            Some(batch) => (self.emit)(batch),
+            None => true,
+        })
     }
 
     /// An input error at byte `offset` of a user whose text starts at `line`:`column`.
@@ -417,7 +501,7 @@ struct Pool {
 }
 
 impl Pool {
-    fn new(mask: u64) -> Pool {
+    fn new(mask: u64, transform: Option<Transform>) -> Pool {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
         let (work, queue) = std::sync::mpsc::sync_channel::<Chunk>(threads);
         let queue = Arc::new(std::sync::Mutex::new(queue));
@@ -425,10 +509,11 @@ impl Pool {
         for i in 0..threads {
             let queue = Arc::clone(&queue);
             let report = report.clone();
+            let transform = transform.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("userport-decode-{i}"))
                 .spawn(move || {
-                    let mut builder = BatchBuilder::with_mask(mask);
+                    let mut builder = Builder::new(mask, transform);
                     loop {
                         let next = queue.lock().map(|q| q.recv());
                         let Ok(Ok(chunk)) = next else { return };
@@ -464,7 +549,7 @@ impl Drop for Pool {
 /// ends. Each line is checked as UTF-8 just before it is parsed, while it is in the cache;
 /// line ends and backslashes are found in one pass, so that lines without escapes (most)
 /// are not searched for them again string by string.
-fn decode_chunk(chunk: &Chunk, builder: &mut BatchBuilder) -> Result<(Vec<RecordBatch>, u64)> {
+fn decode_chunk(chunk: &Chunk, builder: &mut Builder) -> Result<(Vec<RecordBatch>, u64)> {
     let mut batches = Vec::new();
     let mut emit = |batch: RecordBatch| {
         batches.push(batch);
@@ -496,10 +581,7 @@ fn decode_chunk(chunk: &Chunk, builder: &mut BatchBuilder) -> Result<(Vec<Record
             Err(_) => users.push(text, line, 1)?,
         };
     }
-    if !users.builder.is_empty() {
-        let batch = users.builder.finish();
-        (users.emit)(batch);
-    }
+    users.flush()?;
     Ok((batches, line - 1))
 }
 
