@@ -198,6 +198,38 @@ fn fuse(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> Option<Sour
     None
 }
 
+/// `plan` with each part that only filters and projects a scan (see [`fuse`]) replaced by a
+/// scan of a source that does that work in its decoding threads; the rest (a sort, a window,
+/// a limit) runs in DataFusion over it, as before.
+fn fuse_below(
+    plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+    use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+    use datafusion::physical_expr::LexOrdering;
+    use datafusion::physical_plan::streaming::StreamingTableExec;
+    let rewritten = plan.transform_down(|node| {
+        if node.downcast_ref::<StreamingTableExec>().is_none()
+            && let Some(source) = fuse(&node)
+        {
+            let exec = StreamingTableExec::try_new(
+                source.schema_ref(),
+                vec![Arc::new(source)],
+                None,
+                Vec::<LexOrdering>::new(),
+                false,
+                None,
+            )?;
+            return Ok(Transformed::new(
+                Arc::new(exec) as Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+                true,
+                TreeNodeRecursion::Jump,
+            ));
+        }
+        Ok(Transformed::no(node))
+    })?;
+    Ok(rewritten.data)
+}
+
 /// `source` with `work` run after its transform (if any), giving batches of `schema`.
 fn then(
     source: Source,
@@ -267,9 +299,8 @@ pub async fn write(frame: DataFrame, target: &Target) -> Result<u64> {
         .map_err(Error::from_datafusion)?;
     let mut stream = match fuse(&plan) {
         Some(source) => source.stream(),
-        None => {
-            datafusion::physical_plan::execute_stream(plan, task).map_err(Error::from_datafusion)?
-        }
+        None => datafusion::physical_plan::execute_stream(fuse_below(plan)?, task)
+            .map_err(Error::from_datafusion)?,
     };
     let (destination, writer) = Destination::create(target.path.as_deref(), target.gzip)?;
     let name = destination.name();
@@ -519,13 +550,22 @@ mod tests {
         }
         for sql in [
             "SELECT email FROM users ORDER BY email",
+            "SELECT upper(email) AS e FROM users WHERE logins_count > 3 ORDER BY e DESC",
             "SELECT email FROM users LIMIT 3",
             "SELECT count(*) FROM users",
         ] {
-            assert!(
-                fuse(&plan(sql).await).is_none(),
-                "{sql} is left to DataFusion"
-            );
+            let plan = plan(sql).await;
+            assert!(fuse(&plan).is_none(), "{sql} is left to DataFusion");
+            // Its scan (and what filters and projects it) still runs in the decoding threads,
+            // with the same rows coming out.
+            let task = Arc::new(TaskContext::default());
+            let expected = datafusion::physical_plan::collect(plan.clone(), task.clone()).await;
+            let below = fuse_below(plan.clone()).unwrap();
+            let got = datafusion::physical_plan::collect(below, task).await;
+            let whole = |batches: Vec<RecordBatch>| {
+                datafusion::arrow::compute::concat_batches(&plan.schema(), &batches).unwrap()
+            };
+            assert_eq!(whole(got.unwrap()), whole(expected.unwrap()), "{sql}");
         }
     }
 }
