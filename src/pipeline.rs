@@ -213,7 +213,7 @@ fn fuse_below(
         {
             let exec = StreamingTableExec::try_new(
                 source.schema_ref(),
-                vec![Arc::new(source)],
+                vec![Arc::new(source.coalesced())],
                 None,
                 Vec::<LexOrdering>::new(),
                 false,

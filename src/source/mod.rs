@@ -11,6 +11,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use datafusion::arrow::compute::BatchCoalescer;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
@@ -151,6 +152,8 @@ pub struct Source {
     read: Arc<std::sync::atomic::AtomicU64>,
     mask: u64,
     transform: Option<Transform>,
+    /// Whether small batches (a filter's) are gathered into batches of [`BATCH_ROWS`].
+    coalesce: bool,
 }
 
 /// Checks that every file input can be opened and returns the source over all of them.
@@ -169,6 +172,7 @@ pub fn open(inputs: Vec<Input>) -> Result<Source> {
         read: Arc::default(),
         mask: decode::ALL_COLUMNS,
         transform: None,
+        coalesce: false,
     })
 }
 
@@ -196,6 +200,16 @@ impl Source {
         Source {
             schema: transform.schema.clone(),
             transform: Some(transform),
+            ..self.clone()
+        }
+    }
+
+    /// The same source handing on batches of [`BATCH_ROWS`] rows (gathered in order by the
+    /// reader thread), for operators that work better on full batches than on a filter's
+    /// small ones (sorts).
+    pub fn coalesced(&self) -> Source {
+        Source {
+            coalesce: true,
             ..self.clone()
         }
     }
@@ -234,11 +248,24 @@ impl Source {
         let read = self.read.clone();
         let mask = self.mask;
         let transform = self.transform.clone();
+        let mut coalescer = self
+            .coalesce
+            .then(|| BatchCoalescer::new(self.schema.clone(), BATCH_ROWS));
         std::thread::Builder::new()
             .name("userport-read".into())
             .spawn(move || {
                 let mut builder = Builder::new(mask, transform.clone());
-                let mut sink = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
+                let send = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
+                let mut sink = |batch: RecordBatch| match coalescer.as_mut() {
+                    None => send(batch),
+                    Some(coalescer) => {
+                        if let Err(e) = coalescer.push_batch(batch) {
+                            let _ = tx.blocking_send(Err(e.into()));
+                            return false;
+                        }
+                        std::iter::from_fn(|| coalescer.next_completed_batch()).all(send)
+                    }
+                };
                 let pool = Pool::new(mask, transform);
                 for input in &inputs {
                     match read_input(input, &read, &mut builder, &mut sink, &pool) {
@@ -252,12 +279,22 @@ impl Source {
                 }
                 match builder.take() {
                     Ok(Some(batch)) => {
-                        sink(batch);
+                        if !sink(batch) {
+                            return;
+                        }
                     }
                     Ok(None) => {}
                     Err(e) => {
                         let _ = tx.blocking_send(Err(DataFusionError::External(Box::new(e))));
+                        return;
                     }
+                }
+                if let Some(coalescer) = coalescer.as_mut() {
+                    if let Err(e) = coalescer.finish_buffered_batch() {
+                        let _ = tx.blocking_send(Err(e.into()));
+                        return;
+                    }
+                    std::iter::from_fn(|| coalescer.next_completed_batch()).all(send);
                 }
             })
             .expect("spawning the reader thread");
