@@ -451,7 +451,6 @@ pub fn order(
             None => Ok(frame),
         };
     }
-    let frame = frame.window(vec![row_number().alias(ROW)])?;
     let key_name = |i: usize| format!("_sort{i}");
     let (frame, output): (DataFrame, Vec<String>) = match columns {
         Some(columns) => {
@@ -462,12 +461,11 @@ pub fn order(
                     .enumerate()
                     .map(|(i, k)| k.key().alias(key_name(i))),
             );
-            exprs.push(by_name(ROW));
             (frame.select(exprs)?, names)
         }
         None => {
             let names = frame.schema().fields().iter().map(|f| f.name().clone());
-            let names = names.filter(|n| n != ROW).collect();
+            let names = names.collect();
             let exprs: Vec<Expr> = frame
                 .schema()
                 .fields()
@@ -482,6 +480,9 @@ pub fn order(
             (frame.select(exprs)?, names)
         }
     };
+    // Rows are numbered after the projection (which keeps their order), so that the filter
+    // and the projection below can run in the decoding threads (see `fuse_below`).
+    let frame = frame.window(vec![row_number().alias(ROW)])?;
     let mut sort: Vec<_> = keys
         .iter()
         .enumerate()
