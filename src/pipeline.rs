@@ -201,13 +201,19 @@ fn fuse(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> Option<Sour
 /// `plan` with each part that only filters and projects a scan (see [`fuse`]) replaced by a
 /// scan of a source that does that work in its decoding threads; the rest (a sort, a window,
 /// a limit) runs in DataFusion over it, as before.
+///
+/// Sorts are split across cores when `parts` is more than one (see [`sort_in_parts`]).
 fn fuse_below(
     plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    parts: usize,
 ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
     use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
     use datafusion::physical_expr::LexOrdering;
     use datafusion::physical_plan::streaming::StreamingTableExec;
     let rewritten = plan.transform_down(|node| {
+        if let Some(sorted) = sort_in_parts(&node, parts)? {
+            return Ok(Transformed::new(sorted, true, TreeNodeRecursion::Jump));
+        }
         if node.downcast_ref::<StreamingTableExec>().is_none()
             && let Some(source) = fuse(&node)
         {
@@ -228,6 +234,67 @@ fn fuse_below(
         Ok(Transformed::no(node))
     })?;
     Ok(rewritten.data)
+}
+
+/// How many sorts a sort is split into: one per core (at most four), or one when the memory
+/// limit is small (each part and their merge hold memory of their own, which does not spill).
+fn sort_parts(task: &datafusion::execution::TaskContext) -> usize {
+    use datafusion::execution::memory_pool::MemoryLimit;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+    match task.runtime_env().memory_pool.memory_limit() {
+        MemoryLimit::Finite(bytes) if bytes < 128 << 20 => 1,
+        _ => cores,
+    }
+}
+
+/// A sort of users numbered in input order (`--sort`: a filter and a projection, then
+/// `row_number() OVER ()` to keep ties in input order) as one sort per core over a source
+/// split into that many partitions, merged: the source numbers the rows itself, in order,
+/// and both halves of the sorting run at once. `None` for any other plan.
+fn sort_in_parts(
+    node: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    parts: usize,
+) -> datafusion::error::Result<Option<Arc<dyn datafusion::physical_plan::ExecutionPlan>>> {
+    use datafusion::physical_expr::LexOrdering;
+    use datafusion::physical_plan::sorts::sort::SortExec;
+    use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+    use datafusion::physical_plan::streaming::StreamingTableExec;
+    use datafusion::physical_plan::windows::BoundedWindowAggExec;
+    let Some(sort) = node.downcast_ref::<SortExec>() else {
+        return Ok(None);
+    };
+    let Some(window) = sort.input().downcast_ref::<BoundedWindowAggExec>() else {
+        return Ok(None);
+    };
+    let [numbering] = window.window_expr() else {
+        return Ok(None);
+    };
+    let is_row_number = numbering.partition_by().is_empty()
+        && numbering.order_by().is_empty()
+        && numbering.field()?.name() == ROW
+        && format!("{numbering:?}").contains("RowNumber");
+    if parts < 2 || sort.preserve_partitioning() || !is_row_number {
+        return Ok(None);
+    }
+    let Some(source) = fuse(window.input()) else {
+        return Ok(None);
+    };
+    let schema = sort.input().schema();
+    let source = source.coalesced().numbered(schema.clone());
+    let scan = StreamingTableExec::try_new(
+        schema,
+        source.split(parts),
+        None,
+        Vec::<LexOrdering>::new(),
+        false,
+        None,
+    )?;
+    let sorted = SortExec::new(sort.expr().clone(), Arc::new(scan))
+        .with_preserve_partitioning(true)
+        .with_fetch(sort.fetch());
+    let merged = SortPreservingMergeExec::new(sort.expr().clone(), Arc::new(sorted))
+        .with_fetch(sort.fetch());
+    Ok(Some(Arc::new(merged)))
 }
 
 /// `source` with `work` run after its transform (if any), giving batches of `schema`.
@@ -299,8 +366,11 @@ pub async fn write(frame: DataFrame, target: &Target) -> Result<u64> {
         .map_err(Error::from_datafusion)?;
     let mut stream = match fuse(&plan) {
         Some(source) => source.stream(),
-        None => datafusion::physical_plan::execute_stream(fuse_below(plan)?, task)
-            .map_err(Error::from_datafusion)?,
+        None => {
+            let parts = sort_parts(&task);
+            datafusion::physical_plan::execute_stream(fuse_below(plan, parts)?, task)
+                .map_err(Error::from_datafusion)?
+        }
     };
     let (destination, writer) = Destination::create(target.path.as_deref(), target.gzip)?;
     let name = destination.name();
@@ -526,6 +596,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn sorts_run_in_parts_and_keep_ties_in_input_order() {
+        let ctx = session(DEFAULT_MEMORY_LIMIT).unwrap();
+        // The fixture twice: every sort key ties with the same user of the other copy.
+        let input = Input::parse("fixtures/users.ndjson");
+        let users = source::open(vec![input.clone(), input]).unwrap();
+        register(&ctx, users).unwrap();
+        let (frame, _) = filtered(&ctx, Some("logins_count:[1 TO *]"), None)
+            .await
+            .unwrap();
+        let keys = [SortKey::parse("email_verified:desc").unwrap()];
+        let columns = vec![
+            (
+                "id".to_string(),
+                crate::expr::compile("user_id", "t").unwrap().expr,
+            ),
+            (
+                "n".to_string(),
+                crate::expr::compile("logins_count", "t").unwrap().expr,
+            ),
+        ];
+        let frame = order(frame, &keys, None, Some(columns)).unwrap();
+        let plan = frame.create_physical_plan().await.unwrap();
+        let parted = fuse_below(plan.clone(), 2).unwrap();
+        let text = datafusion::physical_plan::displayable(parted.as_ref())
+            .indent(true)
+            .to_string();
+        assert!(text.contains("SortPreservingMergeExec"), "{text}");
+        assert!(!text.contains("BoundedWindowAggExec"), "{text}");
+        let task = Arc::new(TaskContext::default());
+        let whole = |batches: Vec<RecordBatch>| {
+            datafusion::arrow::compute::concat_batches(&plan.schema(), &batches).unwrap()
+        };
+        let expected = whole(
+            datafusion::physical_plan::collect(plan.clone(), task.clone())
+                .await
+                .unwrap(),
+        );
+        let got = whole(
+            datafusion::physical_plan::collect(parted, task)
+                .await
+                .unwrap(),
+        );
+        assert!(got.num_rows() > 10);
+        assert_eq!(got, expected);
+    }
+
+    #[tokio::test]
     async fn filters_and_projections_run_in_the_decoding_threads() {
         for sql in [
             "SELECT email FROM users",
@@ -561,7 +678,7 @@ mod tests {
             // with the same rows coming out.
             let task = Arc::new(TaskContext::default());
             let expected = datafusion::physical_plan::collect(plan.clone(), task.clone()).await;
-            let below = fuse_below(plan.clone()).unwrap();
+            let below = fuse_below(plan.clone(), 2).unwrap();
             let got = datafusion::physical_plan::collect(below, task).await;
             let whole = |batches: Vec<RecordBatch>| {
                 datafusion::arrow::compute::concat_batches(&plan.schema(), &batches).unwrap()

@@ -154,6 +154,8 @@ pub struct Source {
     transform: Option<Transform>,
     /// Whether small batches (a filter's) are gathered into batches of [`BATCH_ROWS`].
     coalesce: bool,
+    /// Whether a last column numbers the users in input order, from 1.
+    numbered: bool,
 }
 
 /// Checks that every file input can be opened and returns the source over all of them.
@@ -173,6 +175,7 @@ pub fn open(inputs: Vec<Input>) -> Result<Source> {
         mask: decode::ALL_COLUMNS,
         transform: None,
         coalesce: false,
+        numbered: false,
     })
 }
 
@@ -214,6 +217,34 @@ impl Source {
         }
     }
 
+    /// The same source with a last column that numbers the users in input order from 1 (as
+    /// SQL's `row_number() OVER ()`): `schema` is the batches' schema with that column.
+    pub fn numbered(&self, schema: SchemaRef) -> Source {
+        Source {
+            schema,
+            numbered: true,
+            ..self.clone()
+        }
+    }
+
+    /// The source as `parts` partitions fed by one reader: batch `i` (in input order) goes to
+    /// partition `i % parts`, so that operators over each (sorts) run on all cores.
+    pub fn split(&self, parts: usize) -> Vec<Arc<dyn PartitionStream>> {
+        let shared = Arc::new(Shared {
+            source: self.clone(),
+            parts,
+            receivers: std::sync::Mutex::new(None),
+        });
+        (0..parts)
+            .map(|index| {
+                Arc::new(Part {
+                    shared: Arc::clone(&shared),
+                    index,
+                }) as Arc<dyn PartitionStream>
+            })
+            .collect()
+    }
+
     /// The transform run on every batch, if any.
     pub fn transform(&self) -> Option<&Transform> {
         self.transform.as_ref()
@@ -244,26 +275,80 @@ impl Source {
     /// reader stops when the stream is dropped.
     pub fn stream(&self) -> SendableRecordBatchStream {
         let (tx, rx) = mpsc::channel::<Result<RecordBatch, DataFusionError>>(2);
+        self.start(vec![tx]);
+        self.receive(rx)
+    }
+
+    /// A stream of the batches that come through `rx`.
+    fn receive(&self, rx: Receiver) -> SendableRecordBatchStream {
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+    }
+
+    /// Starts the reader thread, which sends batch `i` to `senders[i % senders.len()]` (an
+    /// error to all of them) and stops when they are all gone.
+    fn start(&self, senders: Vec<Sender>) {
         let inputs = self.inputs.clone();
         let read = self.read.clone();
         let mask = self.mask;
         let transform = self.transform.clone();
+        // The batches before they are numbered: the transform's, or the canonical ones.
+        let decoded = self
+            .transform
+            .as_ref()
+            .map_or_else(schema::user_schema, |t| t.schema.clone());
         let mut coalescer = self
             .coalesce
-            .then(|| BatchCoalescer::new(self.schema.clone(), BATCH_ROWS));
+            .then(|| BatchCoalescer::new(decoded, BATCH_ROWS));
+        let numbered = self.numbered.then(|| self.schema.clone());
         std::thread::Builder::new()
             .name("userport-read".into())
             .spawn(move || {
                 let mut builder = Builder::new(mask, transform.clone());
-                let send = |batch: RecordBatch| tx.blocking_send(Ok(batch)).is_ok();
+                let (mut sent, mut rows) = (0usize, 0u64);
+                let mut open = vec![true; senders.len()];
+                // Errors go to the first partition: the plan fails with them, whichever
+                // partition it was reading.
+                let tx = &senders[0];
+                // Numbers the rows (in input order), then hands the batch to its partition;
+                // `false` once every partition's consumer is gone.
+                let mut send = |batch: RecordBatch| -> bool {
+                    let batch = match &numbered {
+                        Some(schema) => {
+                            let n = batch.num_rows() as u64;
+                            let numbers = datafusion::arrow::array::UInt64Array::from_iter_values(
+                                rows + 1..=rows + n,
+                            );
+                            rows += n;
+                            let mut columns = batch.columns().to_vec();
+                            columns.push(Arc::new(numbers));
+                            match RecordBatch::try_new(schema.clone(), columns) {
+                                Ok(batch) => batch,
+                                Err(e) => {
+                                    let _ = tx.blocking_send(Err(e.into()));
+                                    return false;
+                                }
+                            }
+                        }
+                        None => batch,
+                    };
+                    let part = sent % senders.len();
+                    sent += 1;
+                    if open[part] && senders[part].blocking_send(Ok(batch)).is_err() {
+                        open[part] = false;
+                    }
+                    open.iter().any(|&o| o)
+                };
                 let mut sink = |batch: RecordBatch| match coalescer.as_mut() {
-                    None => send(batch),
+                    None => (send)(batch),
                     Some(coalescer) => {
                         if let Err(e) = coalescer.push_batch(batch) {
                             let _ = tx.blocking_send(Err(e.into()));
                             return false;
                         }
-                        std::iter::from_fn(|| coalescer.next_completed_batch()).all(send)
+                        std::iter::from_fn(|| coalescer.next_completed_batch()).all(&mut send)
                     }
                 };
                 let pool = Pool::new(mask, transform);
@@ -294,14 +379,62 @@ impl Source {
                         let _ = tx.blocking_send(Err(e.into()));
                         return;
                     }
-                    std::iter::from_fn(|| coalescer.next_completed_batch()).all(send);
+                    std::iter::from_fn(|| coalescer.next_completed_batch()).all(&mut send);
                 }
             })
             .expect("spawning the reader thread");
-        let stream = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
+    }
+}
+
+/// The channel a reader thread sends batches through.
+type Sender = mpsc::Sender<Result<RecordBatch, DataFusionError>>;
+/// The other end of a [`Sender`].
+type Receiver = mpsc::Receiver<Result<RecordBatch, DataFusionError>>;
+
+/// What the partitions of a split source share: the reader starts when the first partition
+/// is read, and each partition takes its own end of the channels.
+#[derive(Debug)]
+struct Shared {
+    source: Source,
+    parts: usize,
+    receivers: std::sync::Mutex<Option<Vec<Option<Receiver>>>>,
+}
+
+/// One partition of a split source (see [`Source::split`]).
+#[derive(Debug)]
+struct Part {
+    shared: Arc<Shared>,
+    index: usize,
+}
+
+impl PartitionStream for Part {
+    fn schema(&self) -> &SchemaRef {
+        &self.shared.source.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let source = &self.shared.source;
+        let mut receivers = match self.shared.receivers.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let receivers = receivers.get_or_insert_with(|| {
+            let (senders, receivers): (Vec<_>, Vec<_>) =
+                (0..self.shared.parts).map(|_| mpsc::channel(2)).unzip();
+            source.start(senders);
+            receivers.into_iter().map(Some).collect()
         });
-        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream))
+        match receivers[self.index].take() {
+            Some(rx) => source.receive(rx),
+            None => {
+                // A partition read twice: its batches went to the first reading.
+                let (tx, rx) = mpsc::channel(1);
+                let _ = tx.try_send(Err(DataFusionError::Internal(
+                    "a partition of the users was read twice".into(),
+                )));
+                source.receive(rx)
+            }
+        }
     }
 }
 
