@@ -202,10 +202,10 @@ fn fuse(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> Option<Sour
 /// scan of a source that does that work in its decoding threads; the rest (a sort, a window,
 /// a limit) runs in DataFusion over it, as before.
 ///
-/// Sorts are split across cores when `parts` is more than one (see [`sort_in_parts`]).
+/// Sorts are split across cores as `parts` allows (see [`sort_in_parts`]).
 fn fuse_below(
     plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
-    parts: usize,
+    parts: SortParts,
 ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
     use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
     use datafusion::physical_expr::LexOrdering;
@@ -236,14 +236,38 @@ fn fuse_below(
     Ok(rewritten.data)
 }
 
-/// How many sorts a sort is split into: one per core (at most four), or one when the memory
-/// limit is small (each part and their merge hold memory of their own, which does not spill).
-fn sort_parts(task: &datafusion::execution::TaskContext) -> usize {
-    use datafusion::execution::memory_pool::MemoryLimit;
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
-    match task.runtime_env().memory_pool.memory_limit() {
-        MemoryLimit::Finite(bytes) if bytes < 128 << 20 => 1,
-        _ => cores,
+/// How a sort may be split: into one part per core (at most four), when the memory limit
+/// is at least 128M (each part and their merge hold memory that does not spill) and the
+/// input files are at most twice the limit (a sort that spills is bound by the disk and by
+/// merging its runs, and more parts make more runs).
+#[derive(Debug, Clone, Copy)]
+struct SortParts {
+    cores: usize,
+    memory_limit: Option<usize>,
+}
+
+impl SortParts {
+    fn of(task: &datafusion::execution::TaskContext) -> SortParts {
+        use datafusion::execution::memory_pool::MemoryLimit;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+        let memory_limit = match task.runtime_env().memory_pool.memory_limit() {
+            MemoryLimit::Finite(bytes) => Some(bytes),
+            _ => None,
+        };
+        SortParts {
+            cores,
+            memory_limit,
+        }
+    }
+
+    /// The parts for a sort of the users of `source`.
+    fn for_source(self, source: &Source) -> usize {
+        let fits = match (self.memory_limit, source.total_bytes()) {
+            (Some(limit), Some(bytes)) => limit >= 128 << 20 && bytes <= 2 * limit as u64,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if fits { self.cores } else { 1 }
     }
 }
 
@@ -253,7 +277,7 @@ fn sort_parts(task: &datafusion::execution::TaskContext) -> usize {
 /// and both halves of the sorting run at once. `None` for any other plan.
 fn sort_in_parts(
     node: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
-    parts: usize,
+    parts: SortParts,
 ) -> datafusion::error::Result<Option<Arc<dyn datafusion::physical_plan::ExecutionPlan>>> {
     use datafusion::physical_expr::LexOrdering;
     use datafusion::physical_plan::sorts::sort::SortExec;
@@ -273,12 +297,16 @@ fn sort_in_parts(
         && numbering.order_by().is_empty()
         && numbering.field()?.name() == ROW
         && format!("{numbering:?}").contains("RowNumber");
-    if parts < 2 || sort.preserve_partitioning() || !is_row_number {
+    if sort.preserve_partitioning() || !is_row_number {
         return Ok(None);
     }
     let Some(source) = fuse(window.input()) else {
         return Ok(None);
     };
+    let parts = parts.for_source(&source);
+    if parts < 2 {
+        return Ok(None);
+    }
     let schema = sort.input().schema();
     let source = source.coalesced().numbered(schema.clone());
     let scan = StreamingTableExec::try_new(
@@ -367,7 +395,7 @@ pub async fn write(frame: DataFrame, target: &Target) -> Result<u64> {
     let mut stream = match fuse(&plan) {
         Some(source) => source.stream(),
         None => {
-            let parts = sort_parts(&task);
+            let parts = SortParts::of(&task);
             datafusion::physical_plan::execute_stream(fuse_below(plan, parts)?, task)
                 .map_err(Error::from_datafusion)?
         }
@@ -618,7 +646,11 @@ mod tests {
         ];
         let frame = order(frame, &keys, None, Some(columns)).unwrap();
         let plan = frame.create_physical_plan().await.unwrap();
-        let parted = fuse_below(plan.clone(), 2).unwrap();
+        let parts = SortParts {
+            cores: 2,
+            memory_limit: Some(DEFAULT_MEMORY_LIMIT),
+        };
+        let parted = fuse_below(plan.clone(), parts).unwrap();
         let text = datafusion::physical_plan::displayable(parted.as_ref())
             .indent(true)
             .to_string();
@@ -678,7 +710,11 @@ mod tests {
             // with the same rows coming out.
             let task = Arc::new(TaskContext::default());
             let expected = datafusion::physical_plan::collect(plan.clone(), task.clone()).await;
-            let below = fuse_below(plan.clone(), 2).unwrap();
+            let parts = SortParts {
+                cores: 2,
+                memory_limit: None,
+            };
+            let below = fuse_below(plan.clone(), parts).unwrap();
             let got = datafusion::physical_plan::collect(below, task).await;
             let whole = |batches: Vec<RecordBatch>| {
                 datafusion::arrow::compute::concat_batches(&plan.schema(), &batches).unwrap()
