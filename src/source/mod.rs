@@ -819,19 +819,12 @@ impl<'a> Dispatch<'a> {
     fn forward(&mut self) -> Result<bool> {
         while let Some(result) = self.pending.remove(&self.next) {
             self.next += 1;
-            let (batches, lines) = result.map_err(|e| match e {
-                Error::Input {
-                    path,
-                    line,
-                    column,
-                    message,
-                } => Error::Input {
-                    path,
-                    line: line + self.line - 1,
-                    column,
-                    message,
-                },
-                e => e,
+            // Decoding threads count lines from their chunk's first one.
+            let (batches, lines) = result.map_err(|mut e| {
+                if let Error::Input { line, .. } = &mut e {
+                    *line += self.line - 1;
+                }
+                e
             })?;
             self.line += lines;
             for batch in batches {
