@@ -323,9 +323,19 @@ fn offset_in(whole: &[u8], part: &[u8]) -> usize {
     (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize)
 }
 
-/// Whether raw JSON text holds any white space (inside strings or between tokens).
+/// Whether raw JSON text (one valid value) may hold white space between tokens, which
+/// compacting would remove. Between two tokens of valid JSON there is always a structural
+/// character (`,` `:` `{` `[` `}` `]`), so such white space touches one, or the ends of
+/// the text; white space inside strings ("Zoë López") mostly does not, and is left alone
+/// without a copy. A space beside such a character inside a string ("Paris, France") only
+/// costs a compaction that changes nothing.
 fn has_space(raw: &[u8]) -> bool {
-    memchr::memchr3(b' ', b'\n', b'\r', raw).is_some() || memchr::memchr(b'\t', raw).is_some()
+    let structural = |b: u8| matches!(b, b',' | b':' | b'{' | b'[' | b'}' | b']');
+    let last = raw.len().saturating_sub(1);
+    let between =
+        |i: usize| i == 0 || i >= last || structural(raw[i - 1]) || structural(raw[i + 1]);
+    memchr::memchr3_iter(b' ', b'\n', b'\r', raw).any(between)
+        || memchr::memchr_iter(b'\t', raw).any(between)
 }
 
 /// Appends `"key":raw` to the extra buffer, the key quoted as JSON and the value compacted.
@@ -453,6 +463,29 @@ mod tests {
         assert_eq!(extra.value(0), r#"{"xA":1}"#);
         let identities = column(&batch, "identities").as_string::<i32>();
         assert_eq!(identities.value(0), r#"[{"a":"b c"}]"#);
+    }
+
+    #[test]
+    fn compact_values_are_kept_as_they_are_and_others_compacted() {
+        for (raw, spaced) in [
+            (r#"{"name":"Zoë López","tags":["a b"]}"#, false),
+            (r#"{"city":"Paris, France"}"#, true),
+            (r#"{"a": 1}"#, true),
+            (r#"[1 ,2]"#, true),
+            (r#"{"a":[ ]}"#, true),
+            (r#"{"a":"x" }"#, true),
+            ("{\"a\":\n1}", true),
+            ("{\"a\":1\t}", true),
+            (r#"[true,false,null]"#, false),
+        ] {
+            assert_eq!(has_space(raw.as_bytes()), spaced, "{raw}");
+            if !has_space(raw.as_bytes()) {
+                // What is not compacted is compact already.
+                let mut compacted = Vec::new();
+                compact_into(raw.as_bytes(), &mut compacted);
+                assert_eq!(compacted, raw.as_bytes(), "{raw}");
+            }
+        }
     }
 
     const EXTRA_NAME: &str = schema::EXTRA;
