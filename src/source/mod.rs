@@ -357,7 +357,7 @@ impl Source {
                         Ok(true) => {}
                         Ok(false) => return,
                         Err(e) => {
-                            let _ = tx.blocking_send(Err(DataFusionError::External(Box::new(e))));
+                            let _ = tx.blocking_send(Err(into_datafusion(e)));
                             return;
                         }
                     }
@@ -370,7 +370,7 @@ impl Source {
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        let _ = tx.blocking_send(Err(DataFusionError::External(Box::new(e))));
+                        let _ = tx.blocking_send(Err(into_datafusion(e)));
                         return;
                     }
                 }
@@ -383,6 +383,15 @@ impl Source {
                 }
             })
             .expect("spawning the reader thread");
+    }
+}
+
+/// An error for a stream of batches: DataFusion's own as it was (a plan's expression that
+/// failed in a decoding thread reads as it would from DataFusion), ours wrapped.
+fn into_datafusion(e: Error) -> DataFusionError {
+    match e {
+        Error::DataFusion(e) => e,
+        e => DataFusionError::External(Box::new(e)),
     }
 }
 

@@ -256,3 +256,21 @@ fn mapped_files_read_byte_order_marks_long_lines_and_a_missing_last_newline() {
     let e = fails(&["export", path, "--field", "user_id"], 2);
     assert!(e.contains("users.ndjson:5:"), "{e}");
 }
+
+#[test]
+fn an_expression_that_fails_in_the_decoding_threads_reads_as_datafusion_says_it() {
+    for sort in [&[][..], &["--sort", "email"][..]] {
+        let mut args = vec![
+            "export",
+            "fixtures/users.ndjson",
+            "--field",
+            "email",
+            "--where",
+            "CAST(email AS INT) > 3",
+        ];
+        args.extend_from_slice(sort);
+        let e = fails_without_output(&args);
+        assert!(e.contains("Cast error: Cannot cast string"), "{e}");
+        assert!(!e.contains("internal"), "{e}");
+    }
+}
