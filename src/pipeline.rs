@@ -208,7 +208,6 @@ fn fuse_below(
     parts: SortParts,
 ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
     use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-    use datafusion::physical_expr::LexOrdering;
     use datafusion::physical_plan::streaming::StreamingTableExec;
     let rewritten = plan.transform_down(|node| {
         if let Some(sorted) = sort_in_parts(&node, parts)? {
@@ -217,19 +216,8 @@ fn fuse_below(
         if node.downcast_ref::<StreamingTableExec>().is_none()
             && let Some(source) = fuse(&node)
         {
-            let exec = StreamingTableExec::try_new(
-                source.schema_ref(),
-                vec![Arc::new(source.coalesced())],
-                None,
-                Vec::<LexOrdering>::new(),
-                false,
-                None,
-            )?;
-            return Ok(Transformed::new(
-                Arc::new(exec) as Arc<dyn datafusion::physical_plan::ExecutionPlan>,
-                true,
-                TreeNodeRecursion::Jump,
-            ));
+            let scan = scan_of(source.schema_ref(), vec![Arc::new(source.coalesced())])?;
+            return Ok(Transformed::new(scan, true, TreeNodeRecursion::Jump));
         }
         Ok(Transformed::no(node))
     })?;
@@ -249,7 +237,7 @@ struct SortParts {
 impl SortParts {
     fn of(task: &datafusion::execution::TaskContext) -> SortParts {
         use datafusion::execution::memory_pool::MemoryLimit;
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+        let cores = crate::source::cores();
         let memory_limit = match task.runtime_env().memory_pool.memory_limit() {
             MemoryLimit::Finite(bytes) => Some(bytes),
             _ => None,
@@ -279,10 +267,8 @@ fn sort_in_parts(
     node: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
     parts: SortParts,
 ) -> datafusion::error::Result<Option<Arc<dyn datafusion::physical_plan::ExecutionPlan>>> {
-    use datafusion::physical_expr::LexOrdering;
     use datafusion::physical_plan::sorts::sort::SortExec;
     use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
-    use datafusion::physical_plan::streaming::StreamingTableExec;
     use datafusion::physical_plan::windows::BoundedWindowAggExec;
     let Some(sort) = node.downcast_ref::<SortExec>() else {
         return Ok(None);
@@ -309,20 +295,31 @@ fn sort_in_parts(
     }
     let schema = sort.input().schema();
     let source = source.coalesced().numbered(schema.clone());
-    let scan = StreamingTableExec::try_new(
-        schema,
-        source.split(parts),
-        None,
-        Vec::<LexOrdering>::new(),
-        false,
-        None,
-    )?;
-    let sorted = SortExec::new(sort.expr().clone(), Arc::new(scan))
+    let scan = scan_of(schema, source.split(parts))?;
+    let sorted = SortExec::new(sort.expr().clone(), scan)
         .with_preserve_partitioning(true)
         .with_fetch(sort.fetch());
     let merged = SortPreservingMergeExec::new(sort.expr().clone(), Arc::new(sorted))
         .with_fetch(sort.fetch());
     Ok(Some(Arc::new(merged)))
+}
+
+/// A scan of `partitions` (sources of userport's), bounded, in no declared order.
+fn scan_of(
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    partitions: Vec<Arc<dyn datafusion::physical_plan::streaming::PartitionStream>>,
+) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+    use datafusion::physical_expr::LexOrdering;
+    use datafusion::physical_plan::streaming::StreamingTableExec;
+    let scan = StreamingTableExec::try_new(
+        schema,
+        partitions,
+        None,
+        Vec::<LexOrdering>::new(),
+        false,
+        None,
+    )?;
+    Ok(Arc::new(scan))
 }
 
 /// `source` with `work` run after its transform (if any), giving batches of `schema`.
@@ -562,8 +559,12 @@ pub fn order(
             (frame.select(exprs)?, names)
         }
         None => {
-            let names = frame.schema().fields().iter().map(|f| f.name().clone());
-            let names = names.collect();
+            let names = frame
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
             let exprs: Vec<Expr> = frame
                 .schema()
                 .fields()

@@ -101,14 +101,21 @@ impl<W: Write + Send + 'static> Background<W> {
             None => false,
         };
         if sent {
-            Ok(())
-        } else {
-            // The thread stopped: its error says why.
-            self.full = None;
-            match self.thread.take().map(|t| t.join()) {
-                Some(Ok(Err(e))) => Err(e),
-                _ => Err(io::Error::other("the writing thread stopped")),
-            }
+            return Ok(());
+        }
+        // The thread stopped: its error says why.
+        Err(match self.join() {
+            Err(e) => e,
+            Ok(_) => io::Error::other("the writing thread stopped"),
+        })
+    }
+
+    /// Closes the channel and waits for the thread: the inner writer, or why it stopped.
+    fn join(&mut self) -> io::Result<W> {
+        self.full = None;
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result,
+            _ => Err(io::Error::other("the writing thread stopped")),
         }
     }
 
@@ -117,11 +124,7 @@ impl<W: Write + Send + 'static> Background<W> {
         if !self.buf.is_empty() {
             self.send()?;
         }
-        self.full = None;
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(result)) => result,
-            _ => Err(io::Error::other("the writing thread stopped")),
-        }
+        self.join()
     }
 }
 

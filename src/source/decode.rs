@@ -32,6 +32,14 @@ impl From<JiterError> for DecodeError {
     }
 }
 
+impl DecodeError {
+    /// The error of a parser that started `by` bytes into the text.
+    fn shifted(mut self, by: usize) -> Self {
+        self.offset += by;
+        self
+    }
+}
+
 enum ColumnBuilder {
     Text(StringBuilder),
     Bool(BooleanBuilder),
@@ -160,10 +168,10 @@ impl BatchBuilder {
                 if escapes && memchr::memchr(b'\\', raw).is_some() {
                     let quoted = &bytes[start..jiter.current_index()];
                     let mut check = Jiter::with_tape(quoted, std::mem::take(&mut self.tape));
-                    let checked = check.next_str().map(|_| ()).map_err(|e| DecodeError {
-                        offset: start + e.index,
-                        message: format!("invalid JSON: {}", e.error_type),
-                    });
+                    let checked = check
+                        .next_str()
+                        .map(|_| ())
+                        .map_err(|e| DecodeError::from(e).shifted(start));
                     self.tape = check.into_tape();
                     checked?;
                 }
@@ -238,16 +246,17 @@ impl BatchBuilder {
                 }
             }
         }
-        if !extra {
-            // Left to `finish`, like the other columns outside the mask.
-        } else if self.extra_buf.is_empty() {
-            self.extra.append_null();
-        } else {
-            let mut object = Vec::with_capacity(self.extra_buf.len() + 2);
-            object.push(b'{');
-            object.extend_from_slice(&self.extra_buf);
-            object.push(b'}');
-            self.extra.append_value(as_str(&object));
+        // Outside the mask, `_extra` is left to `finish`, like the other columns.
+        if extra {
+            if self.extra_buf.is_empty() {
+                self.extra.append_null();
+            } else {
+                let mut object = Vec::with_capacity(self.extra_buf.len() + 2);
+                object.push(b'{');
+                object.extend_from_slice(&self.extra_buf);
+                object.push(b'}');
+                self.extra.append_value(as_str(&object));
+            }
         }
         self.rows += 1;
         Ok(())
@@ -300,12 +309,10 @@ fn classify(
         quoted.push(b'"');
         quoted.extend_from_slice(raw);
         quoted.push(b'"');
+        // `quoted` starts one byte (its quote) before `raw`.
         decoded = Jiter::new(&quoted)
             .next_str()
-            .map_err(|e| DecodeError {
-                offset: (at + e.index).saturating_sub(1),
-                message: format!("invalid JSON: {}", e.error_type),
-            })?
+            .map_err(|e| DecodeError::from(e).shifted(at.saturating_sub(1)))?
             .to_string();
         decoded.as_bytes()
     };

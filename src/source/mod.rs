@@ -288,7 +288,7 @@ impl Source {
     }
 
     /// Starts the reader thread, which sends batch `i` to `senders[i % senders.len()]` (an
-    /// error to all of them) and stops when they are all gone.
+    /// error to the first) and stops when they are all gone.
     fn start(&self, senders: Vec<Sender>) {
         let inputs = self.inputs.clone();
         let read = self.read.clone();
@@ -679,9 +679,14 @@ struct Pool {
     threads: usize,
 }
 
+/// How many threads decode (and sort parts there are): one per core, at most four.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
+}
+
 impl Pool {
     fn new(mask: u64, transform: Option<Transform>) -> Pool {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+        let threads = cores();
         let (work, queue) = std::sync::mpsc::sync_channel::<Chunk>(threads);
         let queue = Arc::new(std::sync::Mutex::new(queue));
         let (report, done) = std::sync::mpsc::channel::<Decoded>();
@@ -929,29 +934,29 @@ fn map_lines(
         }
         .map_err(read_error(name))
     };
-    let mut dispatch: Option<Dispatch> = None;
-    let mut emit = Some(emit);
-    let (mut offset, mut want) = (0u64, CHUNK);
+    // The head says what the file holds: gzip and JSON arrays are read as streams.
+    let head = match map(0, CHUNK.min(len as usize)) {
+        Ok(head) => head,
+        // A file system that cannot map files: read it as a stream.
+        Err(_) => return Ok(Mapped::NotLines),
+    };
+    let mark = if head.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let first = head[mark..].iter().find(|b| !b.is_ascii_whitespace());
+    if head.starts_with(&[0x1f, 0x8b]) || first == Some(&b'[') {
+        return Ok(Mapped::NotLines);
+    }
+    drop(head);
+    read.fetch_add(mark as u64, std::sync::atomic::Ordering::Relaxed);
+    let mut dispatch = Dispatch::new(name, pool, emit);
+    // A byte-order mark is left out by starting the first window after it.
+    let (mut offset, mut want) = (mark as u64, CHUNK);
     while offset < len {
         let size = want.min((len - offset) as usize);
-        let window = match map(offset, size) {
-            Ok(window) => window,
-            // A file system that cannot map files: read it as a stream.
-            Err(_) if offset == 0 => return Ok(Mapped::NotLines),
-            Err(e) => return Err(e),
-        };
-        let mut skip = 0;
-        if offset == 0 {
-            skip = if window.starts_with(b"\xEF\xBB\xBF") {
-                3
-            } else {
-                0
-            };
-            let head = window[skip..].iter().find(|b| !b.is_ascii_whitespace());
-            if window.starts_with(&[0x1f, 0x8b]) || head == Some(&b'[') {
-                return Ok(Mapped::NotLines);
-            }
-        }
+        let window = map(offset, size)?;
         let last = offset + size as u64 == len;
         let end = match memchr::memrchr(b'\n', &window) {
             _ if last => size,
@@ -962,32 +967,14 @@ fn map_lines(
                 continue;
             }
         };
-        if skip > 0 {
-            // Rare (a byte-order mark): the first window is copied without it.
-            let bytes = window[skip..end].to_vec();
-            drop(window);
-            offset += end as u64;
-            read.fetch_add(end as u64, std::sync::atomic::Ordering::Relaxed);
-            let dispatch = dispatch
-                .get_or_insert_with(|| Dispatch::new(name, pool, emit.take().expect("taken once")));
-            if !dispatch.send(Bytes::Owned(bytes))? {
-                return Ok(Mapped::Read(false));
-            }
-            continue;
-        }
         offset += end as u64;
         want = CHUNK;
         read.fetch_add(end as u64, std::sync::atomic::Ordering::Relaxed);
-        let dispatch = dispatch
-            .get_or_insert_with(|| Dispatch::new(name, pool, emit.take().expect("taken once")));
         if !dispatch.send(Bytes::Mapped(window, end))? {
             return Ok(Mapped::Read(false));
         }
     }
-    Ok(Mapped::Read(match dispatch {
-        Some(dispatch) => dispatch.finish()?,
-        None => true,
-    }))
+    Ok(Mapped::Read(dispatch.finish()?))
 }
 
 /// Reads into `bytes` until it holds `want` more bytes or the input ends (`true` at the end).
