@@ -20,9 +20,9 @@ use datafusion::arrow::datatypes::Schema;
 
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::json::Value;
 use crate::sink::Shape;
 use crate::sink::json::ObjectWriter;
 use crate::source::{self, Input, schema};
@@ -85,6 +85,8 @@ pub struct Options {
     pub partial: bool,
     /// Memory the join's sorts may hold before they spill.
     pub memory_limit: usize,
+    /// The longest line (one user) of an input.
+    pub max_line: usize,
     /// Compare only the old users of these connections (`identities[0].connection`), as an
     /// update to one connection touches only its users.
     pub old_connections: Vec<String>,
@@ -128,7 +130,11 @@ pub async fn compare(
 ) -> Result<Summary> {
     let ctx = crate::pipeline::session(options.memory_limit)?;
     for (name, inputs) in [("old", old), ("new", new)] {
-        crate::pipeline::register_as(&ctx, name, source::open(inputs)?)?;
+        crate::pipeline::register_as(
+            &ctx,
+            name,
+            source::open(inputs)?.with_max_line(options.max_line),
+        )?;
     }
     let key = match options.key {
         Key::UserId => {
@@ -149,10 +155,13 @@ pub async fn compare(
             names.join(", ")
         )
     };
+    // Users that share a key pair up in input order, however far the sort spills: the rows
+    // are numbered as read and the number breaks ties.
     let sorted = |table: &str, filter: &str| {
         format!(
-            "SELECT {key} AS userport_key, * FROM {table}{filter} \
-             ORDER BY userport_key ASC NULLS LAST"
+            "SELECT * FROM (SELECT {key} AS userport_key, *, \
+             row_number() OVER () AS userport_row FROM {table}{filter}) \
+             ORDER BY userport_key ASC NULLS LAST, userport_row ASC"
         )
     };
     let mut old = Cursor::new(&ctx, &sorted("old", &only)).await?;
@@ -171,7 +180,7 @@ pub async fn compare(
         };
         match order {
             std::cmp::Ordering::Less => {
-                let user = old.user();
+                let user = old.user("old", &a)?;
                 old.advance();
                 if options.partial {
                     continue;
@@ -187,7 +196,7 @@ pub async fn compare(
                 })?;
             }
             std::cmp::Ordering::Greater => {
-                let user = new.user();
+                let user = new.user("new", &b)?;
                 new.advance();
                 summary.new_users += 1;
                 summary.added += 1;
@@ -200,7 +209,7 @@ pub async fn compare(
                 })?;
             }
             std::cmp::Ordering::Equal => {
-                let (old_user, new_user) = (old.user(), new.user());
+                let (old_user, new_user) = (old.user("old", &a)?, new.user("new", &b)?);
                 old.advance();
                 new.advance();
                 summary.old_users += 1;
@@ -271,22 +280,31 @@ impl Cursor {
             self.keys = (0..batch.num_rows())
                 .map(|i| keys.is_valid(i).then(|| keys.value(i).to_string()))
                 .collect();
-            let users = batch.project(&(1..batch.num_columns()).collect::<Vec<_>>())?;
+            // The key, the user's columns, then the row number.
+            let users = batch.project(&(1..=user.fields().len()).collect::<Vec<_>>())?;
             self.users = self.objects.rows(&user, &users, 0..batch.num_rows())?;
             self.row = 0;
         }
         Ok(Some(self.keys[self.row].clone()))
     }
 
-    /// The current user as JSON, its `auth0|` prefix reconciled with a bare id.
-    fn user(&self) -> Value {
-        let mut user: Value = serde_json::from_slice(&self.users[self.row]).unwrap_or(Value::Null);
-        if let Some(Value::String(id)) = user.get_mut("user_id")
+    /// The current user as JSON, its `auth0|` prefix reconciled with a bare id; a user that
+    /// cannot be compared (nested too deep) is an error naming it.
+    fn user(&self, side: &str, key: &Option<Option<String>>) -> Result<Value> {
+        let mut user = Value::parse(&self.users[self.row]).map_err(|why| {
+            let who = key.clone().flatten().unwrap_or_else(|| "(no key)".into());
+            Error::usage(
+                format!("diff: {side} user {who}"),
+                format!("cannot be compared: {why}"),
+            )
+        })?;
+        if let Value::Object(members) = &mut user
+            && let Some(Value::String(id)) = members.get_mut("user_id")
             && let Some(bare) = id.strip_prefix("auth0|")
         {
             *id = bare.to_string();
         }
-        user
+        Ok(user)
     }
 
     fn advance(&mut self) {
@@ -315,7 +333,7 @@ fn fields(path: &str, old: Option<&Value>, new: Option<&Value>, out: &mut Found)
 /// An update's differences: the fields it holds, as Auth0 applies them (objects replaced
 /// whole, so keys they leave out show as removed; `email_verified` false unless given).
 fn partial_fields(old: &Value, new: &Value, out: &mut Found) {
-    let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
+    let (Value::Object(old), Value::Object(new)) = (old, new) else {
         return fields("", Some(old), Some(new), out);
     };
     let mut keys: Vec<&String> = new.keys().collect();
@@ -345,7 +363,7 @@ fn child(path: &str, key: &str) -> String {
     match (path.is_empty(), identifier) {
         (true, true) => key.to_string(),
         (false, true) => format!("{path}.{key}"),
-        (_, false) => format!("{path}[{}]", Value::from(key)),
+        (_, false) => format!("{path}[{}]", serde_json::Value::from(key)),
     }
 }
 
@@ -364,26 +382,64 @@ pub fn report_schema() -> Arc<Schema> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    /// A value written with serde_json's macro.
+    use crate::json::MAX_DEPTH;
+
+    fn json(value: serde_json::Value) -> Value {
+        Value::parse(value.to_string().as_bytes()).unwrap()
+    }
 
     #[test]
     fn objects_are_compared_member_by_member() {
         let mut out = Vec::new();
         fields(
             "",
-            Some(&json!({"a": 1, "m": {"x": [1], "y": "k", "odd key": 1}, "gone": true})),
-            Some(&json!({"a": 1, "m": {"x": [1, 2], "odd key": 2}, "new": null})),
+            Some(&json(
+                serde_json::json!({"a": 1, "m": {"x": [1], "y": "k", "odd key": 1}, "gone": true}),
+            )),
+            Some(&json(
+                serde_json::json!({"a": 1, "m": {"x": [1, 2], "odd key": 2}, "new": null}),
+            )),
             &mut out,
         );
         let paths: Vec<&str> = out.iter().map(|(p, _, _)| p.as_str()).collect();
         assert_eq!(paths, ["gone", "m[\"odd key\"]", "m.x", "m.y", "new"]);
         let mut out = Vec::new();
         partial_fields(
-            &json!({"email": "a@b.co", "email_verified": true, "user_metadata": {"a": 1, "b": 2}, "name": "A"}),
-            &json!({"email": "a@b.co", "user_metadata": {"a": 1}}),
+            &json(
+                serde_json::json!({"email": "a@b.co", "email_verified": true, "user_metadata": {"a": 1, "b": 2}, "name": "A"}),
+            ),
+            &json(serde_json::json!({"email": "a@b.co", "user_metadata": {"a": 1}})),
             &mut out,
         );
         let paths: Vec<&str> = out.iter().map(|(p, _, _)| p.as_str()).collect();
         assert_eq!(paths, ["user_metadata.b", "email_verified"]);
+    }
+
+    #[test]
+    fn numbers_compare_by_their_text_and_deep_values_are_refused() {
+        let a = Value::parse(b"{\"n\": 12345678901234567890123, \"z\": -0}").unwrap();
+        let b = Value::parse(b"{\"n\": 12345678901234567890124, \"z\": 0}").unwrap();
+        let mut out = Vec::new();
+        fields("", Some(&a), Some(&b), &mut out);
+        let paths: Vec<&str> = out.iter().map(|(p, _, _)| p.as_str()).collect();
+        assert_eq!(paths, ["n", "z"]);
+        assert_eq!(a.to_string(), "{\"n\":12345678901234567890123,\"z\":-0}");
+        let deep = format!(
+            "{}1{}",
+            "[".repeat(MAX_DEPTH + 2),
+            "]".repeat(MAX_DEPTH + 2)
+        );
+        assert!(Value::parse(&deep.as_bytes()[1..deep.len() - 1]).is_err());
+        let fits = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(Value::parse(fits.as_bytes()).is_ok());
+        assert!(
+            Value::parse(deep.as_bytes())
+                .unwrap_err()
+                .contains("deeper")
+        );
+        let twice = Value::parse(b"{\"a\": 1, \"a\": 2}").unwrap();
+        assert_eq!(twice.get("a"), Some(&Value::Number("2".into())));
     }
 }

@@ -421,10 +421,20 @@ impl ScalarUDFImpl for JsFunction {
             // `||`, `&&`, `??`, `?:` and optional calls skip operands, and their throws.
             // The operand that a logical operator returns keeps its identity.
             let chosen = match self.op {
+                // A chain returns the first operand that decides it, or its last; a throw
+                // counts only when the chain gets that far.
+                JsOp::Or | JsOp::And | JsOp::Coalesce => values
+                    .iter()
+                    .position(|v| {
+                        matches!(v, Value::Throw)
+                            || match self.op {
+                                JsOp::Or => v.truthy(),
+                                JsOp::And => !v.truthy(),
+                                _ => !v.is_nullish(),
+                            }
+                    })
+                    .or(values.len().checked_sub(1)),
                 _ if threw(0) => None,
-                JsOp::Or => Some(if arg(0).truthy() { 0 } else { 1 }),
-                JsOp::And => Some(if arg(0).truthy() { 1 } else { 0 }),
-                JsOp::Coalesce => Some(if arg(0).is_nullish() { 1 } else { 0 }),
                 JsOp::Cond => Some(if arg(0).truthy() { 1 } else { 2 }),
                 JsOp::Defined => values.iter().position(|v| !matches!(v, Value::Undefined)),
                 _ => None,
@@ -441,9 +451,7 @@ impl ScalarUDFImpl for JsFunction {
                 _ => None,
             };
             let result = match self.op {
-                JsOp::Or | JsOp::And | JsOp::Coalesce | JsOp::Cond | JsOp::Get if threw(0) => {
-                    Value::Throw
-                }
+                JsOp::Cond | JsOp::Get if threw(0) => Value::Throw,
                 JsOp::Or | JsOp::And | JsOp::Coalesce | JsOp::Cond | JsOp::Defined => {
                     chosen.map_or(Value::Undefined, arg)
                 }
@@ -472,11 +480,8 @@ impl ScalarUDFImpl for JsFunction {
                 JsOp::Neg => Value::Num(-arg(0).to_number()),
                 JsOp::Not => Value::Bool(!arg(0).truthy()),
                 JsOp::Concat => {
-                    let mut s = String::new();
-                    for v in &values {
-                        s.push_str(&v.to_js_string());
-                    }
-                    Value::Str(std::borrow::Cow::Owned(s))
+                    let parts: Vec<_> = values.iter().map(|v| v.to_js_string()).collect();
+                    ops::joined(&parts)
                 }
                 JsOp::Get => {
                     origin = origins[0].map(|o| {
@@ -494,12 +499,23 @@ impl ScalarUDFImpl for JsFunction {
                 JsOp::Call => ops::call(&arg(0), &name, &values[1.min(values.len())..]),
                 JsOp::Fn => ops::global(&name, &values),
             };
-            match (&result, origin) {
+            let text = match (&result, origin) {
                 (Value::Object(_) | Value::Array(_), Some(origin)) => {
-                    out.append_value(crate::js::value::with_origin(&origin, &result));
+                    Some(crate::js::value::with_origin(&origin, &result))
                 }
-                _ => out.append_option(result.to_json()),
+                _ => result.to_json(),
+            };
+            // Arrow's text columns hold at most 2 GiB a batch: past that, an error instead
+            // of arrow's panic.
+            let held = out.values_slice().len() + text.as_ref().map_or(0, |t| t.len());
+            if held > i32::MAX as usize {
+                return exec_err!(
+                    "{}: the values of one batch of users pass 2 GiB of text; the expression \
+                     makes strings too long to report",
+                    self.name()
+                );
             }
+            out.append_option(text);
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }

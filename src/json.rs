@@ -1,6 +1,8 @@
 //! JSON text helpers shared by the source, the path function and the sinks: compacting a raw
 //! value, walking a path into a JSON text, and rendering a JSON value as a report cell.
 
+use std::collections::BTreeMap;
+
 use jiter::{Jiter, Peek};
 
 /// One step of a path into a JSON value: an object key or an array index.
@@ -75,6 +77,187 @@ pub fn members(text: &[u8]) -> Option<Vec<(String, std::ops::Range<usize>)>> {
     Some(out)
 }
 
+/// A JSON parser's `message` about the text at byte `at` of `bytes`, made plain where the
+/// parser says little: a lone UTF-16 surrogate escape (`\ud800` without its pair) is named
+/// as such.
+pub fn explain(bytes: &[u8], at: usize, message: &str) -> String {
+    let window = &bytes[at.saturating_sub(12).min(bytes.len())..(at + 6).min(bytes.len())];
+    let lone = memchr::memmem::find_iter(window, b"\\u").find_map(|i| {
+        let hex = std::str::from_utf8(window.get(i + 2..i + 6)?).ok()?;
+        let unit = u16::from_str_radix(hex, 16).ok()?;
+        (0xD800..=0xDFFF).contains(&unit).then(|| hex.to_string())
+    });
+    if message.contains("recursion limit") {
+        return format!("a value nests deeper than {MAX_DEPTH} levels, the most userport reads");
+    }
+    match lone {
+        Some(hex) if message.contains("escape") || message.contains("surrogate") => format!(
+            "a lone UTF-16 surrogate escape (\\u{hex}) is not a character: a high surrogate \
+             (\\uD800-\\uDBFF) must be followed by a low one (\\uDC00-\\uDFFF)"
+        ),
+        _ => message.to_string(),
+    }
+}
+
+/// How deep [`dedupe`] looks for repeated keys (deeper values are kept as written).
+const DEDUPE_DEPTH: usize = MAX_DEPTH;
+
+/// Whether some object inside the JSON text `raw` (valid JSON) has a key twice (keys
+/// compared by their characters, escapes decoded).
+pub fn has_duplicate_keys(raw: &[u8]) -> bool {
+    // Without two colons there is at most one key: nothing to look for.
+    if memchr::memchr_iter(b':', raw).nth(1).is_none() {
+        return false;
+    }
+    let mut jiter = Jiter::new(raw);
+    let mut keys: Vec<std::borrow::Cow<'_, [u8]>> = Vec::new();
+    jiter
+        .peek()
+        .is_ok_and(|peek| repeats(&mut jiter, raw, peek, &mut keys, 0))
+}
+
+/// Walks the value that `peek` starts; `true` on the first object with a repeated key.
+/// `keys` holds the keys of the objects being walked (each object's after its parent's).
+fn repeats<'r>(
+    jiter: &mut Jiter<'r>,
+    raw: &'r [u8],
+    peek: Peek,
+    keys: &mut Vec<std::borrow::Cow<'r, [u8]>>,
+    depth: usize,
+) -> bool {
+    if depth > DEDUPE_DEPTH {
+        return jiter.known_skip(peek).is_err();
+    }
+    match peek {
+        Peek::Array => {
+            let mut next = jiter.known_array();
+            while let Ok(Some(peek)) = next {
+                if repeats(jiter, raw, peek, keys, depth + 1) {
+                    return true;
+                }
+                next = jiter.array_step();
+            }
+            false
+        }
+        Peek::Object => {
+            let base = keys.len();
+            let mut key = jiter.next_object_bytes().map(|k| k.map(|k| key_of(raw, k)));
+            while let Ok(Some(k)) = key {
+                if keys[base..].contains(&k) {
+                    return true;
+                }
+                keys.push(k);
+                let Ok(peek) = jiter.peek() else { return false };
+                if repeats(jiter, raw, peek, keys, depth + 1) {
+                    return true;
+                }
+                key = jiter.next_key_bytes().map(|k| k.map(|k| key_of(raw, k)));
+            }
+            keys.truncate(base);
+            false
+        }
+        _ => jiter.known_skip(peek).is_err(),
+    }
+}
+
+/// A key as its characters: the bytes of `raw` that `key` views (no copy), or, when it
+/// holds an escape, the decoded text.
+fn key_of<'r>(raw: &'r [u8], key: &[u8]) -> std::borrow::Cow<'r, [u8]> {
+    let start = key.as_ptr() as usize - raw.as_ptr() as usize;
+    let text = &raw[start..start + key.len()];
+    if memchr::memchr(b'\\', text).is_none() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut quoted = Vec::with_capacity(text.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(text);
+    quoted.push(b'"');
+    match serde_json::from_slice::<String>(&quoted) {
+        Ok(decoded) => std::borrow::Cow::Owned(decoded.into_bytes()),
+        Err(_) => std::borrow::Cow::Borrowed(text),
+    }
+}
+
+/// The JSON text `raw` (valid JSON) with every object's repeated keys resolved as
+/// `JSON.parse` resolves them: a key keeps the place of its first occurrence and the value
+/// of its last. Numbers, strings and literals keep their exact text; the result is compact.
+pub fn dedupe(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut jiter = Jiter::new(raw);
+    match jiter.peek() {
+        Ok(peek) if rewrite(&mut jiter, raw, peek, &mut out, 0) => out,
+        _ => {
+            out.clear();
+            compact_into(raw, &mut out);
+            out
+        }
+    }
+}
+
+/// Writes the value that `peek` starts into `out`, objects without repeated keys; `false`
+/// when the text is not valid JSON.
+fn rewrite(jiter: &mut Jiter<'_>, raw: &[u8], peek: Peek, out: &mut Vec<u8>, depth: usize) -> bool {
+    match peek {
+        Peek::Array if depth < DEDUPE_DEPTH => {
+            out.push(b'[');
+            let mut next = jiter.known_array();
+            let mut first = true;
+            while let Ok(Some(peek)) = next {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                if !rewrite(jiter, raw, peek, out, depth + 1) {
+                    return false;
+                }
+                next = jiter.array_step();
+            }
+            out.push(b']');
+            next.is_ok()
+        }
+        Peek::Object if depth < DEDUPE_DEPTH => {
+            let mut members: Vec<(String, Vec<u8>)> = Vec::new();
+            let mut key = jiter.next_object().map(|k| k.map(str::to_string));
+            while let Ok(Some(k)) = key {
+                let Ok(peek) = jiter.peek() else { return false };
+                let mut value = Vec::new();
+                if !rewrite(jiter, raw, peek, &mut value, depth + 1) {
+                    return false;
+                }
+                match members.iter_mut().find(|(name, _)| *name == k) {
+                    Some(member) => member.1 = value,
+                    None => members.push((k, value)),
+                }
+                key = jiter.next_key().map(|k| k.map(str::to_string));
+            }
+            if key.is_err() {
+                return false;
+            }
+            out.push(b'{');
+            for (i, (name, value)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if serde_json::to_writer(&mut *out, name).is_err() {
+                    return false;
+                }
+                out.push(b':');
+                out.extend_from_slice(value);
+            }
+            out.push(b'}');
+            true
+        }
+        _ => {
+            let start = jiter.current_index();
+            if jiter.known_skip(peek).is_err() {
+                return false;
+            }
+            compact_into(&raw[start..jiter.current_index()], out);
+            true
+        }
+    }
+}
+
 /// A key that is the canonical text of an array index ("0", "12", not "01").
 pub fn array_index(key: &str) -> Option<usize> {
     if key == "0" || (!key.starts_with('0') && key.bytes().all(|b| b.is_ascii_digit())) {
@@ -112,9 +295,170 @@ fn find_index(jiter: &mut Jiter<'_>, index: usize) -> Option<(usize, usize)> {
     Some((start, jiter.current_index()))
 }
 
+/// How deeply a JSON value may nest (the reader of users, jiter, stops there too); a deeper
+/// one is refused with a reason, never taken for null.
+pub const MAX_DEPTH: usize = 200;
+
+/// A JSON value that keeps what matters to compare and rewrite users: numbers by their exact text (`12345678901234567890123`
+/// is not `…124`, `-0` is not `0`), strings by their characters, objects member by member
+/// (a key given twice counts once, with its last value, as JSON.parse takes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number, as its text.
+    Number(String),
+    /// A string.
+    String(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object, by key.
+    Object(BTreeMap<String, Value>),
+}
+
+impl Value {
+    /// Reads one JSON value; `Err` with the reason when it is not JSON or nests deeper than
+    /// [`MAX_DEPTH`]. Containers are kept on a stack of their own, not the call stack.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Value, String> {
+        /// A container being read: its items, or its members and the key of the next.
+        enum Open {
+            Array(Vec<Value>),
+            Object(BTreeMap<String, Value>, String),
+        }
+        let failed = |e: jiter::JiterError| e.to_string();
+        let mut jiter = Jiter::new(bytes);
+        let mut open: Vec<Open> = Vec::new();
+        let mut peek = jiter.peek().map_err(failed)?;
+        loop {
+            if open.len() > MAX_DEPTH {
+                return Err(format!("a value nests deeper than {MAX_DEPTH} levels"));
+            }
+            let mut value = match peek {
+                Peek::Null => {
+                    jiter.known_null().map_err(failed)?;
+                    Value::Null
+                }
+                Peek::True | Peek::False => Value::Bool(jiter.known_bool(peek).map_err(failed)?),
+                Peek::String => Value::String(jiter.known_str().map_err(failed)?.to_string()),
+                Peek::Array => match jiter.known_array().map_err(failed)? {
+                    Some(first) => {
+                        open.push(Open::Array(Vec::new()));
+                        peek = first;
+                        continue;
+                    }
+                    None => Value::Array(Vec::new()),
+                },
+                Peek::Object => match jiter.known_object().map_err(failed)? {
+                    Some(key) => {
+                        open.push(Open::Object(BTreeMap::new(), key.to_string()));
+                        peek = jiter.peek().map_err(failed)?;
+                        continue;
+                    }
+                    None => Value::Object(BTreeMap::new()),
+                },
+                _ => {
+                    let text = jiter.known_number_bytes(peek).map_err(failed)?;
+                    Value::Number(String::from_utf8_lossy(text).into_owned())
+                }
+            };
+            // The value is whole: it goes into its container, which may be whole too.
+            loop {
+                match open.last_mut() {
+                    None => {
+                        jiter.finish().map_err(failed)?;
+                        return Ok(value);
+                    }
+                    Some(Open::Array(items)) => {
+                        items.push(value);
+                        if let Some(next) = jiter.array_step().map_err(failed)? {
+                            peek = next;
+                            break;
+                        }
+                    }
+                    Some(Open::Object(members, key)) => {
+                        // A key given twice keeps its last value.
+                        members.insert(std::mem::take(key), value);
+                        if let Some(next) = jiter.next_key().map_err(failed)? {
+                            *key = next.to_string();
+                            peek = jiter.peek().map_err(failed)?;
+                            break;
+                        }
+                    }
+                }
+                value = match open.pop() {
+                    Some(Open::Array(items)) => Value::Array(items),
+                    Some(Open::Object(members, _)) => Value::Object(members),
+                    None => unreachable!("a container was open"),
+                };
+            }
+        }
+    }
+
+    /// The member `key` of an object.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(members) => members.get(key),
+            _ => None,
+        }
+    }
+
+    /// Whether it is `null`.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+}
+
+impl std::fmt::Display for Value {
+    /// Compact JSON, numbers with their exact text.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Number(n) => f.write_str(n),
+            Value::String(s) => write!(f, "{}", serde_json::Value::from(s.as_str())),
+            Value::Array(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Object(members) => {
+                f.write_str("{")?;
+                for (i, (key, value)) in members.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{}:{value}", serde_json::Value::from(key.as_str()))?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_keys_resolve_as_json_parse_does() {
+        let raw = br#"{"plan":"a","n":-0,"x":{"k":1,"\u006b":2},"plan":"b","big":12345678901234567890123}"#;
+        assert!(has_duplicate_keys(raw));
+        assert_eq!(
+            String::from_utf8(dedupe(raw)).unwrap(),
+            r#"{"plan":"b","n":-0,"x":{"k":2},"big":12345678901234567890123}"#
+        );
+        assert!(!has_duplicate_keys(
+            br#"{"a":{"b":1},"b":{"a":1},"c":[{"a":1},{"a":2}]}"#
+        ));
+        assert!(has_duplicate_keys(br#"[{"a":1},{"b":1,"b":2}]"#));
+    }
 
     fn key(k: &str) -> Step {
         Step::Key(k.to_string())

@@ -28,3 +28,4 @@ pub mod pipeline;
 pub mod search;
 pub mod sink;
 pub mod source;
+pub mod temp;

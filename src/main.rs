@@ -9,8 +9,11 @@ use userport::error::Error;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    userport::temp::install();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Plans of deep expressions are walked recursively by DataFusion.
+        .thread_stack_size(8 << 20)
         .build()
     {
         Ok(runtime) => runtime,
@@ -19,7 +22,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    let result = runtime.block_on(cli::run(cli));
+    userport::temp::finish();
+    match result {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {

@@ -32,9 +32,16 @@ pub fn session(memory_limit: usize) -> Result<SessionContext> {
     config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
     // What a sort keeps back for merging its spilled runs: a share of a small limit.
     config.options_mut().execution.sort_spill_reservation_bytes = (memory_limit / 8).min(10 << 20);
-    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-        .with_memory_limit(memory_limit, 1.0)
-        .build_arc()?;
+    let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_memory_limit(memory_limit, 1.0);
+    // Spill files go to this run's own folder, removed however the run ends.
+    if let Some(dir) = crate::temp::spill_dir() {
+        use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+        runtime = runtime.with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir])),
+        );
+    }
+    let runtime = runtime.build_arc()?;
     let mut ctx = SessionContext::new_with_config_rt(config, runtime);
     for udf in crate::functions::all() {
         ctx.register_udf(udf.as_ref().clone());
@@ -594,6 +601,35 @@ pub fn order(
         frame = frame.limit(0, Some(n))?;
     }
     Ok(frame.select(output.iter().map(|n| by_name(n)).collect::<Vec<_>>())?)
+}
+
+/// Plans the SQL `text` (`context` names where it came from in errors). Only queries are
+/// accepted: no `COPY`, no DDL (`CREATE`, `DROP`, external tables), no DML, no `SET` or
+/// other statements, so that a query can neither write nor read files of its own choosing.
+pub async fn query(ctx: &SessionContext, text: &str, context: &str) -> Result<DataFrame> {
+    let options = datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    ctx.sql_with_options(text, options).await.map_err(|e| {
+        let message = e.strip_backtrace();
+        let refused = [
+            "DDL not supported",
+            "DML not supported",
+            "Statement not supported",
+        ];
+        if refused.iter().any(|r| message.contains(r)) {
+            Error::usage(
+                context,
+                format!(
+                    "only queries are accepted (SELECT, WITH, VALUES): COPY, CREATE, DROP, \
+                     INSERT, SET and other statements are refused ({message})"
+                ),
+            )
+        } else {
+            Error::usage(context, message)
+        }
+    })
 }
 
 /// Projects `frame` onto named columns, in order.

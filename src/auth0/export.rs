@@ -206,7 +206,16 @@ impl Client {
     /// Downloads a job's result: no token is sent (the link is signed, and on another host).
     pub async fn download(&self, url: &str) -> Result<reqwest::Response> {
         let what = format!("GET {}", redact(url));
-        self.send_with_retries(&what, || self.http.get(url)).await
+        let parsed = reqwest::Url::parse(url).map_err(|e| Error::Http {
+            what: what.clone(),
+            message: format!("not a URL: {e}"),
+        })?;
+        super::allowed(&parsed).map_err(|message| Error::Http {
+            what: what.clone(),
+            message,
+        })?;
+        self.send_with_retries(&what, || self.downloads.get(url))
+            .await
     }
 }
 

@@ -122,6 +122,29 @@ pub fn base_url(domain: &str) -> Result<String> {
     Ok(format!("{scheme}://{rest}"))
 }
 
+/// Whether a download may go to `url`: https, or plain http to a loopback address.
+fn allowed(url: &reqwest::Url) -> std::result::Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err(format!(
+            "plain http is allowed only for loopback addresses, not {}",
+            url.host_str().unwrap_or_default()
+        )),
+        other => Err(format!("{other}: only https is followed")),
+    }
+}
+
+/// Whether `url`'s host is a loopback address (127.0.0.0/8, ::1, localhost).
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
 /// How hard the client tries before it gives up.
 #[derive(Debug, Clone)]
 pub struct Retry {
@@ -175,7 +198,10 @@ struct ApiErrorBody {
 /// A Management API client.
 #[derive(Debug)]
 pub struct Client {
+    /// For token and API calls: follows no redirect.
     http: reqwest::Client,
+    /// For downloads (no credentials): follows redirects to https, or http on loopback.
+    downloads: reqwest::Client,
     base: String,
     auth: Auth,
     token: Mutex<Option<Secret>>,
@@ -195,18 +221,35 @@ impl Client {
 
     /// A client of `tenant`.
     pub fn new(tenant: Tenant) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("userport/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(Duration::from_secs(300))
-            .build()
-            .map_err(|e| Error::usage("HTTP client", e.to_string()))?;
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(concat!("userport/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(30))
+                .timeout(Duration::from_secs(300))
+        };
+        let built = |b: reqwest::ClientBuilder| {
+            b.build()
+                .map_err(|e| Error::usage("HTTP client", e.to_string()))
+        };
+        // A redirect would carry the request (a client secret, a token) to wherever it
+        // points: token and API calls follow none.
+        let http = built(builder().redirect(reqwest::redirect::Policy::none()))?;
+        let downloads = built(builder().redirect(reqwest::redirect::Policy::custom(|hop| {
+            if hop.previous().len() >= 10 {
+                return hop.error("more than 10 redirects");
+            }
+            match allowed(hop.url()) {
+                Ok(()) => hop.follow(),
+                Err(why) => hop.error(why),
+            }
+        })))?;
         let token = match &tenant.auth {
             Auth::Token(token) => Some(token.clone()),
             Auth::ClientCredentials { .. } => None,
         };
         Ok(Client {
             http,
+            downloads,
             base: tenant.base,
             auth: tenant.auth,
             token: Mutex::new(token),
@@ -326,6 +369,23 @@ impl Client {
                     }
                     tokio::time::sleep(wait).await;
                     continue;
+                }
+                Ok(response) if response.status().is_redirection() => {
+                    let to = response
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .map_or_else(|| "nowhere".to_string(), redact);
+                    return Err(Error::Api {
+                        what: what.to_string(),
+                        status: response.status().as_u16(),
+                        message: format!(
+                            "the tenant answered with a redirect (to {to}); userport follows \
+                             no redirect on token and API calls, so that credentials go to \
+                             the tenant only: give the tenant's own address with --domain"
+                        ),
+                        body: String::new(),
+                    });
                 }
                 Ok(response) if response.status().is_server_error() => {
                     api_error(what, response).await

@@ -76,6 +76,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or(if update { Key::Email } else { Key::UserId }),
         partial: update,
         memory_limit: args.out.memory(192 << 20),
+        max_line: args.out.max_line_bytes,
         old_connections,
     };
     let target = args.out.target(Shape::Columns)?;

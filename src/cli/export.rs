@@ -150,7 +150,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let (ctx, _progress) = super::open_users(
         inputs,
-        args.out.memory(pipeline::DEFAULT_MEMORY_LIMIT),
+        args.out.limits(pipeline::DEFAULT_MEMORY_LIMIT),
         args.out.quiet || args.explain,
         super::Reads::Once,
     )?;
@@ -177,7 +177,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map(|((field, _), c)| (field.name.as_str(), c))
             .collect();
         let text = pipeline::explain(&columns, filter.as_ref(), &sorts, frame).await?;
-        print!("{text}");
+        super::print(&text)?;
         return Ok(ExitCode::SUCCESS);
     }
     pipeline::write(frame, &target).await?;

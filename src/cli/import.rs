@@ -72,7 +72,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     let paths = super::validate::check_files(&args.files, &mut validator)?;
     if !validator.findings.is_empty() {
-        print!("{}", super::validate::text_report(&validator.findings));
+        super::print(&super::validate::text_report(&validator.findings))?;
         eprintln!(
             "{} problems in the import files: nothing was sent (see userport validate)",
             validator.findings.len()

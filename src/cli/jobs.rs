@@ -48,7 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.action {
         Action::Show { id } => {
             let job = client.job(&id).await?;
-            println!("{}", pretty(&job));
+            super::print(&format!("{}\n", pretty(&job)))?;
         }
         Action::Errors { id, output } => {
             let errors = client.job_errors(&id).await?;
@@ -57,7 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Some(path) => {
                     crate::sink::output::write_whole(&path, format!("{text}\n").as_bytes())?
                 }
-                None => println!("{text}"),
+                None => super::print(&format!("{text}\n"))?,
             }
         }
         Action::Wait { id } => {
@@ -72,7 +72,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     }
                 })
                 .await?;
-            println!("{}", pretty(&job));
+            super::print(&format!("{}\n", pretty(&job)))?;
             if job.failed() {
                 eprintln!("{}", job.error());
                 return Ok(ExitCode::from(1));

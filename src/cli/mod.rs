@@ -83,6 +83,15 @@ impl TenantArgs {
     }
 }
 
+/// What a command may hold: memory before sorts spill, and the longest line of an input.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Memory that sorts, joins and aggregations may hold before they spill.
+    pub memory: usize,
+    /// The longest line (one user) of an input, in bytes.
+    pub max_line: usize,
+}
+
 /// How many times a command reads its inputs (for the progress bar's total).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reads {
@@ -96,11 +105,12 @@ pub enum Reads {
 /// read from them (on a terminal, unless `quiet`).
 pub fn open_users(
     inputs: Vec<crate::source::Input>,
-    memory_limit: usize,
+    limits: Limits,
     quiet: bool,
     reads: Reads,
 ) -> Result<(datafusion::prelude::SessionContext, progress::Progress), Error> {
-    let source = crate::source::open(inputs)?;
+    let source = crate::source::open(inputs)?.with_max_line(limits.max_line);
+    let memory_limit = limits.memory;
     let total = match reads {
         Reads::Once => source.total_bytes(),
         Reads::Several => None,
@@ -109,6 +119,19 @@ pub fn open_users(
     let ctx = crate::pipeline::session(memory_limit)?;
     crate::pipeline::register(&ctx, source)?;
     Ok((ctx, progress))
+}
+
+/// Writes `text` on stdout; a failure is an error naming `-` (a closed pipe is then taken
+/// as success by `main`, a full disk is exit 2), never a panic.
+pub fn print(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|source| Error::Write {
+            path: "-".into(),
+            source,
+        })
 }
 
 /// How often running jobs are polled (`USERPORT_POLL_MS` overrides it, for tests).
@@ -137,6 +160,11 @@ pub struct OutputArgs {
     #[arg(long, value_name = "SIZE", value_parser = crate::pipeline::parse_size)]
     pub memory_limit: Option<usize>,
 
+    /// The longest line (one user) of an input; a longer one is an error naming it
+    /// (e.g. 256M).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = crate::pipeline::parse_size)]
+    pub max_line_bytes: usize,
+
     /// No progress bars on stderr (they show only on a terminal anyway).
     #[arg(long, short)]
     pub quiet: bool,
@@ -146,6 +174,14 @@ impl OutputArgs {
     /// The memory limit, or `default` when none was given.
     pub fn memory(&self, default: usize) -> usize {
         self.memory_limit.unwrap_or(default)
+    }
+
+    /// The limits, with `default` memory when no limit was given.
+    pub fn limits(&self, default: usize) -> Limits {
+        Limits {
+            memory: self.memory(default),
+            max_line: self.max_line_bytes,
+        }
     }
 
     /// The output target for rows of `shape`.

@@ -84,6 +84,19 @@ pub struct Args {
     /// Memory that sorts, joins and aggregations may hold before they spill to disk.
     #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = crate::pipeline::parse_size)]
     pub memory_limit: usize,
+
+    /// The longest line (one user) of an input; a longer one is an error naming it.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = crate::pipeline::parse_size)]
+    pub max_line_bytes: usize,
+}
+
+impl Args {
+    fn limits(&self) -> super::Limits {
+        super::Limits {
+            memory: self.memory_limit,
+            max_line: self.max_line_bytes,
+        }
+    }
 }
 
 /// Runs `userport prepare`.
@@ -96,18 +109,23 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             connection: args.connection.clone(),
         },
         force: args.force,
+        inputs: args
+            .inputs
+            .iter()
+            .chain(&args.base)
+            .filter(|a| a.as_str() != "-")
+            .map(PathBuf::from)
+            .chain(args.file.clone())
+            .collect(),
     };
     if let Some(base) = &args.base {
         return update(&args, base, settings).await;
     }
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
     let (ctx, _progress) =
-        super::open_users(inputs, args.memory_limit, args.quiet, super::Reads::Once)?;
+        super::open_users(inputs, args.limits(), args.quiet, super::Reads::Once)?;
     let frame = match super::sql::query_text("--sql", args.sql.as_deref(), args.file.as_deref())? {
-        Some((text, context)) => ctx
-            .sql(&text)
-            .await
-            .map_err(|e| Error::usage(&context, e.to_string()))?,
+        Some((text, context)) => pipeline::query(&ctx, &text, &context).await?,
         None => {
             pipeline::filtered(&ctx, args.query.as_deref(), args.where_sql.as_deref())
                 .await?
@@ -139,14 +157,11 @@ async fn update(args: &Args, base: &str, settings: Settings) -> anyhow::Result<E
     // The base is read twice: by the query, then while the changes are merged.
     let (ctx, _progress) = super::open_users(
         vec![Input::parse(base)],
-        args.memory_limit,
+        args.limits(),
         args.quiet,
         super::Reads::Several,
     )?;
-    let frame = ctx
-        .sql(&text)
-        .await
-        .map_err(|e| Error::usage(&context, e.to_string()))?;
+    let frame = pipeline::query(&ctx, &text, &context).await?;
     let changes = crate::import::update::changes(frame, &context).await?;
     let base_users = ctx.table(pipeline::TABLE).await?;
     let (manifest, unmatched) =

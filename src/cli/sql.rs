@@ -68,14 +68,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
     let (ctx, _progress) = super::open_users(
         inputs,
-        args.out.memory(pipeline::DEFAULT_MEMORY_LIMIT),
+        args.out.limits(pipeline::DEFAULT_MEMORY_LIMIT),
         args.out.quiet,
         super::Reads::Once,
     )?;
-    let frame = ctx
-        .sql(&text)
-        .await
-        .map_err(|e| Error::usage(&context, e.to_string()))?;
+    let frame = pipeline::query(&ctx, &text, &context).await?;
     pipeline::write(frame, &target).await?;
     Ok(ExitCode::SUCCESS)
 }

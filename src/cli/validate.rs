@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::error::Error;
 use crate::import::files;
 use crate::import::rules::{Code, Options};
-use crate::import::validate::{Finding, Validator};
+use crate::import::validate::{Finding, MAX_CHECKED_BYTES, Validator};
 
 /// Arguments of `userport validate`.
 #[derive(Debug, clap::Args)]
@@ -57,11 +57,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     check_files(&args.files, &mut validator)?;
     let problems = validator.findings.len();
     match args.format {
-        ReportFormat::Text => print!("{}", text_report(&validator.findings)),
-        ReportFormat::Json => println!(
-            "{}",
+        ReportFormat::Text => super::print(&text_report(&validator.findings))?,
+        ReportFormat::Json => super::print(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&json_report(&validator)).expect("a report serializes")
-        ),
+        ))?,
     }
     let users_with_problems = validator
         .findings
@@ -108,11 +108,23 @@ pub fn check_files(args: &[PathBuf], validator: &mut Validator) -> Result<Vec<Pa
     let mut paths = Vec::new();
     for arg in args {
         for (path, expected) in files::resolve(arg)? {
-            let bytes = std::fs::read(&path).map_err(|source| Error::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
             let name = path.display().to_string();
+            let Some(bytes) = read_bounded(&path)? else {
+                let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+                validator.oversized(&name, size);
+                if let Some((expected, _)) = expected.filter(|(bytes, _)| *bytes != size) {
+                    validator.whole_file(
+                        &name,
+                        Code::ManifestMismatch,
+                        format!(
+                            "the file changed since prepare wrote it: {size} bytes; the \
+                             manifest says {expected} bytes"
+                        ),
+                    );
+                }
+                paths.push(path);
+                continue;
+            };
             validator.file(&name, &bytes);
             if let Some((size, sha256)) = expected {
                 let actual = hex::encode(Sha256::digest(&bytes));
@@ -132,6 +144,32 @@ pub fn check_files(args: &[PathBuf], validator: &mut Validator) -> Result<Vec<Pa
         }
     }
     Ok(paths)
+}
+
+/// The content of `path`, or `None` when it holds more than [`MAX_CHECKED_BYTES`] (told by
+/// its size, or by reading no further than that for a pipe or a device).
+fn read_bounded(path: &std::path::Path) -> Result<Option<Vec<u8>>, Error> {
+    use std::io::Read;
+    let read_error = |source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if meta.is_dir() {
+        return Err(read_error(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory",
+        )));
+    }
+    if meta.is_file() && meta.len() > MAX_CHECKED_BYTES {
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CHECKED_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    Ok((bytes.len() as u64 <= MAX_CHECKED_BYTES).then_some(bytes))
 }
 
 /// One line a problem.

@@ -130,8 +130,9 @@ pub enum Node {
     Unary(Unary, Box<Node>),
     /// `a op b`.
     Binary(Binary, Box<Node>, Box<Node>),
-    /// `a || b`, `a && b`, `a ?? b`.
-    Logical(Logical, Box<Node>, Box<Node>),
+    /// `a || b || …`, `a && b && …`, `a ?? b ?? …`: a chain of one operator, two operands
+    /// or more, evaluated from the left.
+    Logical(Logical, Vec<Node>),
     /// `test ? then : otherwise`.
     Conditional(Box<Node>, Box<Node>, Box<Node>),
     /// A member of a computed value: `(a || b).length`, `x.trim()[0]`.
@@ -252,7 +253,16 @@ impl fmt::Display for Js<'_> {
             Node::Unary(Unary::Neg, a) => write!(f, "(- {})", sub(a)),
             Node::Unary(Unary::Not, a) => write!(f, "(! {})", sub(a)),
             Node::Binary(op, a, b) => write!(f, "({} {} {})", sub(a), op.symbol(), sub(b)),
-            Node::Logical(op, a, b) => write!(f, "({} {} {})", sub(a), op.symbol(), sub(b)),
+            Node::Logical(op, operands) => {
+                f.write_str("(")?;
+                for (i, operand) in operands.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, " {} ", op.symbol())?;
+                    }
+                    write!(f, "{}", sub(operand))?;
+                }
+                f.write_str(")")
+            }
             Node::Conditional(t, a, b) => write!(f, "({} ? {} : {})", sub(t), sub(a), sub(b)),
             Node::Member(object, step) => {
                 write!(f, "({})", sub(object))?;

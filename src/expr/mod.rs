@@ -205,13 +205,13 @@ fn lower(node: &Node) -> Expr {
             };
             boxed(op, &[a, b])
         }
-        Node::Logical(op, a, b) => {
+        Node::Logical(op, operands) => {
             let op = match op {
                 Logical::Or => JsOp::Or,
                 Logical::And => JsOp::And,
                 Logical::Coalesce => JsOp::Coalesce,
             };
-            boxed(op, &[a, b])
+            js(op, operands.iter().map(lower).collect())
         }
         Node::Conditional(t, a, b) => boxed(JsOp::Cond, &[t, a, b]),
         Node::Member(object, step) => js(JsOp::Get, vec![lower(object), step_lit(step)]),

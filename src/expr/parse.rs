@@ -22,8 +22,14 @@ pub struct ParseError {
     pub span: Span,
 }
 
+/// How deeply an expression may nest (brackets, unary operators, conditionals, operands
+/// of different operators); a chain of one operator (`a || b || c …`) counts once, however
+/// long.
+pub const MAX_DEPTH: usize = 100;
+
 /// Parses a field expression.
 pub fn parse(text: &str) -> Result<Node, ParseError> {
+    nesting(text)?;
     let allocator = Allocator::default();
     let parsed = Parser::new(&allocator, text, SourceType::default()).parse_expression();
     let expression = parsed.map_err(|errors| {
@@ -73,7 +79,100 @@ const NAMESPACES: &[&str] = &[
     "Math", "JSON", "Array", "Date", "String", "Number", "Boolean",
 ];
 
+thread_local! {
+    /// How deep [`lower`] is in the expression.
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One more level of [`lower`], refused past [`MAX_DEPTH`]; the level ends when dropped.
+struct Level;
+
+impl Level {
+    fn enter(expression: &Expression<'_>) -> Result<Level, ParseError> {
+        let depth = DEPTH.with(|d| {
+            d.set(d.get() + 1);
+            d.get()
+        });
+        let level = Level;
+        if depth > MAX_DEPTH {
+            return Err(refuse(
+                expression,
+                format!("the expression nests deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        Ok(level)
+    }
+}
+
+impl Drop for Level {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// Refuses text that nests deeper than [`MAX_DEPTH`] before the parser (which recurses)
+/// sees it: brackets, runs of prefix operators and conditionals, outside strings.
+fn nesting(text: &str) -> Result<(), ParseError> {
+    let bytes = text.as_bytes();
+    // Per open bracket: the depth outside it; `depth` counts brackets, prefix operators
+    // and `?` of the current bracket.
+    let mut outer: Vec<usize> = Vec::new();
+    let (mut depth, mut prefix) = (0usize, 0usize);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let deeper = |depth: usize, at: usize| {
+            if depth > MAX_DEPTH {
+                Err(ParseError {
+                    message: format!("the expression nests deeper than {MAX_DEPTH} levels"),
+                    span: Span {
+                        start: at,
+                        end: at + 1,
+                    },
+                })
+            } else {
+                Ok(())
+            }
+        };
+        match b {
+            b'"' | b'\'' | b'`' => {
+                // Skipped to the closing quote (template substitutions are not entered:
+                // the parser checks them as part of the template).
+                i += 1;
+                while i < bytes.len() && bytes[i] != b {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                prefix = 0;
+            }
+            b'(' | b'[' | b'{' => {
+                outer.push(depth);
+                depth += 1;
+                prefix = 0;
+                deeper(depth, i)?;
+            }
+            b')' | b']' | b'}' => {
+                depth = outer.pop().unwrap_or(0);
+                prefix = 0;
+            }
+            b'!' | b'-' | b'+' | b'~' if bytes.get(i + 1) != Some(&b'=') => {
+                prefix += 1;
+                deeper(depth + prefix, i)?;
+            }
+            b'?' if !matches!(bytes.get(i + 1), Some(b'?' | b'.')) => {
+                depth += 1;
+                deeper(depth, i)?;
+            }
+            b'?' => i += 1,
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            _ => prefix = 0,
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 fn lower(expression: &Expression<'_>) -> Result<Node, ParseError> {
+    let _level = Level::enter(expression)?;
     Ok(match expression {
         Expression::ParenthesizedExpression(inner) => lower(&inner.expression)?,
         Expression::ChainExpression(chain) => match &chain.expression {
@@ -175,7 +274,21 @@ fn lower(expression: &Expression<'_>) -> Result<Node, ParseError> {
                 LogicalOperator::And => Logical::And,
                 LogicalOperator::Coalesce => Logical::Coalesce,
             };
-            Node::Logical(op, Box::new(lower(&l.left)?), Box::new(lower(&l.right)?))
+            // `a || b || c` is `(a || b) || c`: the chain is walked down its left side in a
+            // loop and becomes one node of all its operands, however long it is.
+            let mut rights = vec![&l.right];
+            let mut left = &l.left;
+            while let Expression::LogicalExpression(inner) = left
+                && inner.operator == l.operator
+            {
+                rights.push(&inner.right);
+                left = &inner.left;
+            }
+            let mut operands = vec![lower(left)?];
+            for right in rights.into_iter().rev() {
+                operands.push(lower(right)?);
+            }
+            Node::Logical(op, operands)
         }
         Expression::ConditionalExpression(c) => Node::Conditional(
             Box::new(lower(&c.test)?),

@@ -19,12 +19,15 @@ pub fn resolve(arg: &Path) -> Result<Vec<(PathBuf, Expected)>, Error> {
         None
     };
     if let Some(manifest) = manifest {
-        let dir = manifest.parent().unwrap_or(Path::new("."));
-        return Ok(read_manifest(&manifest)?
+        let dir = match manifest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        return read_manifest(&manifest)?
             .files
             .into_iter()
-            .map(|f| (dir.join(&f.file), Some((f.bytes, f.sha256))))
-            .collect());
+            .map(|f| Ok((inside(&manifest, dir, &f.file)?, Some((f.bytes, f.sha256)))))
+            .collect();
     }
     if arg.is_dir() {
         let entries = std::fs::read_dir(arg).map_err(|source| Error::Read {
@@ -49,4 +52,48 @@ pub fn resolve(arg: &Path) -> Result<Vec<(PathBuf, Expected)>, Error> {
         return Ok(files.into_iter().map(|p| (p, None)).collect());
     }
     Ok(vec![(arg.to_path_buf(), None)])
+}
+
+/// The file a manifest names, confined to the manifest's folder: a plain name (no folder
+/// part, no `..`, not absolute) of a regular file; a symbolic link must stay inside the
+/// folder.
+fn inside(manifest: &Path, dir: &Path, name: &str) -> Result<PathBuf, Error> {
+    let refuse = |why: &str| {
+        Error::usage(
+            manifest.display().to_string(),
+            format!("file {name:?}: {why}"),
+        )
+    };
+    let plain = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && Path::new(name).components().count() == 1;
+    if !plain {
+        return Err(refuse(
+            "a manifest names files inside its own folder only (a plain file name)",
+        ));
+    }
+    let path = dir.join(name);
+    let meta = std::fs::symlink_metadata(&path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    if meta.file_type().is_symlink() {
+        let target = std::fs::canonicalize(&path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let folder = std::fs::canonicalize(dir).map_err(|source| Error::Read {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        if target.parent() != Some(folder.as_path()) {
+            return Err(refuse("a symbolic link that leaves the manifest's folder"));
+        }
+    }
+    if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+        return Err(refuse("not a regular file"));
+    }
+    Ok(path)
 }

@@ -39,6 +39,9 @@ pub const MANIFEST: &str = "manifest.json";
 /// The name of the list of refused users in a prepared folder.
 pub const REJECTED: &str = "rejected.json";
 
+/// The name of the list of keys that matched no user, in a folder prepared with `--base`.
+pub const UNMATCHED: &str = "unmatched.json";
+
 /// How a folder of import files is prepared.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -48,8 +51,11 @@ pub struct Settings {
     pub max_bytes: usize,
     /// How users are converted.
     pub conversion: Conversion,
-    /// Replace the folder's content when it is not empty.
+    /// Replace the folder when it is not empty (only a folder that prepare made, holding
+    /// nothing else and none of `inputs`).
     pub force: bool,
+    /// The files the run reads: a folder that holds one of them is never replaced.
+    pub inputs: Vec<PathBuf>,
 }
 
 /// One import file of a prepared folder.
@@ -181,6 +187,8 @@ fn convert_rows(
 pub struct Preparer {
     settings: Settings,
     staging: tempfile::TempDir,
+    /// The staging folder's entry in the register of what a signal removes.
+    _tracked: crate::temp::Tracked,
     seen: Seen,
     connections: Vec<String>,
     current: Option<Open>,
@@ -234,12 +242,15 @@ impl Preparer {
             let Ok(mut entries) = std::fs::read_dir(dir) else {
                 return Err(Error::usage(context, "exists and is not a folder"));
             };
-            if entries.next().is_some() && !settings.force {
-                return Err(Error::usage(
-                    context,
-                    "the folder is not empty; prepare writes a fresh folder: remove it, name \
-                     another, or use --force to replace its content",
-                ));
+            if entries.next().is_some() {
+                if !settings.force {
+                    return Err(Error::usage(
+                        context,
+                        "the folder is not empty; prepare writes a fresh folder: remove it, \
+                         name another, or use --force to replace a folder that prepare made",
+                    ));
+                }
+                replaceable(dir, &settings.inputs).map_err(|why| Error::usage(&context, why))?;
             }
         }
         let parent = match dir.parent() {
@@ -250,13 +261,20 @@ impl Preparer {
             path: parent.display().to_string(),
             source,
         })?;
-        let staging = tempfile::Builder::new()
-            .prefix(".userport-prepare-")
-            .tempdir_in(&parent)
-            .map_err(|source| Error::Write {
-                path: parent.display().to_string(),
-                source,
-            })?;
+        crate::temp::sweep(&parent, ".userport-");
+        let prefix = crate::temp::prefix();
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix);
+        // The folder gets 0777 less the umask, as `mkdir` would make it.
+        #[cfg(unix)]
+        builder.permissions(
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o777),
+        );
+        let staging = builder.tempdir_in(&parent).map_err(|source| Error::Write {
+            path: parent.display().to_string(),
+            source,
+        })?;
+        let tracked = crate::temp::Tracked::new(staging.path());
         let rejected_path = staging.path().join(REJECTED);
         let mut rejected =
             BufWriter::new(File::create(&rejected_path).map_err(|source| Error::Write {
@@ -272,6 +290,7 @@ impl Preparer {
             })?,
             settings: settings.clone(),
             staging,
+            _tracked: tracked,
             seen: Seen::default(),
             connections: Vec::new(),
             current: None,
@@ -613,6 +632,44 @@ impl FileChecker {
             .join()
             .expect("the checking thread panicked")
     }
+}
+
+/// Whether `--force` may replace the folder `dir`: prepare made it (its manifest reads), it
+/// holds only what prepare writes, and none of the run's `inputs` is inside it.
+fn replaceable(dir: &Path, inputs: &[PathBuf]) -> std::result::Result<(), String> {
+    let canonical = std::fs::canonicalize(dir).map_err(|e| e.to_string())?;
+    for input in inputs {
+        if let Ok(input) = std::fs::canonicalize(input)
+            && input.starts_with(&canonical)
+        {
+            return Err(format!(
+                "holds {}, an input of this run: --force never replaces a folder that holds \
+                 an input; write to another folder",
+                input.display()
+            ));
+        }
+    }
+    let not_prepared = "is not a folder that userport prepare made (it has no readable \
+                        manifest.json): --force replaces only such folders; remove it or \
+                        name another";
+    let manifest = read_manifest(&dir.join(MANIFEST)).map_err(|_| not_prepared.to_string())?;
+    let mut ours: std::collections::BTreeSet<String> =
+        manifest.files.into_iter().map(|f| f.file).collect();
+    ours.extend([MANIFEST, REJECTED, UNMATCHED].map(String::from));
+    let entries = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
+    for entry in entries {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let plain = entry.file_type().is_ok_and(|t| t.is_file());
+        if !plain || !ours.contains(&name) {
+            return Err(format!(
+                "holds {name}, which prepare did not write: --force replaces only a folder \
+                 that prepare made and that holds nothing else; move it away or name \
+                 another folder"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Renames the staging folder to `dir`, replacing what is there.

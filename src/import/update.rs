@@ -12,12 +12,15 @@
 //! already (`app_metadata.roles[+]`), one ending in `[-]` takes it out. Other null values
 //! leave the field as it is.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::json::Value;
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
-use serde_json::{Map, Value};
+
+/// An object's members.
+type Map = BTreeMap<String, Value>;
 
 use super::prepare::{Manifest, Preparer, Settings};
 use super::rules::UPSERTABLE;
@@ -138,7 +141,7 @@ pub async fn changes(frame: DataFrame, context: &str) -> Result<Changes> {
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(Error::from_datafusion)?;
         for object in objects.rows(&schema, &batch, 0..batch.num_rows())? {
-            let Ok(Value::Object(mut values)) = serde_json::from_slice::<Value>(&object) else {
+            let Ok(Value::Object(mut values)) = Value::parse(&object) else {
                 continue;
             };
             let Some(Value::String(id)) = values.remove(key_name) else {
@@ -167,7 +170,7 @@ pub async fn changes(frame: DataFrame, context: &str) -> Result<Changes> {
 }
 
 /// Applies `sets` to `user` (a whole user of the base).
-fn apply(user: &mut Map<String, Value>, sets: &[Set], replace_metadata: bool) {
+fn apply(user: &mut Map, sets: &[Set], replace_metadata: bool) {
     let mut replaced: Vec<&str> = Vec::new();
     for set in sets {
         let metadata = matches!(set.field.as_str(), "user_metadata" | "app_metadata");
@@ -202,19 +205,21 @@ fn apply(user: &mut Map<String, Value>, sets: &[Set], replace_metadata: bool) {
                     }
                     (_, None) => {}
                     (op, Some(v)) => {
-                        let items = slot
+                        let slot = slot
                             .entry(last.clone())
                             .or_insert_with(|| Value::Array(Vec::new()));
-                        if !items.is_array() {
+                        if !matches!(slot, Value::Array(_)) {
                             // A single value becomes the first item of the array.
-                            let single = items.take();
-                            *items = Value::Array(if single.is_null() {
+                            let single = std::mem::replace(slot, Value::Null);
+                            *slot = Value::Array(if single.is_null() {
                                 vec![]
                             } else {
                                 vec![single]
                             });
                         }
-                        let items = items.as_array_mut().expect("an array");
+                        let Value::Array(items) = slot else {
+                            unreachable!("made an array above")
+                        };
                         if op == Op::Add && !items.contains(v) {
                             items.push(v.clone());
                         } else if op == Op::Remove {
@@ -228,14 +233,17 @@ fn apply(user: &mut Map<String, Value>, sets: &[Set], replace_metadata: bool) {
 }
 
 /// The object under `key`, made when it is absent or not an object.
-fn object_at<'m>(map: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<String, Value> {
+fn object_at<'m>(map: &'m mut Map, key: &str) -> &'m mut Map {
     let slot = map
         .entry(key.to_string())
         .or_insert_with(|| Value::Object(Map::new()));
-    if !slot.is_object() {
+    if !matches!(slot, Value::Object(_)) {
         *slot = Value::Object(Map::new());
     }
-    slot.as_object_mut().expect("an object")
+    match slot {
+        Value::Object(members) => members,
+        _ => unreachable!("made an object above"),
+    }
 }
 
 /// Streams the users of `base`, merges the changes into the users they name, and prepares
@@ -261,17 +269,28 @@ pub async fn prepare(
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(Error::from_datafusion)?;
         for object in objects.rows(&schema, &batch, 0..batch.num_rows())? {
-            let Ok(Value::Object(mut user)) = serde_json::from_slice::<Value>(&object) else {
-                continue;
+            let mut user = match Value::parse(&object) {
+                Ok(Value::Object(user)) => user,
+                Ok(_) => continue,
+                Err(e) => {
+                    return Err(Error::usage(
+                        "--base",
+                        format!("a user of the base cannot be read back as JSON: {e}"),
+                    ));
+                }
             };
-            let Some(id) = user.get(key_name).and_then(Value::as_str) else {
+            let Some(Value::String(id)) = user.get(key_name) else {
                 continue;
             };
             let Some(sets) = changes.by_key.remove(&normalize(key, id)) else {
                 continue;
             };
             apply(&mut user, &sets, replace_metadata);
-            let merged = serde_json::to_vec(&user).expect("a user serializes");
+            // An update leaves the block as the tenant has it: an upsert row cannot carry
+            // `blocked` (a change cannot name it either).
+            user.remove("blocked");
+            // Numbers keep their exact text (a big integer, `-0`, `1e-07`).
+            let merged = Value::Object(user).to_string().into_bytes();
             preparer.user(&merged)?;
         }
     }
@@ -282,14 +301,27 @@ pub async fn prepare(
         .collect();
     let mut text = serde_json::to_vec_pretty(&unmatched).expect("keys serialize");
     text.push(b'\n');
-    preparer.add_file("unmatched.json", &text)?;
+    preparer.add_file(super::prepare::UNMATCHED, &text)?;
     Ok((preparer.finish()?, unmatched))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    /// A value written with serde_json's macro.
+    macro_rules! json {
+        ($($t:tt)+) => {
+            Value::parse(serde_json::json!($($t)+).to_string().as_bytes()).unwrap()
+        };
+    }
+
+    fn members(value: Value) -> Map {
+        match value {
+            Value::Object(members) => members,
+            other => panic!("not an object: {other}"),
+        }
+    }
 
     fn set(field: &str, keys: &[&str], value: Option<Value>) -> Set {
         Set {
@@ -302,12 +334,10 @@ mod tests {
 
     #[test]
     fn changes_merge_into_the_current_metadata() {
-        let mut user =
+        let mut user = members(
             json!({"email": "a@b.co", "user_metadata": {"plan": "free", "theme": "dark"},
-                              "app_metadata": {"roles": ["a"], "tenant": 7}})
-            .as_object()
-            .unwrap()
-            .clone();
+                              "app_metadata": {"roles": ["a"], "tenant": 7}}),
+        );
         apply(
             &mut user,
             &[
@@ -330,17 +360,32 @@ mod tests {
             true,
         );
         assert_eq!(user["user_metadata"], json!({"plan": "team"}));
+        let roles = |user: &Map| user["app_metadata"].get("roles").cloned();
         let add = |v: &str| Set {
             op: Op::Add,
             ..set("app_metadata", &["roles"], Some(json!(v)))
         };
         apply(&mut user, &[add("b"), add("c")], false);
-        assert_eq!(user["app_metadata"]["roles"], json!(["a", "b", "c"]));
+        assert_eq!(roles(&user), Some(json!(["a", "b", "c"])));
         let remove = Set {
             op: Op::Remove,
             ..set("app_metadata", &["roles"], Some(json!("a")))
         };
         apply(&mut user, &[remove], false);
-        assert_eq!(user["app_metadata"]["roles"], json!(["b", "c"]));
+        assert_eq!(roles(&user), Some(json!(["b", "c"])));
+        // Numbers keep their text through a merge.
+        let mut user = members(
+            Value::parse(br#"{"user_metadata":{"big":12345678901234567890123,"small":1e-07}}"#)
+                .unwrap(),
+        );
+        apply(
+            &mut user,
+            &[set("user_metadata", &["plan"], Some(json!("pro")))],
+            false,
+        );
+        assert_eq!(
+            Value::Object(user).to_string(),
+            r#"{"user_metadata":{"big":12345678901234567890123,"plan":"pro","small":1e-07}}"#
+        );
     }
 }

@@ -230,7 +230,9 @@ async fn one_file(
                 let file_name = path
                     .file_name()
                     .map_or("users.json".into(), |n| n.to_string_lossy().into_owned());
-                let job = client.import(&file_name, &bytes, &plan.options).await?;
+                // Sent as validate checked it: without a byte-order mark.
+                let users = crate::import::validate::strip_bom(&bytes);
+                let job = client.import(&file_name, users, &plan.options).await?;
                 say(format!("{name}: submitted as job {}", job.id));
                 file_state.job = Some(job.id.clone());
                 file_state.status = job.status.clone();

@@ -11,6 +11,18 @@ use super::seen::{Key, Seen};
 /// The largest import file Auth0 accepts, in bytes (larger ones get a 413).
 pub const MAX_FILE_BYTES: usize = 512_000;
 
+/// The largest file whose users are checked at all: beyond it only its size is reported
+/// (Auth0 reads none of it), so that memory and time stay bounded whatever the file.
+pub const MAX_CHECKED_BYTES: u64 = 16 << 20;
+
+/// The message of `FILE_TOO_LARGE` for a file of `size` bytes.
+fn too_large(size: u64, more: &str) -> String {
+    format!(
+        "the file is {size} bytes; Auth0 accepts at most {MAX_FILE_BYTES} (use userport \
+         prepare --max-bytes to split users into smaller files){more}"
+    )
+}
+
 /// A problem and where it is.
 #[derive(Debug, Clone)]
 pub struct Finding {
@@ -91,16 +103,12 @@ impl Validator {
         self.names.push(name.to_string());
         let mut users = 0;
         if bytes.len() > MAX_FILE_BYTES {
-            self.whole_file(
-                name,
-                Code::FileTooLarge,
-                format!(
-                    "the file is {} bytes; Auth0 accepts at most {MAX_FILE_BYTES} \
-                     (use userport prepare --max-bytes to split users into smaller files)",
-                    bytes.len()
-                ),
-            );
+            self.whole_file(name, Code::FileTooLarge, too_large(bytes.len() as u64, ""));
         }
+        // A byte-order mark is not part of the JSON: skipped, as the readers of exports do
+        // (and as import sends the file).
+        let whole = bytes;
+        let bytes = strip_bom(bytes);
         let mut jiter = Jiter::new(bytes);
         let mut lines = Lines::new(bytes);
         match jiter.peek() {
@@ -113,11 +121,11 @@ impl Validator {
                      exports with userport prepare"
                         .into(),
                 );
-                return self.summary(name, bytes, 0, before);
+                return self.summary(name, whole, 0, before);
             }
             Err(e) => {
-                self.broken(name, bytes, &jiter, &e);
-                return self.summary(name, bytes, 0, before);
+                self.broken(name, bytes, &e);
+                return self.summary(name, whole, 0, before);
             }
         }
         let mut next = jiter.known_array();
@@ -126,14 +134,14 @@ impl Validator {
                 Ok(Some(peek)) => peek,
                 Ok(None) => break,
                 Err(e) => {
-                    self.broken(name, bytes, &jiter, &e);
-                    return self.summary(name, bytes, users, before);
+                    self.broken(name, bytes, &e);
+                    return self.summary(name, whole, users, before);
                 }
             };
             let start = jiter.current_index();
             if let Err(e) = jiter.known_skip(peek) {
-                self.broken(name, bytes, &jiter, &e);
-                return self.summary(name, bytes, users, before);
+                self.broken(name, bytes, &e);
+                return self.summary(name, whole, users, before);
             }
             let line = lines.line_at(start);
             let text = &bytes[start..jiter.current_index()];
@@ -142,9 +150,30 @@ impl Validator {
             next = jiter.array_step();
         }
         if let Err(e) = jiter.finish() {
-            self.broken(name, bytes, &jiter, &e);
+            self.broken(name, bytes, &e);
         }
-        self.summary(name, bytes, users, before)
+        self.summary(name, whole, users, before)
+    }
+
+    /// Records the file `name` of `size` bytes, too large for its users to be checked
+    /// (over [`MAX_CHECKED_BYTES`]): only its size is reported.
+    pub fn oversized(&mut self, name: &str, size: u64) {
+        let before = self.findings.len();
+        self.names.push(name.to_string());
+        self.whole_file(
+            name,
+            Code::FileTooLarge,
+            too_large(
+                size,
+                "; its users were not checked (it is far over the limit)",
+            ),
+        );
+        self.files.push(FileSummary {
+            file: name.to_string(),
+            bytes: size,
+            users: 0,
+            problems: self.findings.len() - before,
+        });
     }
 
     fn summary(&mut self, name: &str, bytes: &[u8], users: usize, before: usize) {
@@ -175,13 +204,13 @@ impl Validator {
 
     /// JSON that breaks: where, and what. A comma before `]` or `}` is named as such, at
     /// the comma.
-    fn broken(&mut self, name: &str, bytes: &[u8], jiter: &Jiter<'_>, e: &JiterError) {
+    fn broken(&mut self, name: &str, bytes: &[u8], e: &JiterError) {
         let mut at = e.index.min(bytes.len());
         let mut message = e.error_type.to_string();
         if matches!(bytes.get(at), Some(b']' | b'}')) {
             let before = bytes[..at].trim_ascii_end();
             if before.last() == Some(&b',') {
-                let closer = (bytes[at] as char, jiter.error_position(at).line);
+                let closer = (bytes[at] as char, position(bytes, at).0);
                 at = before.len() - 1;
                 message = format!(
                     "trailing comma: JSON allows no comma before {} (line {})",
@@ -189,18 +218,21 @@ impl Validator {
                 );
             }
         }
-        let position = jiter.error_position(at);
+        let (line, column) = position(bytes, at);
         self.findings.push(Finding {
             file: name.to_string(),
             index: None,
-            line: position.line as u64,
-            column: Some(position.column as u64),
+            line,
+            column: Some(column),
             email: None,
             problem: Problem {
                 pointer: String::new(),
                 code: Code::InvalidJson,
                 origin: Origin::Schema,
-                message: format!("not valid JSON: {message}"),
+                message: format!(
+                    "not valid JSON: {}",
+                    crate::json::explain(bytes, e.index, &message)
+                ),
             },
         });
     }
@@ -262,6 +294,24 @@ impl Validator {
             }
         }
     }
+}
+
+/// `bytes` without a leading UTF-8 byte-order mark.
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// The 1-based line and column (in characters) of byte `at` of `bytes`; the end of the
+/// text is the column after its last character.
+fn position(bytes: &[u8], at: usize) -> (u64, u64) {
+    let at = at.min(bytes.len());
+    let start = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+    let line = 1 + memchr::memchr_iter(b'\n', &bytes[..start]).count() as u64;
+    let column = 1 + bytes[start..at]
+        .iter()
+        .filter(|b| *b & 0xC0 != 0x80)
+        .count() as u64;
+    (line, column)
 }
 
 /// Line numbers of byte offsets that only grow.

@@ -11,13 +11,39 @@ use crate::json::{Step, array_index, get_path};
 /// The longest string JavaScript engines build (V8: 2^29 - 24 code units).
 const MAX_STRING_LENGTH: f64 = 536_870_888.0;
 
+/// The length of `s` in UTF-16 code units, as JavaScript counts it.
+fn units_of(s: &str) -> usize {
+    // A UTF-8 byte is at most one code unit: count only when that bound is too high.
+    if s.len() as f64 <= MAX_STRING_LENGTH {
+        s.len()
+    } else {
+        s.encode_utf16().count()
+    }
+}
+
+/// The strings `parts` joined, or JavaScript's RangeError (a throw) when the result would
+/// be longer than engines allow: measured before anything is built, so memory stays
+/// bounded.
+pub fn joined<'a, S: AsRef<str>>(parts: &[S]) -> Value<'a> {
+    let bytes: usize = parts.iter().map(|p| p.as_ref().len()).sum();
+    if bytes as f64 > MAX_STRING_LENGTH {
+        let units: usize = parts.iter().map(|p| units_of(p.as_ref())).sum();
+        if units as f64 > MAX_STRING_LENGTH {
+            return Value::Throw;
+        }
+    }
+    let mut out = String::with_capacity(bytes);
+    for p in parts {
+        out.push_str(p.as_ref());
+    }
+    Value::Str(Cow::Owned(out))
+}
+
 /// `a + b`.
 pub fn add<'a>(a: &Value<'a>, b: &Value<'a>) -> Value<'a> {
     let (pa, pb) = (a.to_primitive(), b.to_primitive());
     if matches!(pa, Value::Str(_)) || matches!(pb, Value::Str(_)) {
-        let mut s = pa.to_js_string().into_owned();
-        s.push_str(&pb.to_js_string());
-        Value::Str(Cow::Owned(s))
+        joined(&[pa.to_js_string(), pb.to_js_string()])
     } else {
         Value::Num(pa.to_number() + pb.to_number())
     }
@@ -299,11 +325,9 @@ fn string_method<'a>(s: &str, name: &str, args: &[Value<'a>]) -> Value<'a> {
             }
         }
         "concat" => {
-            let mut out = s.to_string();
-            for v in args {
-                out.push_str(&v.to_js_string());
-            }
-            Value::Str(Cow::Owned(out))
+            let mut parts = vec![Cow::Borrowed(s)];
+            parts.extend(args.iter().map(|v| v.to_js_string()));
+            joined(&parts)
         }
         "at" => {
             let i = to_integer(&arg(0));
@@ -374,12 +398,24 @@ fn replace(units: &[u16], pattern: &[u16], replacement: &[u16], all: bool) -> Va
             break;
         }
     }
+    // Without `$` patterns the result's length is known before it is built.
+    if !replacement.contains(&(b'$' as u16)) {
+        let length = units.len() as f64
+            + positions.len() as f64 * (replacement.len() as f64 - pattern.len() as f64);
+        if length > MAX_STRING_LENGTH {
+            return Value::Throw;
+        }
+    }
     let mut out: Vec<u16> = Vec::with_capacity(units.len());
     let mut last = 0;
     for at in positions {
         out.extend_from_slice(&units[last..at]);
         substitute(units, at, pattern.len(), replacement, &mut out);
         last = at + pattern.len();
+        if out.len() as f64 > MAX_STRING_LENGTH {
+            // JavaScript's RangeError: the result would be too long.
+            return Value::Throw;
+        }
     }
     out.extend_from_slice(&units[last..]);
     string(&out)
@@ -447,7 +483,15 @@ fn array_method<'a>(text: &str, name: &str, args: &[Value<'a>]) -> Value<'a> {
                 Value::Undefined => Cow::Borrowed(","),
                 other => Cow::Owned(other.to_js_string().into_owned()),
             };
-            Value::Str(Cow::Owned(join_array(text, &separator)))
+            let separators = len.saturating_sub(1) as f64 * units_of(&separator) as f64;
+            if separators > MAX_STRING_LENGTH {
+                return Value::Throw;
+            }
+            let out = join_array(text, &separator);
+            if units_of(&out) as f64 > MAX_STRING_LENGTH {
+                return Value::Throw;
+            }
+            Value::Str(Cow::Owned(out))
         }
         "includes" => {
             let target = arg(0);

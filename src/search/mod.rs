@@ -67,9 +67,22 @@ fn lower(query: &Query) -> Expr {
     match query {
         Query::All => lit(true),
         Query::Leaf(leaf) => lower_leaf(leaf),
-        Query::And(qs) => qs.iter().map(lower).reduce(Expr::and).unwrap_or(lit(true)),
-        Query::Or(qs) => qs.iter().map(lower).reduce(Expr::or).unwrap_or(lit(false)),
+        Query::And(qs) => balanced(qs, Expr::and).unwrap_or(lit(true)),
+        Query::Or(qs) => balanced(qs, Expr::or).unwrap_or(lit(false)),
         Query::Not(q) => datafusion::logical_expr::not(lower(q)),
+    }
+}
+
+/// The queries joined by `join` as a balanced tree: a chain of thousands of terms stays a
+/// few levels deep for DataFusion's recursive passes.
+fn balanced(queries: &[Query], join: fn(Expr, Expr) -> Expr) -> Option<Expr> {
+    match queries {
+        [] => None,
+        [one] => Some(lower(one)),
+        _ => {
+            let (left, right) = queries.split_at(queries.len() / 2);
+            Some(join(balanced(left, join)?, balanced(right, join)?))
+        }
     }
 }
 
@@ -234,17 +247,44 @@ fn passes(spec: &Spec, values: &[Value<'_>]) -> bool {
     }
 }
 
-/// Whether `text` matches the pattern.
+/// Whether `text` matches the pattern, in time proportional to the text's length times the
+/// pattern's (never exponential: a `*` is retried only from the last one seen, since a
+/// later `*` can absorb whatever an earlier one would have).
 fn glob(pieces: &[Piece], text: &[char]) -> bool {
-    match pieces.split_first() {
-        None => text.is_empty(),
-        Some((Piece::Text(t), rest)) => {
-            let t: Vec<char> = t.chars().collect();
-            text.starts_with(&t) && glob(rest, &text[t.len()..])
+    // The pattern as single characters: Some(c), None for `?`; `*` cuts it into segments.
+    let mut pattern: Vec<Option<Option<char>>> = Vec::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => pattern.extend(t.chars().map(|c| Some(Some(c)))),
+            Piece::One => pattern.push(Some(None)),
+            Piece::Any => pattern.push(None),
         }
-        Some((Piece::One, rest)) => !text.is_empty() && glob(rest, &text[1..]),
-        Some((Piece::Any, rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
     }
+    let (mut p, mut t) = (0, 0);
+    // Where the last `*` was, and the text position it now covers up to.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(Some(expected)) if expected.is_none_or(|c| c == text[t]) => {
+                p += 1;
+                t += 1;
+            }
+            Some(None) => {
+                star = Some((p, t));
+                p += 1;
+            }
+            _ => match star {
+                // The last `*` takes one more character, and the rest is tried again.
+                Some((at, covered)) => {
+                    star = Some((at, covered + 1));
+                    p = at + 1;
+                    t = covered + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(Option::is_none)
 }
 
 /// Numbers compare as numbers, dates as dates, anything else as text.

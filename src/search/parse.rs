@@ -23,11 +23,15 @@ fn refuse(message: impl Into<String>) -> ParseError {
     }
 }
 
+/// How deeply a query may nest: parentheses and runs of `NOT`, `!`, `-`, `+`.
+pub const MAX_DEPTH: usize = 100;
+
 /// Parses an Auth0 user-search query.
 pub fn parse(text: &str) -> Result<Query, ParseError> {
     if text.trim().is_empty() {
         return Err(refuse("the query is empty"));
     }
+    nesting(text)?;
     let (ast, errors) = parse_query_lenient(text);
     if let Some(error) = errors.first() {
         return Err(ParseError {
@@ -36,6 +40,52 @@ pub fn parse(text: &str) -> Result<Query, ParseError> {
         });
     }
     lower(&ast)
+}
+
+/// Refuses a query that nests deeper than [`MAX_DEPTH`] before the grammar (which recurses)
+/// sees it.
+fn nesting(text: &str) -> Result<(), ParseError> {
+    let bytes = text.as_bytes();
+    let (mut parens, mut prefix) = (0usize, 0usize);
+    let mut i = 0;
+    while i < bytes.len() {
+        let at = i;
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                prefix = 0;
+            }
+            b'(' => parens += 1,
+            b')' => {
+                parens = parens.saturating_sub(1);
+                prefix = 0;
+            }
+            b'!' | b'-' | b'+' => prefix += 1,
+            b'N' if bytes[i..].starts_with(b"NOT")
+                && bytes
+                    .get(i + 3)
+                    .is_none_or(|b| b.is_ascii_whitespace() || *b == b'(')
+                && (i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b'\n' | b'\r' | b'(')) =>
+            {
+                prefix += 1;
+                i += 2;
+            }
+            b if b.is_ascii_whitespace() => {}
+            _ => prefix = 0,
+        }
+        if parens + prefix > MAX_DEPTH {
+            return Err(ParseError {
+                message: format!("the query nests deeper than {MAX_DEPTH} levels"),
+                offset: Some(at),
+            });
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 fn lower(ast: &UserInputAst) -> Result<Query, ParseError> {

@@ -42,9 +42,14 @@ impl<W: Write> CsvSink<W> {
     }
 
     fn error(&self, e: csv::Error) -> Error {
+        // The I/O error itself, so that its kind (a closed pipe, a full disk) is kept.
+        let source = match e.into_kind() {
+            csv::ErrorKind::Io(io) => io,
+            other => std::io::Error::other(format!("{other:?}")),
+        };
         Error::Write {
             path: self.name.clone(),
-            source: e.into(),
+            source,
         }
     }
 }

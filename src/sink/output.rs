@@ -44,7 +44,11 @@ impl Writer {
     fn close(self) -> io::Result<()> {
         match self {
             Writer::Gzip(gz) => gz.finish()?.close(),
-            Writer::File(w) => w.finish()?.sync_all(),
+            Writer::File(w) => match w.finish()?.sync_all() {
+                // Pipes and devices cannot be synced (EINVAL): there is nothing to wait for.
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
+                other => other,
+            },
             Writer::Stdout(mut w) => w.flush(),
         }
     }
@@ -153,14 +157,46 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
     destination.commit(writer)
 }
 
-/// An output being written: stdout, or a temporary file to be renamed to its path.
+/// An output being written: stdout, a device or pipe written in place, or a temporary file
+/// to be renamed to its path.
 pub struct Destination {
     path: Option<PathBuf>,
     temp: Option<NamedTempFile>,
+    /// The temporary file's entry in the register of what a signal removes.
+    _tracked: Option<crate::temp::Tracked>,
+}
+
+/// What `-o PATH` names.
+enum Kind {
+    /// Nothing yet, or a regular file (replaced whole by a rename).
+    File,
+    /// A FIFO, a character device or a socket: written in place, streamed.
+    Stream,
+}
+
+fn kind_of(path: &Path) -> Kind {
+    // `/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`: whatever they lead to, in place.
+    if path.starts_with("/dev") || path.starts_with("/proc") {
+        return Kind::Stream;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let t = meta.file_type();
+            if t.is_fifo() || t.is_char_device() || t.is_socket() || t.is_block_device() {
+                return Kind::Stream;
+            }
+        }
+    }
+    Kind::File
 }
 
 impl Destination {
-    /// Opens `path` (stdout when `None` or `-`), gzipped when `gzip`.
+    /// Opens `path` (stdout when `None` or `-`), gzipped when `gzip`. A regular file is
+    /// written to a temporary file beside it (new files get the umask's permissions, a
+    /// replaced file keeps its mode) and renamed when complete; a FIFO or a device
+    /// (`/dev/stdout`, a named pipe) is written in place.
     pub fn create(path: Option<&Path>, gzip: bool) -> Result<(Destination, Writer)> {
         let path = path.filter(|p| p.as_os_str() != "-");
         let (destination, writer) = match path {
@@ -168,6 +204,7 @@ impl Destination {
                 Destination {
                     path: None,
                     temp: None,
+                    _tracked: None,
                 },
                 Writer::Stdout(BufWriter::with_capacity(1 << 16, io::stdout())),
             ),
@@ -182,31 +219,66 @@ impl Destination {
                         "is a directory",
                     )));
                 }
+                if let Kind::Stream = kind_of(path) {
+                    let file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(write_error)?;
+                    return Ok((
+                        Destination {
+                            path: Some(path.to_path_buf()),
+                            temp: None,
+                            _tracked: None,
+                        },
+                        wrap(Writer::File(Background::new(file)), gzip),
+                    ));
+                }
+                // A symbolic link stays: the file it leads to is replaced.
+                let resolved = std::fs::symlink_metadata(path)
+                    .ok()
+                    .filter(|m| m.file_type().is_symlink())
+                    .and_then(|_| std::fs::canonicalize(path).ok());
+                let path = resolved.as_deref().unwrap_or(path);
                 let dir = match path.parent() {
                     Some(p) if !p.as_os_str().is_empty() => p,
                     _ => Path::new("."),
                 };
-                let temp = tempfile::Builder::new()
-                    .prefix(".userport-")
-                    .suffix(".partial")
-                    .tempfile_in(dir)
-                    .map_err(write_error)?;
+                crate::temp::sweep(dir, ".userport-");
+                let prefix = crate::temp::prefix();
+                let mut builder = tempfile::Builder::new();
+                builder.prefix(&prefix).suffix(".partial");
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    // A replaced file keeps its mode; a new one gets 0666 less the umask.
+                    let mode = std::fs::metadata(path)
+                        .ok()
+                        .filter(|m| m.is_file())
+                        .map_or(0o666, |m| m.permissions().mode() & 0o7777);
+                    builder.permissions(std::fs::Permissions::from_mode(mode));
+                }
+                let temp = builder.tempfile_in(dir).map_err(write_error)?;
+                let tracked = crate::temp::Tracked::new(temp.path());
+                // The mode asked for at creation is cut by the umask; a kept mode is not.
+                #[cfg(unix)]
+                if let Ok(meta) = std::fs::metadata(path)
+                    && meta.is_file()
+                {
+                    std::fs::set_permissions(temp.path(), meta.permissions())
+                        .map_err(write_error)?;
+                }
                 let file = temp.reopen().map_err(write_error)?;
                 (
                     Destination {
                         path: Some(path.to_path_buf()),
                         temp: Some(temp),
+                        _tracked: Some(tracked),
                     },
                     Writer::File(Background::new(file)),
                 )
             }
         };
-        let writer = if gzip {
-            Writer::Gzip(GzEncoder::new(Box::new(writer), Compression::default()))
-        } else {
-            writer
-        };
-        Ok((destination, writer))
+        Ok((destination, wrap(writer, gzip)))
     }
 
     /// The output's name for messages (`-` for stdout).
@@ -226,15 +298,17 @@ impl Destination {
         };
         writer.close().map_err(write_error)?;
         if let (Some(temp), Some(path)) = (self.temp, self.path) {
-            // Temporary files are private (0600); a report gets the usual permissions.
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))
-                    .map_err(write_error)?;
-            }
             temp.persist(&path).map_err(|e| write_error(e.error))?;
         }
         Ok(())
+    }
+}
+
+/// `writer`, gzipped when `gzip`.
+fn wrap(writer: Writer, gzip: bool) -> Writer {
+    if gzip {
+        Writer::Gzip(GzEncoder::new(Box::new(writer), Compression::default()))
+    } else {
+        writer
     }
 }

@@ -218,15 +218,23 @@ impl BatchBuilder {
                     b.append_value(peek == Peek::True);
                     true
                 }
+                // Only integers written as they print: `-0` keeps its text in `_extra`.
                 ColumnBuilder::Int(b) if peek.is_num() => match raw.parse::<i64>() {
-                    Ok(v) => {
+                    Ok(v) if v != 0 || !raw.starts_with('-') => {
                         b.append_value(v);
                         true
                     }
-                    Err(_) => false,
+                    _ => false,
                 },
                 ColumnBuilder::Json(b) if peek != Peek::Null => {
-                    if has_space(raw.as_bytes()) {
+                    if matches!(peek, Peek::Object | Peek::Array)
+                        && crate::json::has_duplicate_keys(raw.as_bytes())
+                    {
+                        // One rule everywhere (SQL's JSON functions, expressions, searches):
+                        // a repeated key has its last value, as JSON.parse gives it.
+                        self.raw_buf = crate::json::dedupe(raw.as_bytes());
+                        b.append_value(as_str(&self.raw_buf));
+                    } else if has_space(raw.as_bytes()) {
                         self.raw_buf.clear();
                         compact_into(raw.as_bytes(), &mut self.raw_buf);
                         b.append_value(as_str(&self.raw_buf));

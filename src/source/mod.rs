@@ -156,7 +156,13 @@ pub struct Source {
     coalesce: bool,
     /// Whether a last column numbers the users in input order, from 1.
     numbered: bool,
+    /// The longest line (or user of a JSON array) read, in bytes.
+    max_line: usize,
 }
+
+/// The longest line (one user) read by default: 64 MiB. A longer one is an error naming its
+/// line, found in bounded memory (a file that is not NDJSON, a gzip bomb of one line).
+pub const DEFAULT_MAX_LINE: usize = 64 << 20;
 
 /// Checks that every file input can be opened and returns the source over all of them.
 pub fn open(inputs: Vec<Input>) -> Result<Source> {
@@ -176,10 +182,19 @@ pub fn open(inputs: Vec<Input>) -> Result<Source> {
         transform: None,
         coalesce: false,
         numbered: false,
+        max_line: DEFAULT_MAX_LINE,
     })
 }
 
 impl Source {
+    /// The same source refusing lines (users) longer than `bytes`.
+    pub fn with_max_line(&self, bytes: usize) -> Source {
+        Source {
+            max_line: bytes,
+            ..self.clone()
+        }
+    }
+
     /// The same source filling only the columns at `indices` of the schema (the others stay
     /// null and their values are skipped, not decoded).
     pub fn with_columns(&self, indices: &[usize]) -> Source {
@@ -293,6 +308,7 @@ impl Source {
         let inputs = self.inputs.clone();
         let read = self.read.clone();
         let mask = self.mask;
+        let max_line = self.max_line;
         let transform = self.transform.clone();
         // The batches before they are numbered: the transform's, or the canonical ones.
         let decoded = self
@@ -351,7 +367,7 @@ impl Source {
                         std::iter::from_fn(|| coalescer.next_completed_batch()).all(&mut send)
                     }
                 };
-                let pool = Pool::new(mask, transform);
+                let pool = Pool::new(mask, transform, max_line);
                 for input in &inputs {
                     match read_input(input, &read, &mut builder, &mut sink, &pool) {
                         Ok(true) => {}
@@ -508,7 +524,7 @@ fn read_input(
     let head = reader.fill_buf().map_err(read_error(&name))?;
     let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     match head.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => read_array(&mut users, &mut reader),
+        Some(b'[') => read_array(&mut users, &mut reader, pool.max_line),
         _ => {
             // Users decoded so far (an earlier JSON array) go first.
             if !users.flush()? {
@@ -620,7 +636,7 @@ impl Users<'_> {
             path: self.name.to_string(),
             line,
             column,
-            message,
+            message: crate::json::explain(bytes, offset, &message),
         }
     }
 
@@ -677,6 +693,8 @@ struct Pool {
     work: Option<std::sync::mpsc::SyncSender<Chunk>>,
     done: std::sync::mpsc::Receiver<Decoded>,
     threads: usize,
+    /// The longest line the readers accept.
+    max_line: usize,
 }
 
 /// How many threads decode (and sort parts there are): one per core, at most four.
@@ -685,7 +703,7 @@ pub fn cores() -> usize {
 }
 
 impl Pool {
-    fn new(mask: u64, transform: Option<Transform>) -> Pool {
+    fn new(mask: u64, transform: Option<Transform>, max_line: usize) -> Pool {
         let threads = cores();
         let (work, queue) = std::sync::mpsc::sync_channel::<Chunk>(threads);
         let queue = Arc::new(std::sync::Mutex::new(queue));
@@ -697,6 +715,10 @@ impl Pool {
             let spawned = std::thread::Builder::new()
                 .name(format!("userport-decode-{i}"))
                 .spawn(move || {
+                    // A fault for the tests of how a run ends when a thread panics.
+                    if std::env::var_os("USERPORT_TEST_PANIC").is_some_and(|v| v == "decode") {
+                        panic!("USERPORT_TEST_PANIC=decode");
+                    }
                     let mut builder = Builder::new(mask, transform);
                     loop {
                         let next = queue.lock().map(|q| q.recv());
@@ -718,6 +740,7 @@ impl Pool {
             work: Some(work),
             done,
             threads,
+            max_line,
         }
     }
 }
@@ -850,6 +873,29 @@ impl<'a> Dispatch<'a> {
         Ok(true)
     }
 
+    /// The error for a line longer than the pool's limit that starts after the chunks sent
+    /// so far (they are decoded first: an error before it comes first, and they say which
+    /// line it is).
+    fn too_long(mut self) -> Error {
+        while self.next < self.sent {
+            match self.wait() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => return e,
+            }
+        }
+        Error::Input {
+            path: self.name.to_string(),
+            line: self.line,
+            column: 1,
+            message: format!(
+                "the line is longer than {} bytes (the limit of one user): not an export, or \
+                 a corrupt one; --max-line-bytes raises the limit",
+                self.pool.max_line
+            ),
+        }
+    }
+
     /// Waits for every chunk sent; `false` when the consumer left.
     fn finish(mut self) -> Result<bool> {
         while self.next < self.sent {
@@ -871,9 +917,13 @@ fn read_lines(
 ) -> Result<bool> {
     let mut dispatch = Dispatch::new(name, pool, emit);
     let mut carry: Vec<u8> = Vec::new();
+    // How many bytes at the start of `carry` are known to hold no line end: a long line
+    // is searched once, not again with every chunk read.
+    let mut clean = 0usize;
     let mut first = true;
     loop {
         let mut bytes = std::mem::take(&mut carry);
+        let from = std::mem::take(&mut clean);
         bytes.reserve(CHUNK);
         let eof = fill(reader, &mut bytes, CHUNK).map_err(read_error(name))?;
         if first {
@@ -882,11 +932,22 @@ fn read_lines(
             }
             first = false;
         }
+        // A line carried over ends at the first line end after what was searched.
+        if from > 0 {
+            let end = memchr::memchr(b'\n', &bytes[from..]).map_or(bytes.len(), |e| from + e);
+            if end > pool.max_line {
+                return Err(dispatch.too_long());
+            }
+        }
         if !eof {
-            match memchr::memrchr(b'\n', &bytes) {
-                Some(end) => carry = bytes.split_off(end + 1),
+            match memchr::memrchr(b'\n', &bytes[from..]) {
+                Some(end) => carry = bytes.split_off(from + end + 1),
                 // One line longer than a chunk: read on until its end.
                 None => {
+                    if bytes.len() > pool.max_line {
+                        return Err(dispatch.too_long());
+                    }
+                    clean = bytes.len();
                     carry = bytes;
                     continue;
                 }
@@ -962,6 +1023,7 @@ fn map_lines(
             _ if last => size,
             Some(end) => end + 1,
             // One line longer than the window: map a larger one.
+            None if size > pool.max_line => return Err(dispatch.too_long()),
             None => {
                 want *= 2;
                 continue;
@@ -1017,7 +1079,7 @@ enum ArrayState {
 
 /// A JSON array of users, read as a stream: each element is cut out at its closing brace
 /// and decoded like a line, so memory holds one user at a time.
-fn read_array(users: &mut Users<'_>, reader: &mut dyn BufRead) -> Result<bool> {
+fn read_array(users: &mut Users<'_>, reader: &mut dyn BufRead, max_user: usize) -> Result<bool> {
     let mut state = ArrayState::Start;
     let (mut line, mut column) = (1u64, 0u64);
     let mut user = Vec::new();
@@ -1047,6 +1109,16 @@ fn read_array(users: &mut Users<'_>, reader: &mut dyn BufRead) -> Result<bool> {
             } = &mut state
             {
                 user.push(b);
+                if user.len() > max_user {
+                    return Err(users.input_error(
+                        user_line,
+                        user_column,
+                        &format!(
+                            "the user is longer than {max_user} bytes (the limit of one user): \
+                             a corrupt file?; --max-line-bytes raises the limit"
+                        ),
+                    ));
+                }
                 if *in_string {
                     if *escaped {
                         *escaped = false;

@@ -342,7 +342,7 @@ fn expression() -> impl Strategy<Value = Node> {
                 inner.clone(),
                 inner.clone()
             )
-                .prop_map(|(op, a, b)| Node::Logical(op, Box::new(a), Box::new(b))),
+                .prop_map(|(op, a, b)| Node::Logical(op, vec![a, b])),
             (proptest::bool::ANY, inner.clone()).prop_map(|(neg, a)| Node::Unary(
                 if neg { Unary::Neg } else { Unary::Not },
                 Box::new(a)

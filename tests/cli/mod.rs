@@ -4,6 +4,7 @@ mod conformance;
 mod export;
 mod export_errors;
 mod expressions;
+mod hardening;
 mod import;
 mod prepare;
 mod queries;

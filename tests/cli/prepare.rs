@@ -395,12 +395,32 @@ fn the_folder_appears_whole_or_not_at_all() {
         ],
         2,
     );
-    assert!(e.contains("invalid-json"), "{e}");
+    assert!(e.contains("not a folder that userport prepare made"), "{e}");
     assert_eq!(
         entries(&out),
         ["keep.txt"],
-        "a failed run leaves the old content"
+        "a refused run leaves the old content"
     );
+    // --force replaces only a folder that prepare made, holding nothing else.
+    let e = fails(
+        &[
+            "prepare",
+            "fixtures/users.ndjson",
+            "-o",
+            out.to_str().unwrap(),
+            "--force",
+        ],
+        2,
+    );
+    assert!(e.contains("not a folder that userport prepare made"), "{e}");
+    assert_eq!(entries(&out), ["keep.txt"]);
+    fs::remove_file(out.join("keep.txt")).unwrap();
+    ok(&[
+        "prepare",
+        "fixtures/users.ndjson",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     ok(&[
         "prepare",
         "fixtures/users.ndjson",
@@ -411,6 +431,24 @@ fn the_folder_appears_whole_or_not_at_all() {
     assert_eq!(
         entries(&out),
         ["manifest.json", "rejected.json", "users-0001.json"]
+    );
+    assert_eq!(entries(tmp.path()), ["out"], "no staging folder left");
+    let before = fs::read(out.join("manifest.json")).unwrap();
+    let e = fails(
+        &[
+            "prepare",
+            "fixtures/bad/invalid-json.ndjson",
+            "-o",
+            out.to_str().unwrap(),
+            "--force",
+        ],
+        2,
+    );
+    assert!(e.contains("invalid-json"), "{e}");
+    assert_eq!(
+        fs::read(out.join("manifest.json")).unwrap(),
+        before,
+        "a failed run leaves the old folder"
     );
     assert_eq!(entries(tmp.path()), ["out"], "no staging folder left");
 
