@@ -45,8 +45,26 @@ impl Drop for Tracked {
 }
 
 /// The name prefix of this process's temporary files and folders beside outputs.
-pub fn prefix() -> String {
-    format!(".userport-{}-", std::process::id())
+pub fn prefix() -> &'static str {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    PREFIX.get_or_init(|| format!(".userport-{}-", std::process::id()))
+}
+
+/// A builder of this process's temporary files and folders beside `dir` (whose leftovers of
+/// killed runs it removes first), made with `mode` less the umask, as `open` and `mkdir`
+/// would make them.
+pub fn builder(dir: &Path, mode: u32) -> tempfile::Builder<'static, 'static> {
+    sweep(dir, ".userport-");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder
 }
 
 /// Removes every registered path (files and folders) and the spill folder; the lock stays

@@ -22,9 +22,8 @@ pub struct ParseError {
     pub span: Span,
 }
 
-/// How deeply an expression may nest (brackets, unary operators, conditionals, operands
-/// of different operators); a chain of one operator (`a || b || c …`) counts once, however
-/// long.
+/// How deeply an expression may nest (brackets, unary operators, conditionals, nested
+/// operators); a chain of one logical operator (`a || b || c …`) counts once, however long.
 pub const MAX_DEPTH: usize = 100;
 
 /// Parses a field expression.

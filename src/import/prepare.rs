@@ -261,15 +261,8 @@ impl Preparer {
             path: parent.display().to_string(),
             source,
         })?;
-        crate::temp::sweep(&parent, ".userport-");
-        let prefix = crate::temp::prefix();
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix);
         // The folder gets 0777 less the umask, as `mkdir` would make it.
-        #[cfg(unix)]
-        builder.permissions(
-            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o777),
-        );
+        let builder = crate::temp::builder(&parent, 0o777);
         let staging = builder.tempdir_in(&parent).map_err(|source| Error::Write {
             path: parent.display().to_string(),
             source,

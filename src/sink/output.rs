@@ -243,24 +243,11 @@ impl Destination {
                     Some(p) if !p.as_os_str().is_empty() => p,
                     _ => Path::new("."),
                 };
-                crate::temp::sweep(dir, ".userport-");
-                let prefix = crate::temp::prefix();
-                let mut builder = tempfile::Builder::new();
-                builder.prefix(&prefix).suffix(".partial");
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    // A replaced file keeps its mode; a new one gets 0666 less the umask.
-                    let mode = std::fs::metadata(path)
-                        .ok()
-                        .filter(|m| m.is_file())
-                        .map_or(0o666, |m| m.permissions().mode() & 0o7777);
-                    builder.permissions(std::fs::Permissions::from_mode(mode));
-                }
+                // A new file gets 0666 less the umask; a replaced one keeps its mode.
+                let mut builder = crate::temp::builder(dir, 0o666);
+                builder.suffix(".partial");
                 let temp = builder.tempfile_in(dir).map_err(write_error)?;
                 let tracked = crate::temp::Tracked::new(temp.path());
-                // The mode asked for at creation is cut by the umask; a kept mode is not.
-                #[cfg(unix)]
                 if let Ok(meta) = std::fs::metadata(path)
                     && meta.is_file()
                 {

@@ -877,12 +877,8 @@ impl<'a> Dispatch<'a> {
     /// so far (they are decoded first: an error before it comes first, and they say which
     /// line it is).
     fn too_long(mut self) -> Error {
-        while self.next < self.sent {
-            match self.wait() {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => return e,
-            }
+        if let Err(e) = self.drain() {
+            return e;
         }
         Error::Input {
             path: self.name.to_string(),
@@ -898,6 +894,11 @@ impl<'a> Dispatch<'a> {
 
     /// Waits for every chunk sent; `false` when the consumer left.
     fn finish(mut self) -> Result<bool> {
+        self.drain()
+    }
+
+    /// Waits for every chunk sent and hands them on; `false` when the consumer left.
+    fn drain(&mut self) -> Result<bool> {
         while self.next < self.sent {
             if !self.wait()? {
                 return Ok(false);
