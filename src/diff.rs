@@ -431,9 +431,14 @@ mod tests {
             "[".repeat(MAX_DEPTH + 2),
             "]".repeat(MAX_DEPTH + 2)
         );
-        assert!(Value::parse(&deep.as_bytes()[1..deep.len() - 1]).is_err());
-        let fits = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
-        assert!(Value::parse(fits.as_bytes()).is_ok());
+        // A user's object around values of MAX_DEPTH levels.
+        assert!(Value::parse(&deep.as_bytes()[1..deep.len() - 1]).is_ok());
+        let deeper = format!(
+            "{}1{}",
+            "[".repeat(MAX_DEPTH + 3),
+            "]".repeat(MAX_DEPTH + 3)
+        );
+        assert!(Value::parse(deeper.as_bytes()).is_err());
         assert!(
             Value::parse(deep.as_bytes())
                 .unwrap_err()

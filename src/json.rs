@@ -102,62 +102,60 @@ pub fn explain(bytes: &[u8], at: usize, message: &str) -> String {
 /// How deep [`dedupe`] looks for repeated keys (deeper values are kept as written).
 const DEDUPE_DEPTH: usize = MAX_DEPTH;
 
-/// Whether some object inside the JSON text `raw` (valid JSON) has a key twice (keys
-/// compared by their characters, escapes decoded).
-pub fn has_duplicate_keys(raw: &[u8]) -> bool {
-    // Without two colons there is at most one key: nothing to look for.
-    if memchr::memchr_iter(b':', raw).nth(1).is_none() {
-        return false;
-    }
-    let mut jiter = Jiter::new(raw);
-    let mut keys: Vec<std::borrow::Cow<'_, [u8]>> = Vec::new();
-    jiter
-        .peek()
-        .is_ok_and(|peek| repeats(&mut jiter, raw, peek, &mut keys, 0))
+/// Skips the value that `peek` starts in `jiter` (over `raw`, the whole text), as
+/// `known_skip` does, and tells whether some object inside it has a key twice. `keys` is
+/// scratch space. Values nested deeper than [`MAX_DEPTH`] are an error, as for jiter.
+pub fn skip_checking<'r>(
+    jiter: &mut Jiter<'r>,
+    raw: &'r [u8],
+    peek: Peek,
+    keys: &mut Vec<std::borrow::Cow<'r, [u8]>>,
+) -> jiter::JiterResult<bool> {
+    keys.clear();
+    walk(jiter, raw, peek, keys, 0)
 }
 
-/// Walks the value that `peek` starts; `true` on the first object with a repeated key.
-/// `keys` holds the keys of the objects being walked (each object's after its parent's).
-fn repeats<'r>(
+/// [`skip_checking`] `depth` levels down; `keys` holds the keys of the objects being walked
+/// (each object's after its parent's).
+fn walk<'r>(
     jiter: &mut Jiter<'r>,
     raw: &'r [u8],
     peek: Peek,
     keys: &mut Vec<std::borrow::Cow<'r, [u8]>>,
     depth: usize,
-) -> bool {
-    if depth > DEDUPE_DEPTH {
-        return jiter.known_skip(peek).is_err();
+) -> jiter::JiterResult<bool> {
+    if !matches!(peek, Peek::Array | Peek::Object) {
+        jiter.known_skip(peek)?;
+        return Ok(false);
     }
-    match peek {
-        Peek::Array => {
-            let mut next = jiter.known_array();
-            while let Ok(Some(peek)) = next {
-                if repeats(jiter, raw, peek, keys, depth + 1) {
-                    return true;
-                }
-                next = jiter.array_step();
-            }
-            false
-        }
-        Peek::Object => {
-            let base = keys.len();
-            let mut key = jiter.next_object_bytes().map(|k| k.map(|k| key_of(raw, k)));
-            while let Ok(Some(k)) = key {
-                if keys[base..].contains(&k) {
-                    return true;
-                }
-                keys.push(k);
-                let Ok(peek) = jiter.peek() else { return false };
-                if repeats(jiter, raw, peek, keys, depth + 1) {
-                    return true;
-                }
-                key = jiter.next_key_bytes().map(|k| k.map(|k| key_of(raw, k)));
-            }
-            keys.truncate(base);
-            false
-        }
-        _ => jiter.known_skip(peek).is_err(),
+    if depth >= MAX_DEPTH {
+        return Err(jiter::JiterError {
+            error_type: jiter::JiterErrorType::JsonError(
+                jiter::JsonErrorType::RecursionLimitExceeded,
+            ),
+            index: jiter.current_index(),
+        });
     }
+    let mut repeated = false;
+    if peek == Peek::Array {
+        let mut next = jiter.known_array()?;
+        while let Some(peek) = next {
+            repeated |= walk(jiter, raw, peek, keys, depth + 1)?;
+            next = jiter.array_step()?;
+        }
+        return Ok(repeated);
+    }
+    let base = keys.len();
+    let mut key = jiter.next_object_bytes()?.map(|k| key_of(raw, k));
+    while let Some(k) = key {
+        repeated |= keys[base..].contains(&k);
+        keys.push(k);
+        let peek = jiter.peek()?;
+        repeated |= walk(jiter, raw, peek, keys, depth + 1)?;
+        key = jiter.next_key_bytes()?.map(|k| key_of(raw, k));
+    }
+    keys.truncate(base);
+    Ok(repeated)
 }
 
 /// A key as its characters: the bytes of `raw` that `key` views (no copy), or, when it
@@ -332,7 +330,8 @@ impl Value {
         let mut open: Vec<Open> = Vec::new();
         let mut peek = jiter.peek().map_err(failed)?;
         loop {
-            if open.len() > MAX_DEPTH {
+            // The user's own object holds values of up to MAX_DEPTH levels.
+            if open.len() > MAX_DEPTH + 1 {
                 return Err(format!("a value nests deeper than {MAX_DEPTH} levels"));
             }
             let mut value = match peek {
@@ -446,6 +445,13 @@ impl std::fmt::Display for Value {
 mod tests {
     use super::*;
 
+    /// Whether some object inside `raw` repeats a key.
+    fn has_duplicate_keys(raw: &[u8]) -> bool {
+        let mut jiter = Jiter::new(raw);
+        let peek = jiter.peek().unwrap();
+        skip_checking(&mut jiter, raw, peek, &mut Vec::new()).unwrap()
+    }
+
     #[test]
     fn repeated_keys_resolve_as_json_parse_does() {
         let raw = br#"{"plan":"a","n":-0,"x":{"k":1,"\u006b":2},"plan":"b","big":12345678901234567890123}"#;
@@ -458,6 +464,15 @@ mod tests {
             br#"{"a":{"b":1},"b":{"a":1},"c":[{"a":1},{"a":2}]}"#
         ));
         assert!(has_duplicate_keys(br#"[{"a":1},{"b":1,"b":2}]"#));
+        let deep = format!(
+            "{}1{}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        let mut jiter = Jiter::new(deep.as_bytes());
+        let peek = jiter.peek().unwrap();
+        let error = skip_checking(&mut jiter, deep.as_bytes(), peek, &mut Vec::new());
+        assert!(error.unwrap_err().to_string().contains("recursion limit"));
     }
 
     fn key(k: &str) -> Step {

@@ -143,8 +143,10 @@ impl BatchBuilder {
             });
         }
         // Values are first located, then appended, so that an error leaves the builders as
-        // they were: `spans[i]` is the byte range of column i's value.
-        let mut spans: [Option<(usize, usize, Peek)>; COLUMNS.len()] = [None; COLUMNS.len()];
+        // they were: `spans[i]` is the byte range of column i's value (and, for JSON
+        // values, whether an object inside repeats a key).
+        let mut spans: [Option<(usize, usize, Peek, bool)>; COLUMNS.len()] = [None; COLUMNS.len()];
+        let mut keys = Vec::new();
         let extra = self.mask & (1 << EXTRA_BIT) != 0;
         self.extra_buf.clear();
         let unknown_key = &mut self.key_buf;
@@ -161,7 +163,7 @@ impl BatchBuilder {
                 Some(i) => self.mask & (1 << i) != 0,
                 None => extra,
             };
-            if peek == Peek::String && wanted {
+            let repeated = if peek == Peek::String && wanted {
                 // The line is valid UTF-8 already: only escapes need decoding, and they are
                 // checked now so that appending below cannot fail half-way through a row.
                 let raw = jiter.known_bytes()?;
@@ -175,9 +177,14 @@ impl BatchBuilder {
                     self.tape = check.into_tape();
                     checked?;
                 }
+                false
+            } else if wanted && column.is_some_and(|i| COLUMNS[i].1 == Kind::Json) {
+                // A JSON value is walked once: skipped, and looked at for repeated keys.
+                crate::json::skip_checking(&mut jiter, bytes, peek, &mut keys)?
             } else {
                 jiter.known_skip(peek)?;
-            }
+                false
+            };
             let end = jiter.current_index();
             match column {
                 Some(i) => {
@@ -187,7 +194,7 @@ impl BatchBuilder {
                             message: format!("duplicate key \"{}\"", COLUMNS[i].0),
                         });
                     }
-                    spans[i] = Some((start, end, peek));
+                    spans[i] = Some((start, end, peek, repeated));
                 }
                 None if extra => {
                     push_extra(&mut self.extra_buf, unknown_key, &bytes[start..end]);
@@ -204,7 +211,7 @@ impl BatchBuilder {
         // Columns outside the mask are not touched: `finish` makes them all null at once.
         for &i in &self.wanted {
             let builder = &mut self.columns[i];
-            let Some((start, end, peek)) = spans[i] else {
+            let Some((start, end, peek, repeated)) = spans[i] else {
                 append_null(builder);
                 continue;
             };
@@ -227,9 +234,7 @@ impl BatchBuilder {
                     _ => false,
                 },
                 ColumnBuilder::Json(b) if peek != Peek::Null => {
-                    if matches!(peek, Peek::Object | Peek::Array)
-                        && crate::json::has_duplicate_keys(raw.as_bytes())
-                    {
+                    if repeated {
                         // One rule everywhere (SQL's JSON functions, expressions, searches):
                         // a repeated key has its last value, as JSON.parse gives it.
                         self.raw_buf = crate::json::dedupe(raw.as_bytes());
