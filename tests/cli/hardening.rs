@@ -703,42 +703,30 @@ fn a_line_past_the_limit_is_an_error_naming_it() {
     assert!(stderr.contains("longer than 4194304 bytes"), "{stderr}");
     assert!(!out_path.exists());
     // The same in a plain (mapped) file, and in a JSON array.
+    let long = "x".repeat(3 << 20);
+    let cases = [
+        (
+            "long.ndjson",
+            format!("{{\"email\":\"{long}\"}}\n"),
+            "long.ndjson:1:",
+        ),
+        (
+            "long.json",
+            format!("[\n{{\"email\":\"{long}\"}}]"),
+            "long.json:2:",
+        ),
+    ];
+    for (name, content, place) in cases {
+        let path = tmp.path().join(name);
+        fs::write(&path, content).unwrap();
+        let p = path.to_str().unwrap();
+        let stderr = fails(
+            &["export", p, "--field", "email", "--max-line-bytes", "1M"],
+            2,
+        );
+        assert!(stderr.contains(place), "{stderr}");
+    }
     let plain = tmp.path().join("long.ndjson");
-    fs::write(
-        &plain,
-        format!("{{\"email\":\"{}\"}}\n", "x".repeat(3 << 20)),
-    )
-    .unwrap();
-    let stderr = fails(
-        &[
-            "export",
-            plain.to_str().unwrap(),
-            "--field",
-            "email",
-            "--max-line-bytes",
-            "1M",
-        ],
-        2,
-    );
-    assert!(stderr.contains("long.ndjson:1:"), "{stderr}");
-    let array = tmp.path().join("long.json");
-    fs::write(
-        &array,
-        format!("[\n{{\"email\":\"{}\"}}]", "x".repeat(3 << 20)),
-    )
-    .unwrap();
-    let stderr = fails(
-        &[
-            "export",
-            array.to_str().unwrap(),
-            "--field",
-            "email",
-            "--max-line-bytes",
-            "1M",
-        ],
-        2,
-    );
-    assert!(stderr.contains("long.json:2:"), "{stderr}");
     // Raised, it reads.
     ok(&[
         "export",
