@@ -116,7 +116,7 @@ pub fn install() {
             .unwrap_or_default();
         eprintln!(
             "userport: error: internal error in thread '{}'{at}: {message}; the run was stopped \
-             and no output was written",
+             and its temporary files removed (no output file was put in place)",
             thread.name().unwrap_or("unnamed")
         );
         exit(2)

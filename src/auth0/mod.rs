@@ -115,7 +115,7 @@ pub fn base_url(domain: &str) -> Result<String> {
     };
     match scheme.as_str() {
         "https" => {}
-        "http" if matches!(host, "127.0.0.1" | "localhost" | "::1") => {}
+        "http" if loopback_host(host) => {}
         "http" => return Err(bad("plain http is allowed only for loopback addresses")),
         _ => return Err(bad("expected https://")),
     }
@@ -126,7 +126,7 @@ pub fn base_url(domain: &str) -> Result<String> {
 fn allowed(url: &reqwest::Url) -> std::result::Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
-        "http" if is_loopback(url) => Ok(()),
+        "http" if loopback_host(url.host_str().unwrap_or_default()) => Ok(()),
         "http" => Err(format!(
             "plain http is allowed only for loopback addresses, not {}",
             url.host_str().unwrap_or_default()
@@ -135,9 +135,8 @@ fn allowed(url: &reqwest::Url) -> std::result::Result<(), String> {
     }
 }
 
-/// Whether `url`'s host is a loopback address (127.0.0.0/8, ::1, localhost).
-fn is_loopback(url: &reqwest::Url) -> bool {
-    let host = url.host_str().unwrap_or_default();
+/// Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost).
+fn loopback_host(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     match bare.parse::<std::net::IpAddr>() {
         Ok(ip) => ip.is_loopback(),

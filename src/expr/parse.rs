@@ -134,9 +134,9 @@ fn nesting(text: &str) -> Result<(), ParseError> {
             }
         };
         match b {
-            b'"' | b'\'' | b'`' => {
-                // Skipped to the closing quote (template substitutions are not entered:
-                // the parser checks them as part of the template).
+            // Strings are skipped to their closing quote. Templates are not: the brackets
+            // of their substitutions count (their text's too, which only over-counts).
+            b'"' | b'\'' => {
                 i += 1;
                 while i < bytes.len() && bytes[i] != b {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };

@@ -577,6 +577,21 @@ fn deep_expressions_are_refused_and_long_chains_compile() {
     );
     assert!(text(&out.stderr).contains('^'));
 
+    let template = format!(
+        "x=`${{{}user.email{}}}`",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    let out = run_guarded(
+        userport().args(["export", "fixtures/users.ndjson", "--field", &template]),
+        "10000 parentheses in a template",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("nests deeper than 100 levels"),
+        "{}",
+        text(&out.stderr)
+    );
     let nots = format!("x={}user.email", "!".repeat(5000));
     let out = run_guarded(
         userport().args(["export", "fixtures/users.ndjson", "--field", &nots]),
