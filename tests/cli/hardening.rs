@@ -863,7 +863,7 @@ fn reports_into_a_closed_pipe_are_success() {
 /// Starts `userport ARGS` with its temporary folder in `tmp`, waits until `ready` holds,
 /// sends `signal` and returns the exit code.
 fn interrupt(tmp: &Path, args: &[&str], ready: impl Fn() -> bool, signal: &str) -> Option<i32> {
-    let child = userport()
+    let mut child = userport()
         .env("TMPDIR", tmp)
         .args(args)
         .stdout(Stdio::null())
@@ -872,6 +872,13 @@ fn interrupt(tmp: &Path, args: &[&str], ready: impl Fn() -> bool, signal: &str) 
         .unwrap();
     let started = Instant::now();
     while !ready() {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{args:?} ended before it was interrupted: {}",
+                text(&out.stderr)
+            );
+        }
         assert!(started.elapsed() < Duration::from_secs(120), "never ready");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -919,11 +926,21 @@ fn signals_remove_every_temporary_file() {
     assert!(entries(&work).is_empty(), "{:?}", entries(&work));
 
     // A sort that spills: its spill folder goes too.
+    // Ready once a spill file exists: userport-PID-…/datafusion-…/FILE.
     let spills = || {
-        entries(tmp.path())
+        let inside = |dir: &Path| -> Vec<std::path::PathBuf> {
+            fs::read_dir(dir)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default()
+        };
+        inside(tmp.path())
             .iter()
-            .filter(|e| e.starts_with("userport-"))
-            .any(|e| fs::read_dir(tmp.path().join(e)).is_ok_and(|mut d| d.next().is_some()))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("userport-"))
+            })
+            .flat_map(|p| inside(p))
+            .any(|d| !inside(&d).is_empty())
     };
     let code = interrupt(
         tmp.path(),
@@ -933,7 +950,7 @@ fn signals_remove_every_temporary_file() {
             "--sort",
             "email:desc",
             "--memory-limit",
-            "4M",
+            "32M",
             "-o",
             o,
         ],
