@@ -169,8 +169,14 @@ pub fn spill_dir() -> Option<PathBuf> {
         .clone()
 }
 
-/// Removes the entries of `dir` named `{name}PID-…` whose process is gone: what a run
-/// killed with SIGKILL left behind. Entries of running processes are left alone.
+/// How long a leftover must have been left untouched before [`sweep`] removes it: a folder
+/// shared between machines may hold the files of a running process of another machine,
+/// whose process id means nothing here.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Removes the entries of `dir` named `{name}PID-…` whose process is gone and which were
+/// not modified for [`STALE_AFTER`]: what a run killed with SIGKILL left behind. Entries of
+/// running processes are left alone.
 pub fn sweep(dir: &Path, name: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -186,7 +192,13 @@ pub fn sweep(dir: &Path, name: &str) {
         else {
             continue;
         };
-        if pid == std::process::id() || alive(pid) {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if pid == std::process::id() || alive(pid) || !stale {
             continue;
         }
         let path = entry.path();
@@ -223,13 +235,22 @@ mod tests {
         let mine = dir.path().join(format!("{}abc.partial", prefix()));
         let other = dir.path().join("notes.txt");
         let dead_dir = dir.path().join(".userport-4194305-xyz");
-        for f in [&dead, &mine, &other] {
+        let recent = dir.path().join(".userport-4194305-new.partial");
+        for f in [&dead, &mine, &other, &recent] {
             std::fs::write(f, "x").unwrap();
         }
         std::fs::create_dir(&dead_dir).unwrap();
         std::fs::write(dead_dir.join("users-0001.json"), "[]").unwrap();
+        let long_ago = std::time::SystemTime::now() - 2 * STALE_AFTER;
+        for f in [&dead, &mine, &other, &dead_dir] {
+            std::fs::File::open(f)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
         sweep(dir.path(), ".userport-");
         assert!(!dead.exists() && !dead_dir.exists());
-        assert!(mine.exists() && other.exists());
+        // Its own files, others' files and a recent leftover stay.
+        assert!(mine.exists() && other.exists() && recent.exists());
     }
 }

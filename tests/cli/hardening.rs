@@ -976,6 +976,14 @@ fn leftovers_of_killed_runs_are_cleaned() {
     fs::create_dir(&stale_dir).unwrap();
     let spill = tmp.path().join("spill");
     fs::create_dir_all(spill.join("userport-4194305-old/datafusion-x")).unwrap();
+    // Left alone for an hour (a recent one could be another machine's, on a shared disk).
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for path in [&stale, &stale_dir, &spill.join("userport-4194305-old")] {
+        fs::File::open(path)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    }
     let out = tmp.path().join("out.csv");
     let result = userport()
         .env("TMPDIR", &spill)
