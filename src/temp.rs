@@ -31,10 +31,18 @@ fn tracked() -> MutexGuard<'static, BTreeSet<PathBuf>> {
 pub struct Tracked(PathBuf);
 
 impl Tracked {
-    /// Registers `path` (a file or a folder) for removal if the run is cut short.
-    pub fn new(path: &Path) -> Tracked {
-        tracked().insert(path.to_path_buf());
-        Tracked(path.to_path_buf())
+    /// Makes a temporary file or folder with `make` and registers it (its path by `path`)
+    /// in one step: a signal or a panic elsewhere waits until it is registered, so that it
+    /// cannot be left behind between the two.
+    pub fn create<T>(
+        make: impl FnOnce() -> std::io::Result<T>,
+        path: impl Fn(&T) -> &Path,
+    ) -> std::io::Result<(T, Tracked)> {
+        let mut paths = tracked();
+        let made = make()?;
+        let at = path(&made).to_path_buf();
+        paths.insert(at.clone());
+        Ok((made, Tracked(at)))
     }
 }
 
@@ -92,10 +100,23 @@ pub fn finish() {
 
 /// Removes every temporary path and ends the process with `code`, without unwinding.
 pub fn exit(code: i32) -> ! {
-    let paths = tracked();
-    remove_all(&paths);
-    // The lock is held until the process is gone: no new temporary path is registered.
-    std::process::exit(code)
+    // A thread that is making a temporary file holds the register for that long; one that
+    // panicked while holding it never lets go: after a while, exit without the clean-up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let paths = match TRACKED.try_lock() {
+            Ok(paths) => paths,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
+            }
+            Err(std::sync::TryLockError::WouldBlock) => std::process::exit(code),
+        };
+        remove_all(&paths);
+        // The lock is held until the process is gone: no new temporary path is registered.
+        std::process::exit(code)
+    }
 }
 
 /// Installs the panic hook (a panic in any thread prints its message, removes every

@@ -263,11 +263,14 @@ impl Preparer {
         })?;
         // The folder gets 0777 less the umask, as `mkdir` would make it.
         let builder = crate::temp::builder(&parent, 0o777);
-        let staging = builder.tempdir_in(&parent).map_err(|source| Error::Write {
+        let (staging, tracked) = crate::temp::Tracked::create(
+            || builder.tempdir_in(&parent),
+            |staging: &tempfile::TempDir| staging.path(),
+        )
+        .map_err(|source| Error::Write {
             path: parent.display().to_string(),
             source,
         })?;
-        let tracked = crate::temp::Tracked::new(staging.path());
         let rejected_path = staging.path().join(REJECTED);
         let mut rejected =
             BufWriter::new(File::create(&rejected_path).map_err(|source| Error::Write {

@@ -246,8 +246,11 @@ impl Destination {
                 // A new file gets 0666 less the umask; a replaced one keeps its mode.
                 let mut builder = crate::temp::builder(dir, 0o666);
                 builder.suffix(".partial");
-                let temp = builder.tempfile_in(dir).map_err(write_error)?;
-                let tracked = crate::temp::Tracked::new(temp.path());
+                let (temp, tracked) = crate::temp::Tracked::create(
+                    || builder.tempfile_in(dir),
+                    |temp: &NamedTempFile| temp.path(),
+                )
+                .map_err(write_error)?;
                 if let Ok(meta) = std::fs::metadata(path)
                     && meta.is_file()
                 {

@@ -564,69 +564,55 @@ fn deep_expressions_are_refused_and_long_chains_compile() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    let parens = format!("x={}user.email{}", "(".repeat(10_000), ")".repeat(10_000));
-    let out = run_guarded(
-        userport().args(["export", "fixtures/users.ndjson", "--field", &parens]),
-        "10000 parentheses",
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("nests deeper than 100 levels"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert!(text(&out.stderr).contains('^'));
-
-    let template = format!(
-        "x=`${{{}user.email{}}}`",
-        "(".repeat(10_000),
-        ")".repeat(10_000)
-    );
-    let out = run_guarded(
-        userport().args(["export", "fixtures/users.ndjson", "--field", &template]),
-        "10000 parentheses in a template",
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("nests deeper than 100 levels"),
-        "{}",
-        text(&out.stderr)
-    );
-    let nots = format!("x={}user.email", "!".repeat(5000));
-    let out = run_guarded(
-        userport().args(["export", "fixtures/users.ndjson", "--field", &nots]),
-        "5000 nots",
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    let sums = format!("x={}", vec!["user.logins_count + 1 - 1"; 300].join(" + "));
-    let out = run_guarded(
-        userport().args(["export", "fixtures/users.ndjson", "--field", &sums]),
-        "300 mixed sums",
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("nests deeper"),
-        "{}",
-        text(&out.stderr)
-    );
-
-    let query = format!("{}email:a", "NOT ".repeat(5000));
-    let out = run_guarded(
-        userport().args(["export", "fixtures/users.ndjson", "--query", &query]),
-        "5000 NOTs",
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("nests deeper than 100 levels"),
-        "{}",
-        text(&out.stderr)
-    );
-    let query = format!("{}email:a{}", "(".repeat(10_000), ")".repeat(10_000));
-    let out = run_guarded(
-        userport().args(["export", "fixtures/users.ndjson", "--query", &query]),
-        "10000 parentheses in a query",
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // Each refused before the parsers recurse, with a caret under the place.
+    let deep = |open: &str, close: &str| {
+        format!("{}user.email{}", open.repeat(10_000), close.repeat(10_000))
+    };
+    let refused = [
+        (
+            "--field",
+            format!("x={}", deep("(", ")")),
+            "10000 parentheses",
+        ),
+        (
+            "--field",
+            format!("x=`${{{}}}`", deep("(", ")")),
+            "parentheses in a template",
+        ),
+        (
+            "--field",
+            format!("x={}user.email", "!".repeat(5000)),
+            "5000 nots",
+        ),
+        (
+            "--field",
+            format!("x={}", vec!["user.logins_count + 1 - 1"; 300].join(" + ")),
+            "300 mixed sums",
+        ),
+        (
+            "--query",
+            format!("{}email:a", "NOT ".repeat(5000)),
+            "5000 NOTs",
+        ),
+        (
+            "--query",
+            format!("{}email:a{}", "(".repeat(10_000), ")".repeat(10_000)),
+            "query parentheses",
+        ),
+    ];
+    for (flag, value, what) in refused {
+        let out = run_guarded(
+            userport().args(["export", "fixtures/users.ndjson", flag, &value]),
+            what,
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains("nests deeper than 100 levels"),
+            "{what}: {stderr}"
+        );
+        assert!(stderr.contains('^'), "{what}: {stderr}");
+    }
     let query = vec!["email:x"; 5000].join(" OR ");
     let out = run_guarded(
         userport().args([
