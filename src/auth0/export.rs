@@ -47,6 +47,22 @@ pub struct FieldPath {
     pub steps: Vec<Step>,
 }
 
+impl FieldPath {
+    /// The field `name` for the path `root` + `steps`, when Auth0 can name it: keys of
+    /// letters, digits and `_`, and indexes.
+    pub fn new(name: String, root: &str, steps: &[Step]) -> Option<FieldPath> {
+        let nameable = steps.iter().all(|s| match s {
+            Step::Key(k) => !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_'),
+            Step::Index(_) => true,
+        });
+        nameable.then(|| FieldPath {
+            name,
+            root: root.to_string(),
+            steps: steps.to_vec(),
+        })
+    }
+}
+
 /// How many times a lapsed download link is fetched again.
 const LINK_REFRESHES: u32 = 3;
 

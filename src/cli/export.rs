@@ -3,11 +3,21 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::auth0::export::FieldPath;
 use crate::error::Error;
 use crate::expr::{self, Field};
-use crate::pipeline;
+use crate::pipeline::{self, OutputColumn, Request, SortKey};
 use crate::sink::Shape;
 use crate::source::Input;
+
+/// What `--explain` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Explain {
+    /// The plans, without reading a user.
+    Plan,
+    /// The plan run, with each node's metrics.
+    Analyze,
+}
 
 /// Arguments of `userport export`.
 #[derive(Debug, clap::Args)]
@@ -76,21 +86,37 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
 
-    /// Show each column's expression as parsed and as the SQL that runs, then the logical
-    /// and physical plans; read no user.
-    #[arg(long)]
-    pub explain: bool,
+    /// Show the filter, the sort keys and each column's expression as parsed and as SQL, then
+    /// the logical plan and the physical plan that runs, and read no user; `--explain
+    /// analyze` runs the plan (writing nothing) and shows each node's rows, time and memory.
+    #[arg(long, value_enum, value_name = "analyze", num_args = 0..=1, default_missing_value = "plan")]
+    pub explain: Option<Explain>,
 }
 
 /// Runs `userport export`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let fields = columns(&args)?;
-    let compiled = fields
-        .iter()
-        .map(|(field, context)| expr::compile(&field.text, context))
-        .collect::<Result<Vec<_>, Error>>()?;
     check_unique(&fields)?;
-    let shape = if compiled.is_empty() {
+    let mut request = Request {
+        columns: fields
+            .iter()
+            .map(|(field, context)| {
+                Ok(OutputColumn {
+                    name: field.name.clone(),
+                    compiled: expr::compile(&field.text, context)?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?,
+        conditions: super::conditions(args.query.as_deref(), args.where_sql.as_deref()),
+        limit: args.limit,
+        ..Request::default()
+    };
+    for arg in &args.sort {
+        request
+            .sort
+            .push(SortKey::parse(arg, &format!("--sort {arg}"))?);
+    }
+    let shape = if request.columns.is_empty() {
         Shape::Users
     } else {
         Shape::Columns
@@ -98,46 +124,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let target = args.out.target(shape)?;
 
     let inputs = if args.inputs.is_empty() {
-        if args.explain {
+        if args.explain.is_some() {
             return Err(Error::usage("--explain", "needs an INPUT (it reads no user)").into());
         }
-        // Auth0 can export just the columns asked for when each is an attribute path (with
-        // keys it can name) and nothing else (a condition, a sort) needs the rest of the user.
-        let paths: Vec<Option<crate::auth0::export::FieldPath>> = compiled
-            .iter()
-            .map(|c| match &c.node {
-                expr::ast::Node::Path(p)
-                    if p.steps.iter().all(|s| match s {
-                        crate::json::Step::Key(k) => {
-                            !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_')
-                        }
-                        crate::json::Step::Index(_) => true,
-                    }) =>
-                {
-                    Some(crate::auth0::export::FieldPath {
-                        name: p.to_string(),
-                        root: p.root.clone(),
-                        steps: p.steps.clone(),
-                    })
-                }
-                _ => None,
-            })
-            .collect();
-        let plain = shape == Shape::Columns
-            && args.query.is_none()
-            && args.where_sql.is_none()
-            && args.sort.is_empty()
-            && paths.iter().all(Option::is_some);
-        let fields = plain.then(|| {
-            let mut fields: Vec<crate::auth0::export::FieldPath> = Vec::new();
-            for path in paths.into_iter().flatten() {
-                if !fields.contains(&path) {
-                    fields.push(path);
-                }
-            }
-            fields
-        });
-        vec![tenant_export(&args, fields).await?]
+        vec![tenant_export(&args, tenant_fields(&request)).await?]
     } else {
         if args.connection.is_some() || args.save_raw.is_some() {
             return Err(Error::usage(
@@ -148,47 +138,43 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         args.inputs.iter().map(|a| Input::parse(a)).collect()
     };
-    let (ctx, _progress) = super::open_users(
+    let users = super::open_users(
         inputs,
         args.out.limits(pipeline::DEFAULT_MEMORY_LIMIT),
-        args.out.quiet || args.explain,
+        args.out.quiet || args.explain == Some(Explain::Plan),
         super::Reads::Once,
     )?;
-    let (mut frame, filter) =
-        pipeline::filtered(&ctx, args.query.as_deref(), args.where_sql.as_deref()).await?;
-    let sorts = args
-        .sort
-        .iter()
-        .map(|arg| pipeline::SortKey::parse(arg))
-        .collect::<Result<Vec<_>, Error>>()?;
-    let columns: Option<Vec<(String, datafusion::logical_expr::Expr)>> = (shape == Shape::Columns)
-        .then(|| {
-            fields
-                .iter()
-                .zip(&compiled)
-                .map(|((field, _), c)| (field.name.clone(), c.expr.clone()))
-                .collect()
-        });
-    frame = pipeline::order(frame, &sorts, args.limit, columns)?;
-    if args.explain {
-        let columns: Vec<(&str, &expr::Compiled)> = fields
-            .iter()
-            .zip(&compiled)
-            .map(|((field, _), c)| (field.name.as_str(), c))
-            .collect();
-        let text = pipeline::explain(&columns, filter.as_ref(), &sorts, frame).await?;
+    let planned = request.plan(&users.ctx, &users.source).await?;
+    if let Some(mode) = args.explain {
+        let analyze = mode == Explain::Analyze;
+        let text = pipeline::explain::explain(&request, planned, analyze).await?;
         super::print(&text)?;
         return Ok(ExitCode::SUCCESS);
     }
-    pipeline::write(frame, &target).await?;
+    pipeline::write(planned.frame, &target).await?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// The fields to ask of the tenant's export job: just the columns, when each is an
+/// attribute path Auth0 can name and nothing else (a condition, a sort) needs the rest of
+/// the user; `None` for whole users.
+fn tenant_fields(request: &Request) -> Option<Vec<FieldPath>> {
+    if request.columns.is_empty() || !request.conditions.is_empty() || !request.sort.is_empty() {
+        return None;
+    }
+    let mut fields: Vec<FieldPath> = Vec::new();
+    for column in &request.columns {
+        let path = column.compiled.attribute_path()?;
+        let field = FieldPath::new(path.to_string(), &path.root, &path.steps)?;
+        if !fields.contains(&field) {
+            fields.push(field);
+        }
+    }
+    Some(fields)
+}
+
 /// Runs an export job on the tenant; its download is the input.
-async fn tenant_export(
-    args: &Args,
-    fields: Option<Vec<crate::auth0::export::FieldPath>>,
-) -> Result<Input, Error> {
+async fn tenant_export(args: &Args, fields: Option<Vec<FieldPath>>) -> Result<Input, Error> {
     let client = std::sync::Arc::new(args.tenant.client()?);
     let connection_id = match &args.connection {
         Some(name) => Some(client.connection_id(name).await?),

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::error::Error;
-use crate::pipeline::Target;
+use crate::pipeline::{Condition, Target};
 use crate::sink::{Format, Options, Shape};
 
 /// Move Auth0 users in bulk: exports to reports and import files.
@@ -101,24 +101,50 @@ pub enum Reads {
     Several,
 }
 
-/// A session with `inputs` registered as the table `users`, and a progress bar of the bytes
-/// read from them (on a terminal, unless `quiet`).
+/// The users of a command's inputs: a session with them registered as the table `users`,
+/// the source, and a progress bar of the bytes read (on a terminal, unless `quiet`).
+pub struct Users {
+    /// The session.
+    pub ctx: datafusion::prelude::SessionContext,
+    /// The inputs.
+    pub source: crate::source::Source,
+    /// Shown while it lives.
+    pub progress: progress::Progress,
+}
+
+/// Opens `inputs` as [`Users`].
 pub fn open_users(
     inputs: Vec<crate::source::Input>,
     limits: Limits,
     quiet: bool,
     reads: Reads,
-) -> Result<(datafusion::prelude::SessionContext, progress::Progress), Error> {
+) -> Result<Users, Error> {
     let source = crate::source::open(inputs)?.with_max_line(limits.max_line);
-    let memory_limit = limits.memory;
     let total = match reads {
         Reads::Once => source.total_bytes(),
         Reads::Several => None,
     };
     let progress = progress::watch(source.bytes_read(), total, quiet);
-    let ctx = crate::pipeline::session(memory_limit)?;
-    crate::pipeline::register(&ctx, source)?;
-    Ok((ctx, progress))
+    let ctx = crate::pipeline::session(limits.memory)?;
+    crate::pipeline::register(&ctx, source.clone())?;
+    Ok(Users {
+        ctx,
+        source,
+        progress,
+    })
+}
+
+/// The conditions of `--query` and `--where`, named by their options in errors.
+pub fn conditions(query: Option<&str>, where_sql: Option<&str>) -> Vec<Condition> {
+    let search = query.map(|text| Condition::Search {
+        text: text.to_string(),
+        context: format!("--query {text}"),
+    });
+    let sql = where_sql.map(|text| Condition::Sql {
+        text: text.to_string(),
+        context: format!("--where {text}"),
+    });
+    search.into_iter().chain(sql).collect()
 }
 
 /// Writes `text` on stdout; a failure is an error naming `-` (a closed pipe is then taken

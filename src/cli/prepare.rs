@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use crate::error::Error;
 use crate::import::convert::Conversion;
 use crate::import::prepare::{self, DEFAULT_MAX_BYTES, Manifest, REJECTED, Settings};
-use crate::pipeline;
+use crate::pipeline::{self, Request};
 use crate::source::Input;
 
 /// Arguments of `userport prepare`.
@@ -122,14 +122,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return update(&args, base, settings).await;
     }
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
-    let (ctx, _progress) =
-        super::open_users(inputs, args.limits(), args.quiet, super::Reads::Once)?;
+    let users = super::open_users(inputs, args.limits(), args.quiet, super::Reads::Once)?;
     let frame = match super::sql::query_text("--sql", args.sql.as_deref(), args.file.as_deref())? {
-        Some((text, context)) => pipeline::query(&ctx, &text, &context).await?,
+        Some((text, context)) => pipeline::query(&users.ctx, &text, &context).await?,
         None => {
-            pipeline::filtered(&ctx, args.query.as_deref(), args.where_sql.as_deref())
-                .await?
-                .0
+            let request = Request {
+                conditions: super::conditions(args.query.as_deref(), args.where_sql.as_deref()),
+                ..Request::default()
+            };
+            request.plan(&users.ctx, &users.source).await?.frame
         }
     };
     let manifest = prepare::run(frame, &settings).await?;
@@ -155,15 +156,15 @@ async fn update(args: &Args, base: &str, settings: Settings) -> anyhow::Result<E
         .into());
     };
     // The base is read twice: by the query, then while the changes are merged.
-    let (ctx, _progress) = super::open_users(
+    let users = super::open_users(
         vec![Input::parse(base)],
         args.limits(),
         args.quiet,
         super::Reads::Several,
     )?;
-    let frame = pipeline::query(&ctx, &text, &context).await?;
+    let frame = pipeline::query(&users.ctx, &text, &context).await?;
     let changes = crate::import::update::changes(frame, &context).await?;
-    let base_users = ctx.table(pipeline::TABLE).await?;
+    let base_users = users.ctx.table(pipeline::TABLE).await?;
     let (manifest, unmatched) =
         crate::import::update::prepare(base_users, changes, args.replace_metadata, &settings)
             .await?;

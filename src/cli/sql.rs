@@ -66,13 +66,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .expect("clap requires -e or --file");
     let target = args.out.target(Shape::Columns)?;
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
-    let (ctx, _progress) = super::open_users(
+    let users = super::open_users(
         inputs,
         args.out.limits(pipeline::DEFAULT_MEMORY_LIMIT),
         args.out.quiet,
         super::Reads::Once,
     )?;
-    let frame = pipeline::query(&ctx, &text, &context).await?;
+    let frame = pipeline::query(&users.ctx, &text, &context).await?;
     pipeline::write(frame, &target).await?;
     Ok(ExitCode::SUCCESS)
 }

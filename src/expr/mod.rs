@@ -127,6 +127,27 @@ pub struct Compiled {
     pub expr: Expr,
 }
 
+impl Compiled {
+    /// The attribute path the expression is, when it is nothing but one
+    /// (`user_metadata.plan`, `identities[0].connection`).
+    pub fn attribute_path(&self) -> Option<&ast::Path> {
+        match &self.node {
+            Node::Path(path) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The typed column (text, boolean or integer, not JSON) the expression is, when it is
+    /// nothing but one: its values sort as they are.
+    pub fn typed_column(&self) -> Option<usize> {
+        let path = self.attribute_path()?;
+        match schema::column(&path.root) {
+            Some((index, kind)) if path.steps.is_empty() && kind != Kind::Json => Some(index),
+            _ => None,
+        }
+    }
+}
+
 /// Parses `text` and lowers it over the canonical user schema. `context` names the argument
 /// in error messages (for example `--field Plan=user_metadata.plan`).
 ///

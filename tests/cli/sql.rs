@@ -244,3 +244,90 @@ fn whole_users_sort_without_helper_columns() {
     assert!(users[0].get("_row").is_none() && users[0].get("_sort0").is_none());
     assert_eq!(users[0]["user_metadata"]["plan"]["seats"], 250);
 }
+
+#[test]
+fn explain_shows_the_scan_that_runs_and_analyze_counts_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("many.ndjson");
+    write_generated(&input, 20_000);
+    let input = input.to_str().unwrap();
+    let args = [
+        "export",
+        input,
+        "--field",
+        "user_id",
+        "--field",
+        "N=user.logins_count + 1",
+        "--query",
+        "logins_count:[5 TO *]",
+        "--sort",
+        "email:desc",
+    ];
+    let with = |extra: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(extra);
+        ok(&all)
+    };
+    let plan = with(&["--explain"]);
+    let physical = plan.split("Physical plan:\n").nth(1).unwrap_or_default();
+    // The filter and the columns run in the scan; the sort runs in parts, merged.
+    let mut lines: Vec<&str> = physical.lines().map(str::trim).collect();
+    assert!(
+        lines[0].starts_with("ProjectionExec: expr=[user_id@0 as user_id, N@1 as N]"),
+        "{plan}"
+    );
+    // On one core there is one part: a plain sort.
+    let parts = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if parts > 1 {
+        assert!(lines[1].starts_with("SortPreservingMergeExec: "), "{plan}");
+        assert!(lines[3].contains(&format!("partitions={parts}")), "{plan}");
+        lines.remove(1);
+    }
+    assert!(
+        lines[1].starts_with(
+            "SortExec: expr=[sort key 1@2 DESC NULLS LAST, input order@3 ASC NULLS LAST]"
+        ),
+        "{plan}"
+    );
+    assert_eq!(
+        lines[1].contains("preserve_partitioning=[true]"),
+        parts > 1,
+        "{plan}"
+    );
+    assert!(lines[2].starts_with("UsersExec: "), "{plan}");
+    for part in [
+        "decoded=[user_id, email, logins_count, _extra], ordinal",
+        "filter=search_match(logins_count@17",
+        "projection=Projection[user_id@0 AS user_id, js_add(",
+    ] {
+        assert!(lines[2].contains(part), "{part} in {plan}");
+    }
+    assert_eq!(lines.len(), 3, "{plan}");
+
+    // Analyze runs that plan: every node says how many rows it gave.
+    let analyzed = with(&["--explain", "analyze"]);
+    let run = analyzed
+        .split("Physical plan, run:\n")
+        .nth(1)
+        .unwrap_or_default();
+    let rows: Vec<&str> = run
+        .lines()
+        .map(|l| {
+            let at = l.find("output_rows=").unwrap_or_else(|| panic!("{l}")) + 12;
+            l[at..].split(',').next().unwrap()
+        })
+        .collect();
+    // The report has as many rows as the scan kept, and each node passes them on.
+    let out = dir.path().join("r.csv");
+    with(&["-o", out.to_str().unwrap()]);
+    let written = fs::read_to_string(&out).unwrap().lines().count() as u64 - 1;
+    assert!(written > 1000 && written < 20_000, "{written}");
+    // (DataFusion shows counts in thousands, to two decimals.)
+    let shown = format!("{:.2} K", written as f64 / 1000.0);
+    assert_eq!(
+        rows,
+        vec![shown.as_str(); 3 + usize::from(parts > 1)],
+        "{analyzed}"
+    );
+    assert!(run.contains("bytes_read="), "{analyzed}");
+}

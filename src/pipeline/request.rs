@@ -1,0 +1,206 @@
+//! One request for users, compiled once: the columns (or whole users), the conditions, the
+//! sort keys and a limit, planned as one DataFrame over the scan of the users. The command
+//! line turns its options into a [`Request`]; `export`, `prepare` and `--explain` plan it
+//! the same way.
+
+use std::sync::Arc;
+
+use datafusion::common::Column;
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+use datafusion::prelude::{DataFrame, SessionContext};
+
+use super::TABLE;
+use super::scan::UsersTable;
+use crate::error::{Error, Result};
+use crate::expr::Compiled;
+use crate::source::Source;
+
+/// A condition on users, with how the user gave it (named in errors).
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// An Auth0 user-search query (Lucene syntax).
+    Search {
+        /// The query.
+        text: String,
+        /// Where it came from.
+        context: String,
+    },
+    /// A SQL condition over the table of users.
+    Sql {
+        /// The condition.
+        text: String,
+        /// Where it came from.
+        context: String,
+    },
+}
+
+/// One output column: its name and its compiled expression.
+#[derive(Debug, Clone)]
+pub struct OutputColumn {
+    /// The column's name.
+    pub name: String,
+    /// What it holds.
+    pub compiled: Compiled,
+}
+
+/// A sort key: a path or expression, ascending or descending.
+#[derive(Debug, Clone)]
+pub struct SortKey {
+    /// The path or expression, compiled.
+    pub compiled: Compiled,
+    /// Descending?
+    pub descending: bool,
+}
+
+impl SortKey {
+    /// Reads `FIELD[:asc|desc]`; `context` names it in errors.
+    pub fn parse(arg: &str, context: &str) -> Result<SortKey> {
+        let (text, descending) = match arg.rsplit_once(':') {
+            Some((field, dir)) if dir.trim().eq_ignore_ascii_case("desc") => (field, true),
+            Some((field, dir)) if dir.trim().eq_ignore_ascii_case("asc") => (field, false),
+            _ => (arg, false),
+        };
+        let compiled = crate::expr::compile(text.trim(), context)?;
+        Ok(SortKey {
+            compiled,
+            descending,
+        })
+    }
+
+    /// The expression to sort by: a typed column itself, any other value by its
+    /// `js_sort_key` (numbers, then strings, then booleans, then objects).
+    pub fn key(&self) -> Expr {
+        if self.compiled.typed_column().is_some() {
+            self.compiled.expr.clone()
+        } else {
+            crate::functions::sort_key_udf().call(vec![self.compiled.expr.clone()])
+        }
+    }
+}
+
+/// What to read from the users and how to hand it on.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The output columns, in order; none: whole users.
+    pub columns: Vec<OutputColumn>,
+    /// Users must meet all of them.
+    pub conditions: Vec<Condition>,
+    /// Sort keys, the first the main one; absent values sort last, ties keep input order.
+    pub sort: Vec<SortKey>,
+    /// At most this many users (after the conditions and the sort).
+    pub limit: Option<usize>,
+}
+
+/// A planned request: the DataFrame and the filter compiled from its conditions.
+pub struct Planned {
+    /// The plan.
+    pub frame: DataFrame,
+    /// The conditions as one expression.
+    pub filter: Option<Expr>,
+}
+
+/// A name for an internal column that is none of `taken`.
+fn fresh(base: &str, taken: &[String]) -> String {
+    (1..)
+        .map(|i| {
+            if i == 1 {
+                base.to_string()
+            } else {
+                format!("{base} {i}")
+            }
+        })
+        .find(|name| !taken.contains(name))
+        .unwrap_or_else(|| base.to_string())
+}
+
+impl Request {
+    /// Plans the request over the users of `source`, in `ctx`.
+    pub async fn plan(&self, ctx: &SessionContext, source: &Source) -> Result<Planned> {
+        let names: Vec<String> = self.columns.iter().map(|c| c.name.clone()).collect();
+        let ordinal = fresh("input order", &names);
+        let table = if self.sort.is_empty() {
+            UsersTable::new(source.clone())
+        } else {
+            UsersTable::with_ordinal(source.clone(), &ordinal)
+        };
+        let scan =
+            LogicalPlanBuilder::scan(TABLE, provider_as_source(Arc::new(table)), None)?.build()?;
+        let mut frame = DataFrame::new(ctx.state(), scan);
+        let filter = self.filter(&frame)?;
+        if let Some(filter) = &filter {
+            frame = frame.filter(filter.clone())?;
+        }
+        let frame = self.order(frame, &ordinal)?;
+        Ok(Planned { frame, filter })
+    }
+
+    /// The conditions as one expression over `frame`'s users.
+    fn filter(&self, frame: &DataFrame) -> Result<Option<Expr>> {
+        let mut filter: Option<Expr> = None;
+        for condition in &self.conditions {
+            let expr = match condition {
+                Condition::Search { text, context } => crate::search::compile(text, context)?.expr,
+                Condition::Sql { text, context } => frame
+                    .parse_sql_expr(text)
+                    .map_err(|e| Error::usage(context, e.strip_backtrace()))?,
+            };
+            filter = Some(match filter {
+                Some(before) => before.and(expr),
+                None => expr,
+            });
+        }
+        Ok(filter)
+    }
+
+    /// Sorts `frame` by the keys (absent values last, ties by the column `ordinal`), keeps
+    /// the first rows, and projects onto the columns (whole users without). With columns,
+    /// the projection comes before the sort, so that only the output and the keys are
+    /// sorted (and spilled), and it runs in the scan's decoding threads.
+    fn order(&self, frame: DataFrame, ordinal: &str) -> Result<DataFrame> {
+        let by_name = |name: &str| Expr::Column(Column::from_name(name));
+        let mut output: Vec<(String, Expr)> = if self.columns.is_empty() {
+            frame
+                .schema()
+                .fields()
+                .iter()
+                .filter(|f| f.name() != ordinal)
+                .map(|f| (f.name().clone(), by_name(f.name())))
+                .collect()
+        } else {
+            self.columns
+                .iter()
+                .map(|c| (c.name.clone(), c.compiled.expr.clone()))
+                .collect()
+        };
+        if self.sort.is_empty() {
+            let frame = match self.limit {
+                Some(n) => frame.limit(0, Some(n))?,
+                None => frame,
+            };
+            if self.columns.is_empty() {
+                return Ok(frame);
+            }
+            return Ok(frame.select(output.into_iter().map(|(n, e)| e.alias(n)))?);
+        }
+        let names: Vec<String> = output.iter().map(|(n, _)| n.clone()).collect();
+        let mut taken = names.clone();
+        taken.push(ordinal.to_string());
+        let mut keys = Vec::new();
+        for (i, key) in self.sort.iter().enumerate() {
+            let name = fresh(&format!("sort key {}", i + 1), &taken);
+            taken.push(name.clone());
+            output.push((name.clone(), key.key()));
+            keys.push(by_name(&name).sort(!key.descending, false));
+        }
+        output.push((ordinal.to_string(), by_name(ordinal)));
+        keys.push(by_name(ordinal).sort(true, false));
+        let frame = frame.select(output.into_iter().map(|(n, e)| e.alias(n)))?;
+        let mut frame = frame.sort(keys)?;
+        if let Some(n) = self.limit {
+            // The optimizer turns a limit over a sort into a top-N sort.
+            frame = frame.limit(0, Some(n))?;
+        }
+        Ok(frame.select(names.iter().map(|n| by_name(n)))?)
+    }
+}

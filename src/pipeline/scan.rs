@@ -1,0 +1,505 @@
+//! The users as a DataFusion table and its scan: [`UsersTable`] plans a [`UsersExec`], the
+//! leaf of every plan over users. The scan decodes only the columns the plan reads, runs the
+//! filters pushed into it and the projections swapped into it in the decoding threads (on
+//! all cores), stops at a pushed limit, and can feed several partitions (see
+//! [`super::parts`]). What `--explain` prints of it is what runs.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_expr::projection::ProjectionExprs;
+use datafusion::physical_expr::{
+    EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr,
+};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, EmissionType, EvaluationType, SchedulingType,
+};
+use datafusion::physical_plan::expressions::Column as ColumnExpr;
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use futures::StreamExt;
+
+use crate::source::decode::EXTRA_BIT;
+use crate::source::{Decoding, Meters, Scan, Source, schema};
+
+/// The users of a source as a table. With an ordinal, the table has one more column, last:
+/// a number that grows with the input order (the position of each user in its input), and
+/// its scans declare that they give the users in that order.
+#[derive(Debug, Clone)]
+pub struct UsersTable {
+    source: Source,
+    schema: SchemaRef,
+    ordinal: Option<usize>,
+}
+
+impl UsersTable {
+    /// The users of `source`, with the columns of the canonical schema.
+    pub fn new(source: Source) -> UsersTable {
+        UsersTable {
+            source,
+            schema: schema::user_schema(),
+            ordinal: None,
+        }
+    }
+
+    /// The users of `source` with their ordinal as a last column named `name`.
+    pub fn with_ordinal(source: Source, name: &str) -> UsersTable {
+        let mut fields: Vec<Field> = schema::user_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let ordinal = fields.len();
+        fields.push(Field::new(name, DataType::UInt64, false));
+        UsersTable {
+            source,
+            schema: Arc::new(Schema::new(fields)),
+            ordinal: Some(ordinal),
+        }
+    }
+
+    /// The source of the users.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for UsersTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    /// Every deterministic condition without a subquery is run by the scan itself.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                let subquery = f
+                    .exists(|e| {
+                        Ok(matches!(
+                            e,
+                            Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_)
+                        ))
+                    })
+                    .unwrap_or(true);
+                if subquery || f.is_volatile() {
+                    TableProviderFilterPushDown::Unsupported
+                } else {
+                    TableProviderFilterPushDown::Exact
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let filter = match conjunction(filters.iter().map(unqualified)) {
+            Some(expr) => {
+                let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+                Some(state.create_physical_expr(expr, &df_schema)?)
+            }
+            None => None,
+        };
+        let columns: Vec<usize> = match projection {
+            Some(columns) => columns.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let projection = ProjectionExprs::from_indices(&columns, &self.schema);
+        let exec = UsersExec::try_new(
+            self.clone(),
+            filter,
+            projection,
+            limit,
+            1,
+            state.config().batch_size(),
+        )?;
+        Ok(Arc::new(exec))
+    }
+}
+
+/// `expr` with its columns unqualified (the scan compiles it against the table's schema).
+fn unqualified(expr: &Expr) -> Expr {
+    expr.clone()
+        .transform_up(|e| {
+            Ok(match e {
+                Expr::Column(c) if c.relation.is_some() => {
+                    Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))
+                }
+                e => Transformed::no(e),
+            })
+        })
+        .map(|t| t.data)
+        .unwrap_or_else(|_| expr.clone())
+}
+
+/// The scan of a [`UsersTable`]: see the module's documentation.
+pub struct UsersExec {
+    table: UsersTable,
+    /// Rows failing it are dropped by the decoding threads (over the table's schema).
+    filter: Option<Arc<dyn PhysicalExpr>>,
+    /// The output columns (over the table's schema), computed by the decoding threads.
+    projection: ProjectionExprs,
+    limit: Option<usize>,
+    partitions: usize,
+    batch_rows: usize,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+    /// The partitions' streams, made when the first partition is executed.
+    streams: Mutex<Option<Vec<Option<SendableRecordBatchStream>>>>,
+}
+
+impl fmt::Debug for UsersExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UsersExec")
+            .field("inputs", &self.table.source.inputs())
+            .field("filter", &self.filter)
+            .field("projection", &self.projection.to_string())
+            .field("limit", &self.limit)
+            .field("partitions", &self.partitions)
+            .finish()
+    }
+}
+
+impl UsersExec {
+    /// A scan of `table` keeping the rows `filter` accepts, giving the columns of
+    /// `projection` (both over the table's schema), at most `limit` rows, as `partitions`
+    /// streams of batches of `batch_rows` rows.
+    pub fn try_new(
+        table: UsersTable,
+        filter: Option<Arc<dyn PhysicalExpr>>,
+        projection: ProjectionExprs,
+        limit: Option<usize>,
+        partitions: usize,
+        batch_rows: usize,
+    ) -> Result<UsersExec> {
+        let schema = Arc::new(projection.project_schema(&table.schema)?);
+        // The ordinal, when given as it is, orders each partition.
+        let orderings = table.ordinal.and_then(|ordinal| {
+            projection.iter().position(|p| {
+                p.expr
+                    .downcast_ref::<ColumnExpr>()
+                    .is_some_and(|c| c.index() == ordinal)
+            })
+        });
+        let mut equivalences = EquivalenceProperties::new(schema.clone());
+        if let Some(at) = orderings {
+            let name = schema.field(at).name();
+            let sort = PhysicalSortExpr::new_default(Arc::new(ColumnExpr::new(name, at)));
+            if let Some(ordering) = LexOrdering::new([sort]) {
+                equivalences =
+                    EquivalenceProperties::new_with_orderings(schema.clone(), [ordering]);
+            }
+        }
+        let properties = PlanProperties::new(
+            equivalences,
+            Partitioning::UnknownPartitioning(partitions.max(1)),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        )
+        .with_evaluation_type(EvaluationType::Eager)
+        .with_scheduling_type(SchedulingType::Cooperative);
+        Ok(UsersExec {
+            table,
+            filter,
+            projection,
+            limit,
+            partitions: partitions.max(1),
+            batch_rows,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+            streams: Mutex::new(None),
+        })
+    }
+
+    /// The source scanned.
+    pub fn source(&self) -> &Source {
+        &self.table.source
+    }
+
+    /// How many partitions the scan feeds.
+    pub fn partitions(&self) -> usize {
+        self.partitions
+    }
+
+    /// The same scan feeding `partitions` streams: batch `i`, in input order, goes to
+    /// partition `i % partitions`.
+    pub fn with_partitions(&self, partitions: usize) -> Result<UsersExec> {
+        UsersExec::try_new(
+            self.table.clone(),
+            self.filter.clone(),
+            self.projection.clone(),
+            self.limit,
+            partitions,
+            self.batch_rows,
+        )
+    }
+
+    /// The columns the decoding threads fill: those the filter and the projection read.
+    fn mask(&self) -> u64 {
+        let extra = schema::COLUMNS.len();
+        let mut mask = 0u64;
+        let mut add = |index: usize| {
+            if Some(index) == self.table.ordinal {
+                return;
+            }
+            mask |= if index == extra {
+                1 << EXTRA_BIT
+            } else {
+                1 << index
+            };
+        };
+        for index in self.projection.column_indices() {
+            add(index);
+        }
+        if let Some(filter) = &self.filter {
+            for column in datafusion::physical_expr::utils::collect_columns(filter) {
+                add(column.index());
+            }
+        }
+        // With no column (`count(*)`), every user is still parsed and checked.
+        mask
+    }
+
+    /// Starts the reader (once, for all partitions) and takes partition `partition`'s stream.
+    fn stream(
+        &self,
+        partition: usize,
+        context: &Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let mut streams = self
+            .streams
+            .lock()
+            .map_err(|_| DataFusionError::Internal("the scan's streams were poisoned".into()))?;
+        if streams.is_none() {
+            let table = self.table.schema.clone();
+            let filter = self.filter.clone();
+            let projector = self.projection.make_projector(&table)?;
+            let work = move |batch| {
+                let batch = match &filter {
+                    Some(filter) => {
+                        datafusion::physical_plan::filter::batch_filter(&batch, filter)?
+                    }
+                    None => batch,
+                };
+                projector.project_batch(&batch)
+            };
+            let reservation = MemoryConsumer::new("UsersExec").register(context.memory_pool());
+            let scan = Scan {
+                decoding: Decoding {
+                    mask: self.mask(),
+                    ordinal: self.table.ordinal.map(|_| table.clone()),
+                    work: Some(Arc::new(work)),
+                    batch_rows: self.batch_rows,
+                    max_line: self.table.source.max_line(),
+                },
+                output: self.schema(),
+                coalesce: self.filter.is_some(),
+                limit: self.limit,
+                meters: Meters {
+                    decode_time: Some(
+                        MetricBuilder::new(&self.metrics).subset_time("decode_time", 0),
+                    ),
+                    reservation: Some(Arc::new(reservation)),
+                    // A quarter of a bounded pool.
+                    most: match context.memory_pool().memory_limit() {
+                        MemoryLimit::Finite(bytes) => bytes / 4,
+                        _ => usize::MAX,
+                    },
+                },
+                bytes: Some(MetricBuilder::new(&self.metrics).counter("bytes_read", 0)),
+            };
+            let started = self.table.source.start(scan, self.partitions);
+            *streams = Some(started.into_iter().map(Some).collect());
+        }
+        streams
+            .as_mut()
+            .and_then(|s| s.get_mut(partition))
+            .and_then(Option::take)
+            .ok_or_else(|| {
+                DataFusionError::Internal(format!(
+                    "partition {partition} of the users was read twice or does not exist"
+                ))
+            })
+    }
+}
+
+impl DisplayAs for UsersExec {
+    fn fmt_as(&self, format: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let inputs: Vec<String> = self
+            .table
+            .source
+            .inputs()
+            .iter()
+            .map(|i| i.to_string())
+            .collect();
+        let decoded: Vec<&str> = (0..self.table.schema.fields().len())
+            .filter(|&i| {
+                Some(i) != self.table.ordinal && {
+                    let bit = if i == schema::COLUMNS.len() {
+                        EXTRA_BIT as usize
+                    } else {
+                        i
+                    };
+                    self.mask() & (1 << bit) != 0
+                }
+            })
+            .map(|i| self.table.schema.field(i).name().as_str())
+            .collect();
+        write!(
+            f,
+            "UsersExec: inputs=[{}], decoded=[{}]",
+            inputs.join(", "),
+            decoded.join(", ")
+        )?;
+        if self.table.ordinal.is_some() {
+            f.write_str(", ordinal")?;
+        }
+        if let Some(filter) = &self.filter {
+            write!(f, ", filter={filter}")?;
+        }
+        match format {
+            DisplayFormatType::TreeRender => {}
+            _ => write!(f, ", projection={}", self.projection)?,
+        }
+        if let Some(limit) = self.limit {
+            write!(f, ", limit={limit}")?;
+        }
+        if self.partitions > 1 {
+            write!(f, ", partitions={}", self.partitions)?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for UsersExec {
+    fn name(&self) -> &str {
+        "UsersExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        let mut recursion = TreeNodeRecursion::Continue;
+        for expr in self
+            .filter
+            .iter()
+            .chain(self.projection.iter().map(|p| &p.expr))
+        {
+            recursion = f(expr)?;
+            if recursion == TreeNodeRecursion::Stop {
+                break;
+            }
+        }
+        Ok(recursion)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal(
+                "UsersExec has no children".into(),
+            ))
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let stream = self.stream(partition, &context)?;
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let schema = stream.schema();
+        let counted = stream.map(move |batch| {
+            if let Ok(batch) = &batch {
+                baseline.record_output(batch.num_rows());
+                baseline.output_batches().add(1);
+            }
+            batch
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, counted)))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn fetch(&self) -> Option<usize> {
+        self.limit
+    }
+
+    fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {
+        let limit = match (self.limit, limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        UsersExec::try_new(
+            self.table.clone(),
+            self.filter.clone(),
+            self.projection.clone(),
+            limit,
+            self.partitions,
+            self.batch_rows,
+        )
+        .ok()
+        .map(|exec| Arc::new(exec) as Arc<dyn ExecutionPlan>)
+    }
+
+    /// A projection over the scan is computed by the scan (in its decoding threads).
+    fn try_swapping_with_projection(
+        &self,
+        projection: &ProjectionExec,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        let merged = self.projection.try_merge(projection.projection_expr())?;
+        let exec = UsersExec::try_new(
+            self.table.clone(),
+            self.filter.clone(),
+            merged,
+            self.limit,
+            self.partitions,
+            self.batch_rows,
+        )?;
+        Ok(Some(Arc::new(exec)))
+    }
+}

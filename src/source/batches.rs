@@ -1,0 +1,181 @@
+//! Users on their way into record batches: a decoder of the scan's columns, the position
+//! of each user (its ordinal, when the scan asks for one) and the scan's work on each batch.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, UInt64Array};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::error::DataFusionError;
+
+use super::decode::BatchBuilder;
+use crate::error::{Error, Result};
+
+/// What a scan does to each decoded batch (a filter, a projection), run by the thread that
+/// decoded it, so that it takes all cores.
+pub type WorkFn =
+    dyn Fn(RecordBatch) -> std::result::Result<RecordBatch, DataFusionError> + Send + Sync;
+
+/// How the users of one scan become batches: which columns are decoded, whether each user's
+/// ordinal is added, the work run on each batch, and the rows of a batch.
+#[derive(Clone)]
+pub struct Decoding {
+    /// The decoded columns (see [`BatchBuilder::with_mask`]).
+    pub mask: u64,
+    /// With an ordinal: the canonical schema with the ordinal (UInt64) column last.
+    pub ordinal: Option<SchemaRef>,
+    /// Run on each batch (after the ordinal is added).
+    pub work: Option<Arc<WorkFn>>,
+    /// Users per batch.
+    pub batch_rows: usize,
+    /// The longest line (one user) accepted, in bytes.
+    pub max_line: usize,
+}
+
+/// The ordinal of the user that starts `position` bytes into input number `input`: it grows
+/// with the input order, across inputs.
+pub fn ordinal(input: usize, position: u64) -> u64 {
+    ((input as u64) << 48) | (position & ((1 << 48) - 1))
+}
+
+/// A batch builder, the ordinals of its users and the scan's work on each of its batches.
+pub struct Builder {
+    inner: BatchBuilder,
+    decoding: Arc<Decoding>,
+    ordinals: Vec<u64>,
+    input: usize,
+}
+
+impl Builder {
+    /// A builder for the scan `decoding` describes.
+    pub fn new(decoding: Arc<Decoding>) -> Builder {
+        Builder {
+            inner: BatchBuilder::with_mask(decoding.mask),
+            decoding,
+            ordinals: Vec::new(),
+            input: 0,
+        }
+    }
+
+    /// The users appended next come from input number `input`.
+    pub fn set_input(&mut self, input: usize) {
+        self.input = input;
+    }
+
+    /// The users appended so far as a batch, with their ordinals, after the scan's work;
+    /// `None` when no row is left.
+    pub fn take(&mut self) -> Result<Option<RecordBatch>> {
+        if self.inner.is_empty() {
+            return Ok(None);
+        }
+        let mut batch = self.inner.finish();
+        if let Some(schema) = &self.decoding.ordinal {
+            let ordinals: ArrayRef =
+                Arc::new(UInt64Array::from(std::mem::take(&mut self.ordinals)));
+            let mut columns = batch.columns().to_vec();
+            columns.push(ordinals);
+            batch = RecordBatch::try_new(schema.clone(), columns)?;
+        }
+        let batch = match &self.decoding.work {
+            Some(work) => work(batch).map_err(Error::from_datafusion)?,
+            None => batch,
+        };
+        Ok((batch.num_rows() > 0).then_some(batch))
+    }
+}
+
+/// The users of one input on their way into batches.
+pub struct Users<'a> {
+    /// How messages name the input.
+    pub name: &'a str,
+    /// Where the users go.
+    pub builder: &'a mut Builder,
+    /// Takes each batch; `false` when the consumer left.
+    pub emit: &'a mut dyn FnMut(RecordBatch) -> bool,
+}
+
+impl Users<'_> {
+    /// Appends one user whose text starts at `line`:`column`, `position` bytes into its
+    /// input; returns `false` to stop.
+    pub fn push(&mut self, bytes: &[u8], line: u64, column: u64, position: u64) -> Result<bool> {
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            self.error(bytes, e.valid_up_to(), line, column, "invalid UTF-8".into())
+        })?;
+        let escapes = memchr::memchr(b'\\', bytes).is_some();
+        self.push_str(text, escapes, line, column, position)
+    }
+
+    /// [`Users::push`] of a text already checked as UTF-8 (`escapes`: whether it holds a
+    /// backslash).
+    pub fn push_str(
+        &mut self,
+        text: &str,
+        escapes: bool,
+        line: u64,
+        column: u64,
+        position: u64,
+    ) -> Result<bool> {
+        let builder = &mut *self.builder;
+        builder
+            .inner
+            .append_text(text, escapes)
+            .map_err(|e| self.error(text.as_bytes(), e.offset, line, column, e.message))?;
+        let builder = &mut *self.builder;
+        if builder.decoding.ordinal.is_some() {
+            builder.ordinals.push(ordinal(builder.input, position));
+        }
+        if builder.inner.len() >= builder.decoding.batch_rows {
+            return self.flush();
+        }
+        Ok(true)
+    }
+
+    /// Hands on the users appended so far; `false` when the consumer left.
+    pub fn flush(&mut self) -> Result<bool> {
+        Ok(match self.builder.take()? {
+            Some(batch) => (self.emit)(batch),
+            None => true,
+        })
+    }
+
+    /// An input error at byte `offset` of a user whose text starts at `line`:`column`.
+    fn error(&self, bytes: &[u8], offset: usize, line: u64, column: u64, message: String) -> Error {
+        let before = &bytes[..offset.min(bytes.len())];
+        let (line, column) = match before.iter().rposition(|&b| b == b'\n') {
+            Some(nl) => (
+                line + memchr::memchr_iter(b'\n', before).count() as u64,
+                1 + chars(&before[nl + 1..]),
+            ),
+            None => (line, column + chars(before)),
+        };
+        Error::Input {
+            path: self.name.to_string(),
+            line,
+            column,
+            message: crate::json::explain(bytes, offset, &message),
+        }
+    }
+
+    /// An input error at `line`:`column` of the input.
+    pub fn input_error(&self, line: u64, column: u64, message: &str) -> Error {
+        Error::Input {
+            path: self.name.to_string(),
+            line,
+            column,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Characters in a UTF-8 byte string (bytes that do not continue a character).
+fn chars(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count() as u64
+}
+
+/// The error of a failed read of the input `name`.
+pub fn read_error(name: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Read {
+        path: name.to_string(),
+        source,
+    }
+}

@@ -1,0 +1,190 @@
+//! Where users come from (a file, stdin, bytes arriving from elsewhere), and what their first
+//! bytes say they are: gzip, a byte-order mark, a JSON array or lines. Every reader asks
+//! [`sniff`]; nothing else looks at those bytes.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A reader that can be taken once (a download, read as it arrives).
+pub type OneShot = Arc<std::sync::Mutex<Option<Box<dyn Read + Send>>>>;
+
+/// Where users come from.
+#[derive(Clone)]
+pub enum Input {
+    /// Standard input (`-` on the command line).
+    Stdin,
+    /// A file.
+    Path(PathBuf),
+    /// Bytes that arrive from elsewhere (a tenant's export), readable once.
+    Reader {
+        /// How messages name it.
+        name: String,
+        /// The reader.
+        reader: OneShot,
+    },
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Input({self})")
+    }
+}
+
+impl PartialEq for Input {
+    fn eq(&self, other: &Input) -> bool {
+        match (self, other) {
+            (Input::Stdin, Input::Stdin) => true,
+            (Input::Path(a), Input::Path(b)) => a == b,
+            (Input::Reader { reader: a, .. }, Input::Reader { reader: b, .. }) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Input {
+    /// `-` is stdin, anything else a path.
+    pub fn parse(arg: &str) -> Input {
+        if arg == "-" {
+            Input::Stdin
+        } else {
+            Input::Path(PathBuf::from(arg))
+        }
+    }
+
+    /// An input that reads `reader` once, named `name` in messages.
+    pub fn reader(name: impl Into<String>, reader: Box<dyn Read + Send>) -> Input {
+        Input::Reader {
+            name: name.into(),
+            reader: Arc::new(std::sync::Mutex::new(Some(reader))),
+        }
+    }
+
+    /// Opens the input for reading (a one-shot reader can be opened once).
+    pub fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            Input::Stdin => Box::new(io::stdin()),
+            Input::Path(path) => Box::new(File::open(path)?),
+            Input::Reader { reader, .. } => reader
+                .lock()
+                .map_err(|_| io::Error::other("the reader was poisoned"))?
+                .take()
+                .ok_or_else(|| io::Error::other("this input can be read only once"))?,
+        })
+    }
+
+    /// The input's size in bytes when it is a file.
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            Input::Path(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::Stdin => f.write_str("-"),
+            Input::Path(path) => write!(f, "{}", path.display()),
+            Input::Reader { name, .. } => f.write_str(name),
+        }
+    }
+}
+
+/// The gzip magic number.
+const GZIP: [u8; 2] = [0x1f, 0x8b];
+
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// What the first bytes of an input say about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A gzip stream (what it holds is sniffed again once inflated).
+    Gzip,
+    /// A JSON array of users; `bom` bytes of byte-order mark come first.
+    Array {
+        /// Length of the byte-order mark (0 or 3).
+        bom: usize,
+    },
+    /// Newline-delimited JSON (or nothing yet); `bom` bytes of byte-order mark come first.
+    Lines {
+        /// Length of the byte-order mark (0 or 3).
+        bom: usize,
+    },
+}
+
+impl Kind {
+    /// Bytes to skip before the users.
+    pub fn bom(self) -> usize {
+        match self {
+            Kind::Gzip => 0,
+            Kind::Array { bom } | Kind::Lines { bom } => bom,
+        }
+    }
+}
+
+/// What `head` (the first bytes of an input) holds.
+pub fn sniff(head: &[u8]) -> Kind {
+    if head.starts_with(&GZIP) {
+        return Kind::Gzip;
+    }
+    let bom = if head.starts_with(BOM) { BOM.len() } else { 0 };
+    match head[bom..].iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => Kind::Array { bom },
+        _ => Kind::Lines { bom },
+    }
+}
+
+/// A reader that counts the bytes it gives.
+pub struct Counted {
+    inner: Box<dyn Read + Send>,
+    read: Arc<AtomicU64>,
+}
+
+impl Counted {
+    /// `inner`, adding every byte read to `read`.
+    pub fn new(inner: Box<dyn Read + Send>, read: Arc<AtomicU64>) -> Counted {
+        Counted { inner, read }
+    }
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Names gzip failures as such (a truncated or corrupt stream is an error, never a short read).
+pub struct GzipErrors<R>(pub R);
+
+impl<R: Read> Read for GzipErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("gzip stream is truncated or corrupt: {e}"),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_gzip_marks_arrays_and_lines() {
+        assert_eq!(sniff(&[0x1f, 0x8b, 8]), Kind::Gzip);
+        assert_eq!(sniff(b"\xEF\xBB\xBF [{}]"), Kind::Array { bom: 3 });
+        assert_eq!(sniff(b"\n\t[ {}]"), Kind::Array { bom: 0 });
+        assert_eq!(sniff(b"\xEF\xBB\xBF{\"a\":1}\n"), Kind::Lines { bom: 3 });
+        assert_eq!(sniff(b""), Kind::Lines { bom: 0 });
+    }
+}

@@ -1,0 +1,352 @@
+//! The decoding pool: threads (one per core, at most four) that decode chunks of whole lines
+//! into batches and run the scan's work on them; the reader hands chunks out through a
+//! [`Dispatch`] and gets the batches back in input order, with a bounded number of chunks
+//! in flight (and their bytes reserved from the session's memory pool).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::memory_pool::MemoryReservation;
+use datafusion::physical_plan::metrics::Time;
+
+use super::batches::{Builder, Decoding, Users};
+use crate::error::{Error, Result};
+
+/// Bytes of NDJSON handed to a decoding thread at a time (cut at a line end).
+pub const CHUNK: usize = 2 << 20;
+
+/// How many threads decode (and sort parts there are): one per core, at most four.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
+}
+
+/// The bytes of a chunk: copied out of a reader, or a window of a file mapped into memory
+/// (unmapped when the chunk is dropped, so memory stays bounded on any file size).
+pub enum Bytes {
+    /// Copied out of a reader.
+    Owned(Vec<u8>),
+    /// The first bytes of a mapped window.
+    Mapped(memmap2::Mmap, usize),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(bytes) => bytes,
+            Bytes::Mapped(map, len) => &map[..*len],
+        }
+    }
+}
+
+/// A run of whole lines of one input, numbered from 1 (the reader knows where it starts).
+struct Chunk {
+    seq: u64,
+    name: Arc<str>,
+    input: usize,
+    /// Where the chunk starts in its input, in bytes.
+    offset: u64,
+    bytes: Bytes,
+}
+
+/// What a decoding thread made of a chunk: its batches and the line ends it holds, or an
+/// error whose line is counted from the chunk's first line.
+type Decoded = (u64, Result<(Vec<RecordBatch>, u64)>);
+
+/// What the pool measures and reserves for a scan.
+#[derive(Clone, Default)]
+pub struct Meters {
+    /// Time spent decoding (and running the scan's work), summed over the threads.
+    pub decode_time: Option<Time>,
+    /// The bytes of chunks in flight, reserved from the session's memory pool.
+    pub reservation: Option<Arc<MemoryReservation>>,
+    /// The most the reservation holds: beyond it, chunks wait for others to be decoded, so
+    /// that the scan leaves the operators above it (a sort) most of a small pool.
+    pub most: usize,
+}
+
+/// Threads that decode chunks of NDJSON into batches, on all cores.
+pub struct Pool {
+    work: Option<std::sync::mpsc::SyncSender<Chunk>>,
+    done: std::sync::mpsc::Receiver<Decoded>,
+    threads: usize,
+    /// How the scan's users become batches.
+    pub decoding: Arc<Decoding>,
+    reservation: Option<Arc<MemoryReservation>>,
+    most: usize,
+}
+
+impl Pool {
+    /// Starts the threads of a scan.
+    pub fn new(decoding: Arc<Decoding>, meters: &Meters) -> Pool {
+        let threads = cores();
+        let (work, queue) = std::sync::mpsc::sync_channel::<Chunk>(threads);
+        let queue = Arc::new(Mutex::new(queue));
+        let (report, done) = std::sync::mpsc::channel::<Decoded>();
+        for i in 0..threads {
+            let queue = Arc::clone(&queue);
+            let report = report.clone();
+            let decoding = Arc::clone(&decoding);
+            let time = meters.decode_time.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("userport-decode-{i}"))
+                .spawn(move || {
+                    // A fault for the tests of how a run ends when a thread panics.
+                    if std::env::var_os("USERPORT_TEST_PANIC").is_some_and(|v| v == "decode") {
+                        panic!("USERPORT_TEST_PANIC=decode");
+                    }
+                    let mut builder = Builder::new(decoding);
+                    loop {
+                        let next = queue.lock().map(|q| q.recv());
+                        let Ok(Ok(chunk)) = next else { return };
+                        let timer = time.as_ref().map(Time::timer);
+                        let result = decode_chunk(&chunk, &mut builder);
+                        drop(timer);
+                        let seq = chunk.seq;
+                        // The chunk's memory goes before the batches travel on.
+                        drop(chunk);
+                        if report.send((seq, result)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            if spawned.is_err() {
+                break;
+            }
+        }
+        Pool {
+            work: Some(work),
+            done,
+            threads,
+            decoding,
+            reservation: meters.reservation.clone(),
+            most: meters.most,
+        }
+    }
+
+    /// The longest line accepted.
+    pub fn max_line(&self) -> usize {
+        self.decoding.max_line
+    }
+
+    /// Reserves `bytes` for a chunk; `false` when the memory pool refuses, or when the
+    /// reservation would pass its most.
+    fn reserve(&self, bytes: usize) -> bool {
+        match &self.reservation {
+            Some(r) => r.size() + bytes <= self.most && r.try_grow(bytes).is_ok(),
+            None => true,
+        }
+    }
+
+    /// Gives back the reservation of a decoded chunk.
+    fn release(&self, bytes: usize) {
+        if let Some(r) = &self.reservation {
+            r.shrink(bytes.min(r.size()));
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Closing the queue ends the threads.
+        self.work.take();
+    }
+}
+
+/// Decodes every line of a chunk (blank lines skipped) into batches; also counts its line
+/// ends. Each line is checked as UTF-8 just before it is parsed, while it is in the cache;
+/// line ends and backslashes are found in one pass, so that lines without escapes (most)
+/// are not searched for them again string by string.
+fn decode_chunk(chunk: &Chunk, builder: &mut Builder) -> Result<(Vec<RecordBatch>, u64)> {
+    let mut batches = Vec::new();
+    let mut emit = |batch: RecordBatch| {
+        batches.push(batch);
+        true
+    };
+    builder.set_input(chunk.input);
+    let mut users = Users {
+        name: &chunk.name,
+        builder,
+        emit: &mut emit,
+    };
+    let bytes: &[u8] = &chunk.bytes;
+    let (mut line, mut start, mut escapes) = (0u64, 0usize, false);
+    let stops = memchr::memchr2_iter(b'\n', b'\\', bytes).chain(std::iter::once(bytes.len()));
+    for end in stops {
+        if bytes.get(end) == Some(&b'\\') {
+            escapes = true;
+            continue;
+        }
+        line += 1;
+        let position = chunk.offset + start as u64;
+        let text = &bytes[start..end];
+        start = end + 1;
+        let escaped = std::mem::take(&mut escapes);
+        if text.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        match simdutf8::basic::from_utf8(text) {
+            Ok(text) => users.push_str(text, escaped, line, 1, position)?,
+            // The slower check says where the bad byte is.
+            Err(_) => users.push(text, line, 1, position)?,
+        };
+    }
+    users.flush()?;
+    Ok((batches, line - 1))
+}
+
+/// Hands chunks of one input to the pool and the decoded batches on, in input order, with
+/// a bounded number of chunks in flight.
+pub struct Dispatch<'a> {
+    pool: &'a Pool,
+    emit: &'a mut dyn FnMut(RecordBatch) -> bool,
+    name: Arc<str>,
+    input: usize,
+    pending: BTreeMap<u64, Result<(Vec<RecordBatch>, u64)>>,
+    /// The bytes reserved for each chunk in flight, in order.
+    sizes: VecDeque<usize>,
+    sent: u64,
+    next: u64,
+    /// The input's line on which the next chunk to hand on starts.
+    line: u64,
+}
+
+impl<'a> Dispatch<'a> {
+    /// A dispatch of input number `input`, named `name`.
+    pub fn new(
+        name: &str,
+        input: usize,
+        pool: &'a Pool,
+        emit: &'a mut dyn FnMut(RecordBatch) -> bool,
+    ) -> Self {
+        Dispatch {
+            pool,
+            emit,
+            name: Arc::from(name),
+            input,
+            pending: BTreeMap::new(),
+            sizes: VecDeque::new(),
+            sent: 0,
+            next: 0,
+            line: 1,
+        }
+    }
+
+    /// Sends the whole lines `bytes`, which start `offset` bytes into the input, to be
+    /// decoded; `false` when the consumer left. Waits while as many chunks as twice the
+    /// threads are in flight, or while the memory pool refuses the chunk's bytes and
+    /// another chunk is in flight.
+    pub fn send(&mut self, bytes: Bytes, offset: u64) -> Result<bool> {
+        let Some(work) = self.pool.work.as_ref() else {
+            return Ok(false);
+        };
+        let size = bytes.len();
+        // The bytes reserved for the chunk: none when it goes alone unreserved (the pool is
+        // full, but one chunk always moves).
+        let reserved = loop {
+            let in_flight = self.sent - self.next;
+            if in_flight < 2 * self.pool.threads as u64 && self.pool.reserve(size) {
+                break size;
+            }
+            if in_flight == 0 {
+                break 0;
+            }
+            if !self.wait()? {
+                return Ok(false);
+            }
+        };
+        let chunk = Chunk {
+            seq: self.sent,
+            name: Arc::clone(&self.name),
+            input: self.input,
+            offset,
+            bytes,
+        };
+        self.sizes.push_back(reserved);
+        if work.send(chunk).is_err() {
+            return Ok(false);
+        }
+        self.sent += 1;
+        while let Ok((seq, result)) = self.pool.done.try_recv() {
+            self.pending.insert(seq, result);
+        }
+        self.forward()
+    }
+
+    /// Waits for one decoded chunk and hands on what is next in order.
+    fn wait(&mut self) -> Result<bool> {
+        let Ok((seq, result)) = self.pool.done.recv() else {
+            return Ok(false);
+        };
+        self.pending.insert(seq, result);
+        self.forward()
+    }
+
+    /// Hands on the decoded chunks that are next in order.
+    fn forward(&mut self) -> Result<bool> {
+        while let Some(result) = self.pending.remove(&self.next) {
+            self.next += 1;
+            if let Some(size) = self.sizes.pop_front() {
+                self.pool.release(size);
+            }
+            // Decoding threads count lines from their chunk's first one.
+            let (batches, lines) = result.map_err(|mut e| {
+                if let Error::Input { line, .. } = &mut e {
+                    *line += self.line - 1;
+                }
+                e
+            })?;
+            self.line += lines;
+            for batch in batches {
+                if !(self.emit)(batch) {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The error for a line longer than the pool's limit that starts after the chunks sent
+    /// so far (they are decoded first: an error before it comes first, and they say which
+    /// line it is).
+    pub fn too_long(mut self) -> Error {
+        if let Err(e) = self.drain() {
+            return e;
+        }
+        Error::Input {
+            path: self.name.to_string(),
+            line: self.line,
+            column: 1,
+            message: format!(
+                "the line is longer than {} bytes (the limit of one user): not an export, or \
+                 a corrupt one; --max-line-bytes raises the limit",
+                self.pool.max_line()
+            ),
+        }
+    }
+
+    /// Waits for every chunk sent and hands them on; `false` when the consumer left.
+    pub fn finish(mut self) -> Result<bool> {
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Result<bool> {
+        while self.next < self.sent {
+            if !self.wait()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl Drop for Dispatch<'_> {
+    fn drop(&mut self) {
+        // Chunks never handed on (the consumer left, an error) give their bytes back.
+        for size in self.sizes.drain(..) {
+            self.pool.release(size);
+        }
+    }
+}
