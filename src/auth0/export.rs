@@ -1,15 +1,13 @@
-//! A tenant's users as an input: a users-exports job is created and polled (with a progress
-//! bar from `percentage_done`), its download link is fetched again when it has lapsed, and
-//! the gzipped NDJSON is streamed into the pipeline as it arrives, exactly as a local file
-//! would be read. A download that stops short is an error, never a short export.
+//! A tenant's users as bytes: a users-exports job is created and polled (its progress told
+//! to a callback), its download link is fetched again when it has lapsed, and the gzipped
+//! NDJSON is handed on as a reader, read as it arrives. A download that stops short is an
+//! error, never a short export. Nothing here prints, draws or writes files.
 
-use std::io::{self, BufRead as _, Read, Write};
-use std::path::PathBuf;
+use std::io::{self, BufRead as _, Read};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -17,22 +15,47 @@ use super::jobs::Job;
 use super::{Client, read_json, redact};
 use crate::error::{Error, Result};
 use crate::json::Step;
-use crate::sink::output::Destination;
-use crate::source::Input;
+
+/// How far an export has come, told to [`Request::progress`].
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// The job, as last polled.
+    Job(&'a Job),
+    /// The job ended.
+    JobDone,
+    /// Bytes of the download received so far, of `total` when Auth0 said.
+    Downloaded {
+        /// Received so far.
+        received: u64,
+        /// The whole download.
+        total: Option<u64>,
+    },
+    /// The download is complete.
+    DownloadDone,
+}
+
+/// A callback that is told how an export is coming along.
+pub type OnProgress = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 
 /// What to export.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Request {
     /// Only the users of this connection (`con_…`).
     pub connection_id: Option<String>,
     /// Only these attributes, when every column asks for one.
     pub fields: Option<Vec<FieldPath>>,
-    /// Keep the download (gzipped NDJSON, as Auth0 serves it) in this file.
-    pub save_raw: Option<PathBuf>,
-    /// Show progress bars (on a terminal).
-    pub progress: bool,
+    /// Told how the job and the download come along.
+    pub progress: Option<OnProgress>,
     /// How often the job is polled.
     pub poll: Duration,
+}
+
+/// The download of an export job: gzipped NDJSON as Auth0 serves it, read as it arrives.
+pub struct Download {
+    /// How messages name it (the job).
+    pub name: String,
+    /// The bytes.
+    pub body: Box<dyn Read + Send>,
 }
 
 /// An attribute asked of Auth0: the name Auth0 knows it by (`user_metadata.plan`,
@@ -92,15 +115,18 @@ impl Client {
     }
 }
 
-/// Runs an export job on the tenant and returns its users as an input, streaming.
-pub async fn export(client: Arc<Client>, request: Request) -> Result<Input> {
+/// Runs an export job on the tenant and returns its download, streaming.
+pub async fn export(client: Arc<Client>, request: Request) -> Result<Download> {
     let job = client.create_export(&request).await?;
-    let bar = job_bar(request.progress);
-    bar.set_message(format!("export {}", job.id));
+    let tell = |progress: Progress<'_>| {
+        if let Some(callback) = &request.progress {
+            callback(progress);
+        }
+    };
     let job = client
-        .wait(&job.id, request.poll, |job| show_job(&bar, job))
+        .wait(&job.id, request.poll, |job| tell(Progress::Job(job)))
         .await?;
-    bar.finish_and_clear();
+    tell(Progress::JobDone);
     if job.failed() {
         return Err(job.error());
     }
@@ -128,12 +154,7 @@ pub async fn export(client: Arc<Client>, request: Request) -> Result<Input> {
     };
     let name = format!("the export of job {}", job.id);
     let expected = response.content_length();
-    let bytes_bar = bytes_bar(request.progress, expected);
-    // The download as served, kept whole or not at all.
-    let mut raw = match &request.save_raw {
-        Some(path) => Some(Destination::create(Some(path), false)?),
-        None => None,
-    };
+    let progress = request.progress.clone();
     let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(16);
     let what = format!("GET {}", redact(&location));
     tokio::spawn(async move {
@@ -150,45 +171,49 @@ pub async fn export(client: Arc<Client>, request: Request) -> Result<Input> {
                 }
             };
             received += chunk.len() as u64;
-            bytes_bar.set_position(received);
-            if let Some((_, file)) = raw.as_mut()
-                && let Err(e) = file.write_all(&chunk)
-            {
-                let _ = tx.send(Err(e));
-                return;
+            if let Some(progress) = &progress {
+                progress(Progress::Downloaded {
+                    received,
+                    total: expected,
+                });
             }
             if tx.send(Ok(chunk.to_vec())).is_err() {
                 return;
             }
         }
-        bytes_bar.finish_and_clear();
+        if let Some(progress) = &progress {
+            progress(Progress::DownloadDone);
+        }
         if let Some(expected) = expected
             && received != expected
         {
             let _ = tx.send(Err(io::Error::other(format!(
                 "{what}: the download ended after {received} of {expected} bytes"
             ))));
-            return;
-        }
-        if let Some((destination, file)) = raw
-            && let Err(e) = destination.commit(file)
-        {
-            let _ = tx.send(Err(io::Error::other(e.to_string())));
         }
     });
-    let download = ChannelReader {
+    let body = ChannelReader {
         rx,
         buf: Vec::new(),
         pos: 0,
     };
-    let nested: Vec<FieldPath> = request
-        .fields
-        .unwrap_or_default()
-        .into_iter()
+    Ok(Download {
+        name,
+        body: Box::new(body),
+    })
+}
+
+/// The users of a download (gzipped NDJSON, or plain) of the `fields` asked for: the flat
+/// keys Auth0 gives nested fields are put back where their paths say (the rest is handed
+/// on as it is).
+pub fn users(download: Box<dyn Read + Send>, fields: &[FieldPath]) -> Box<dyn Read + Send> {
+    let nested: Vec<FieldPath> = fields
+        .iter()
         .filter(|f| !f.steps.is_empty())
+        .cloned()
         .collect();
     if nested.is_empty() {
-        return Ok(Input::reader(name, Box::new(download)));
+        return download;
     }
     // Exported with `fields`, nested attributes may come as flat keys
     // ("user_metadata.plan"): they are put back where the path says, so that the
@@ -206,16 +231,13 @@ pub async fn export(client: Arc<Client>, request: Request) -> Result<Input> {
     } else {
         Box::new(raw)
     };
-    Ok(Input::reader(
-        name,
-        Box::new(Unflatten {
-            inner: plain,
-            fields: nested,
-            line: Vec::new(),
-            out: Vec::new(),
-            pos: 0,
-        }),
-    ))
+    Box::new(Unflatten {
+        inner: plain,
+        fields: nested,
+        line: Vec::new(),
+        out: Vec::new(),
+        pos: 0,
+    })
 }
 
 impl Client {
@@ -291,9 +313,8 @@ impl Read for Unflatten {
 /// (or not an object: the source reports it) is kept byte for byte.
 fn unflatten_line(line: &[u8], fields: &[FieldPath], out: &mut Vec<u8>) {
     let flat = fields.iter().any(|f| {
-        let mut quoted = Vec::with_capacity(f.name.len() + 2);
-        crate::sink::render::write_json_string(&f.name, &mut quoted);
-        memchr::memmem::find(line, &quoted).is_some()
+        let quoted = serde_json::to_string(&f.name).unwrap_or_default();
+        memchr::memmem::find(line, quoted.as_bytes()).is_some()
     });
     let parsed = if flat {
         serde_json::from_slice::<serde_json::Map<String, Value>>(line.trim_ascii()).ok()
@@ -310,8 +331,13 @@ fn unflatten_line(line: &[u8], fields: &[FieldPath], out: &mut Vec<u8>) {
             *place(slot, &field.steps) = value;
         }
     }
-    serde_json::to_writer(&mut *out, &user).expect("writing to a Vec cannot fail");
-    out.push(b'\n');
+    match serde_json::to_vec(&user) {
+        Ok(text) => {
+            out.extend_from_slice(&text);
+            out.push(b'\n');
+        }
+        Err(_) => out.extend_from_slice(line),
+    }
 }
 
 /// The place `steps` below `value` lead to, made (objects and arrays) where missing.
@@ -322,66 +348,28 @@ fn place<'v>(mut value: &'v mut Value, steps: &[Step]) -> &'v mut Value {
                 if !value.is_object() {
                     *value = Value::Object(serde_json::Map::new());
                 }
-                value
-                    .as_object_mut()
-                    .expect("an object")
-                    .entry(key.clone())
-                    .or_insert(Value::Null)
+                match value {
+                    Value::Object(map) => map.entry(key.clone()).or_insert(Value::Null),
+                    other => other,
+                }
             }
             Step::Index(index) => {
                 if !value.is_array() {
                     *value = Value::Array(Vec::new());
                 }
-                let items = value.as_array_mut().expect("an array");
-                if items.len() <= *index {
-                    items.resize(*index + 1, Value::Null);
+                match value {
+                    Value::Array(items) => {
+                        if items.len() <= *index {
+                            items.resize(*index + 1, Value::Null);
+                        }
+                        &mut items[*index]
+                    }
+                    other => other,
                 }
-                &mut items[*index]
             }
         };
     }
     value
-}
-
-/// The job's progress: a bar from `percentage_done`, a spinner while Auth0 gives none.
-fn job_bar(show: bool) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(100), indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}% {prefix}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
-}
-
-fn show_job(bar: &ProgressBar, job: &Job) {
-    if let Some(done) = job.percentage_done {
-        bar.set_position(done.clamp(0.0, 100.0) as u64);
-    }
-    bar.set_prefix(match job.time_left_seconds {
-        Some(left) => format!("{} ({left:.0} s left)", job.status),
-        None => job.status.clone(),
-    });
-}
-
-/// The download's progress in bytes.
-fn bytes_bar(show: bool, len: Option<u64>) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(len, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "download [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    bar
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 pub mod export;
 pub mod jobs;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -195,7 +196,6 @@ struct ApiErrorBody {
 }
 
 /// A Management API client.
-#[derive(Debug)]
 pub struct Client {
     /// For token and API calls: follows no redirect.
     http: reqwest::Client,
@@ -206,15 +206,28 @@ pub struct Client {
     token: Mutex<Option<Secret>>,
     /// The retry policy.
     pub retry: Retry,
-    /// Trace each call on stderr (method, path, status, time; never headers or bodies).
-    pub verbose: bool,
+    /// Told of each call (method, path, status, time; never headers or bodies).
+    trace: Option<Trace>,
 }
 
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("retry", &self.retry)
+            .field("trace", &self.trace.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A callback told one line about each call.
+pub type Trace = Arc<dyn Fn(&str) + Send + Sync>;
+
 impl Client {
-    /// A client of `tenant` that traces its calls on stderr when `verbose`.
-    pub fn with_trace(tenant: Tenant, verbose: bool) -> Result<Client> {
+    /// A client of `tenant` that tells `trace` of each call.
+    pub fn with_trace(tenant: Tenant, trace: Option<Trace>) -> Result<Client> {
         let mut client = Client::new(tenant)?;
-        client.verbose = verbose;
+        client.trace = trace;
         Ok(client)
     }
 
@@ -253,7 +266,7 @@ impl Client {
             auth: tenant.auth,
             token: Mutex::new(token),
             retry: Retry::default(),
-            verbose: false,
+            trace: None,
         })
     }
 
@@ -346,12 +359,15 @@ impl Client {
         loop {
             let started = std::time::Instant::now();
             let sent = request().send().await;
-            if self.verbose {
+            if let Some(trace) = &self.trace {
                 let outcome = match &sent {
                     Ok(response) => response.status().as_u16().to_string(),
                     Err(_) => "no answer".to_string(),
                 };
-                eprintln!("{what} → {outcome} ({} ms)", started.elapsed().as_millis());
+                trace(&format!(
+                    "{what} → {outcome} ({} ms)",
+                    started.elapsed().as_millis()
+                ));
             }
             let failure = match sent {
                 Ok(response) if response.status().is_success() => return Ok(response),
@@ -363,8 +379,8 @@ impl Client {
                     if rate_limited > self.retry.rate_limit_budget {
                         return Err(error);
                     }
-                    if self.verbose {
-                        eprintln!("{what}: rate limited, waiting {wait:?}: {error}");
+                    if let Some(trace) = &self.trace {
+                        trace(&format!("{what}: rate limited, waiting {wait:?}: {error}"));
                     }
                     tokio::time::sleep(wait).await;
                     continue;

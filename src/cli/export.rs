@@ -182,12 +182,18 @@ async fn tenant_export(args: &Args, fields: Option<Vec<FieldPath>>) -> Result<In
     };
     let request = crate::auth0::export::Request {
         connection_id,
-        fields,
-        save_raw: args.save_raw.clone(),
-        progress: !args.out.quiet,
+        fields: fields.clone(),
+        progress: super::progress::export_bars(!args.out.quiet),
         poll: super::poll_interval(),
     };
-    crate::auth0::export::export(client, request).await
+    let download = crate::auth0::export::export(client, request).await?;
+    // The download as served, kept whole or not at all.
+    let body: Box<dyn std::io::Read + Send> = match &args.save_raw {
+        Some(path) => Box::new(crate::sink::output::Tee::new(download.body, path)?),
+        None => download.body,
+    };
+    let users = crate::auth0::export::users(body, &fields.unwrap_or_default());
+    Ok(Input::reader(download.name, users))
 }
 
 /// Every requested column with the argument it came from (for messages).

@@ -105,7 +105,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         state: state.clone(),
         poll: super::poll_interval(),
         concurrency: 2,
-        verbose: !args.quiet,
+        notes: (!args.quiet)
+            .then(|| std::sync::Arc::new(|line: &str| eprintln!("{line}")) as crate::auth0::Trace),
+        progress: super::progress::export_bars(!args.quiet),
     };
     let dir = state.parent().map(PathBuf::from).unwrap_or_default();
     let backup = if plan.options.upsert && !args.no_backup {
@@ -117,7 +119,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             plan.options.connection_id
         ));
         let kept = upload::backup(client.clone(), &plan, &path).await?;
-        if plan.verbose {
+        if !args.quiet {
             eprintln!(
                 "backup of {}: {}",
                 plan.options.connection_id,

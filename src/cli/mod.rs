@@ -76,9 +76,12 @@ pub struct TenantArgs {
 impl TenantArgs {
     /// A client of the tenant these arguments name.
     pub fn client(&self) -> Result<crate::auth0::Client, Error> {
+        let trace: Option<crate::auth0::Trace> = self
+            .verbose
+            .then(|| std::sync::Arc::new(|line: &str| eprintln!("{line}")) as crate::auth0::Trace);
         crate::auth0::Client::with_trace(
             crate::auth0::Tenant::from_env(self.domain.as_deref())?,
-            self.verbose,
+            trace,
         )
     }
 }

@@ -60,3 +60,52 @@ impl Drop for Progress {
         }
     }
 }
+
+/// Bars of a tenant's export (on stderr, on a terminal): the job's `percentage_done` (a
+/// spinner while Auth0 gives none), then the download's bytes. `None` when not `show`.
+pub fn export_bars(show: bool) -> Option<crate::auth0::export::OnProgress> {
+    use crate::auth0::export::Progress as Step;
+    if !show {
+        return None;
+    }
+    let style = |template: &str| {
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ")
+    };
+    let job = ProgressBar::with_draw_target(Some(100), ProgressDrawTarget::stderr());
+    job.set_style(style("{spinner} export [{bar:30}] {pos}% {prefix}"));
+    job.enable_steady_tick(Duration::from_millis(200));
+    let download: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+    Some(Arc::new(move |step: Step<'_>| match step {
+        Step::Job(state) => {
+            if let Some(done) = state.percentage_done {
+                job.set_position(done.clamp(0.0, 100.0) as u64);
+            }
+            job.set_prefix(match state.time_left_seconds {
+                Some(left) => format!("{} ({left:.0} s left)", state.status),
+                None => state.status.clone(),
+            });
+        }
+        Step::JobDone => job.finish_and_clear(),
+        Step::Downloaded { received, total } => {
+            if let Ok(mut bar) = download.lock() {
+                bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+                    bar.set_style(style(
+                        "download [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                    ));
+                    bar
+                })
+                .set_position(received);
+            }
+        }
+        Step::DownloadDone => {
+            if let Ok(mut bar) = download.lock()
+                && let Some(bar) = bar.take()
+            {
+                bar.finish_and_clear();
+            }
+        }
+    }))
+}

@@ -90,7 +90,7 @@ impl State {
 }
 
 /// How the files are imported.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Plan {
     /// The files, in order, each with its content's SHA-256.
     pub files: Vec<PathBuf>,
@@ -102,8 +102,10 @@ pub struct Plan {
     pub poll: Duration,
     /// Jobs at a time (Auth0 allows two import jobs per tenant).
     pub concurrency: usize,
-    /// Progress lines on stderr.
-    pub verbose: bool,
+    /// Told a line about each step (a job submitted, resumed, done).
+    pub notes: Option<crate::auth0::Trace>,
+    /// Told how the backup's export comes along.
+    pub progress: Option<crate::auth0::export::OnProgress>,
 }
 
 /// One file's outcome.
@@ -135,20 +137,26 @@ pub async fn backup(client: std::sync::Arc<Client>, plan: &Plan, path: &Path) ->
     let request = crate::auth0::export::Request {
         connection_id: Some(plan.options.connection_id.clone()),
         fields: None,
-        save_raw: Some(path.to_path_buf()),
-        progress: plan.verbose,
+        progress: plan.progress.clone(),
         poll: plan.poll,
     };
-    let input = crate::auth0::export::export(client, request).await?;
-    let name = input.to_string();
-    // Read to the end through gzip: a backup that does not decompress whole is no backup.
+    let download = crate::auth0::export::export(client, request).await?;
+    let name = download.name;
+    // Kept as served, and read to the end through gzip: a backup that does not decompress
+    // whole is no backup (and is not kept).
+    let kept = crate::sink::output::Tee::new(download.body, path)?;
     tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-        let raw = std::io::BufReader::new(input.open()?);
-        let mut users = flate2::bufread::MultiGzDecoder::new(raw);
-        std::io::copy(&mut users, &mut std::io::sink())
+        let mut kept = std::io::BufReader::new(kept);
+        let mut users = flate2::bufread::MultiGzDecoder::new(&mut kept);
+        std::io::copy(&mut users, &mut std::io::sink())?;
+        // Whatever follows the gzip stream is read too, so that the file is put in place.
+        std::io::copy(&mut kept, &mut std::io::sink())
     })
     .await
-    .expect("the backup reader panicked")
+    .map_err(|e| Error::Read {
+        path: name.clone(),
+        source: std::io::Error::other(format!("the backup reader failed: {e}")),
+    })?
     .map_err(|source| Error::Read { path: name, source })?;
     state.connection_id = plan.options.connection_id.clone();
     state.upsert = plan.options.upsert;
@@ -216,8 +224,8 @@ async fn one_file(
         },
     };
     let say = |text: String| {
-        if plan.verbose {
-            eprintln!("{text}");
+        if let Some(notes) = &plan.notes {
+            notes(&text);
         }
     };
     if !file_state.done() {

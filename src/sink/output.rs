@@ -302,3 +302,37 @@ fn wrap(writer: Writer, gzip: bool) -> Writer {
         writer
     }
 }
+
+/// A reader that copies what it reads into a file, written whole or not at all: the file
+/// is put in place when the reader reaches its end, and left out if reading fails or stops
+/// early (a download kept as it arrives).
+pub struct Tee<R> {
+    inner: R,
+    out: Option<(Destination, Writer)>,
+}
+
+impl<R: io::Read> Tee<R> {
+    /// `inner`, copied into `path`.
+    pub fn new(inner: R, path: &Path) -> Result<Tee<R>> {
+        Ok(Tee {
+            inner,
+            out: Some(Destination::create(Some(path), false)?),
+        })
+    }
+}
+
+impl<R: io::Read> io::Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            if let Some((destination, writer)) = self.out.take() {
+                destination
+                    .commit(writer)
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+            }
+        } else if let Some((_, writer)) = self.out.as_mut() {
+            writer.write_all(&buf[..n])?;
+        }
+        Ok(n)
+    }
+}
