@@ -18,11 +18,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::Schema;
 
-use datafusion::prelude::SessionContext;
+use datafusion::common::Column;
+use datafusion::logical_expr::{Expr, col, lit, when};
+use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::json::Value;
+use crate::pipeline::UsersTable;
 use crate::sink::Shape;
 use crate::sink::json::ObjectWriter;
 use crate::source::{self, Input, schema};
@@ -129,43 +132,18 @@ pub async fn compare(
     mut each: impl FnMut(&Change) -> Result<()>,
 ) -> Result<Summary> {
     let ctx = crate::pipeline::session(options.memory_limit)?;
-    for (name, inputs) in [("old", old), ("new", new)] {
-        crate::pipeline::register_as(
-            &ctx,
-            name,
-            source::open(inputs)?.with_max_line(options.max_line),
-        )?;
-    }
-    let key = match options.key {
-        Key::UserId => {
-            "CASE WHEN starts_with(user_id, 'auth0|') THEN substr(user_id, 7) ELSE user_id END"
-        }
-        Key::Email => "lower(email)",
-    };
-    let only = if options.old_connections.is_empty() {
-        String::new()
-    } else {
-        let names: Vec<String> = options
-            .old_connections
-            .iter()
-            .map(|c| format!("'{}'", c.replace('\'', "''")))
-            .collect();
-        format!(
-            " WHERE json_get_str(identities, 0, 'connection') IN ({})",
-            names.join(", ")
-        )
-    };
-    // Users that share a key pair up in input order, however far the sort spills: the rows
-    // are numbered as read and the number breaks ties.
-    let sorted = |table: &str, filter: &str| {
-        format!(
-            "SELECT * FROM (SELECT {key} AS userport_key, *, \
-             row_number() OVER () AS userport_row FROM {table}{filter}) \
-             ORDER BY userport_key ASC NULLS LAST, userport_row ASC"
-        )
-    };
-    let mut old = Cursor::new(&ctx, &sorted("old", &only)).await?;
-    let mut new = Cursor::new(&ctx, &sorted("new", "")).await?;
+    let old_users = source::open(old)?.with_max_line(options.max_line);
+    let new_users = source::open(new)?.with_max_line(options.max_line);
+    let only = (!options.old_connections.is_empty()).then(|| {
+        let connection = datafusion_functions_json::udfs::json_get_str_udf().call(vec![
+            col("identities"),
+            lit(0i64),
+            lit("connection"),
+        ]);
+        connection.in_list(options.old_connections.iter().map(lit).collect(), false)
+    });
+    let mut old = Cursor::new(sorted(&ctx, old_users, options.key, only)?).await?;
+    let mut new = Cursor::new(sorted(&ctx, new_users, options.key, None)?).await?;
     let mut summary = Summary::default();
     loop {
         let (a, b) = (old.key().await?, new.key().await?);
@@ -242,6 +220,47 @@ pub async fn compare(
     Ok(summary)
 }
 
+/// The users of `source` that pass `filter`, as the key then the user's columns, sorted by
+/// key (users without one last). Users that share a key stay in input order, however far
+/// the sort spills: the scan's ordinal breaks ties.
+fn sorted(
+    ctx: &SessionContext,
+    source: source::Source,
+    key: Key,
+    filter: Option<Expr>,
+) -> Result<DataFrame> {
+    use datafusion::functions::expr_fn::{lower, starts_with, substr};
+    let names: Vec<String> = schema::user_schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let ordinal = "input order";
+    let mut frame = UsersTable::with_ordinal(source, ordinal).frame(ctx)?;
+    if let Some(filter) = filter {
+        frame = frame.filter(filter)?;
+    }
+    let key = match key {
+        Key::UserId => when(
+            starts_with(col("user_id"), lit("auth0|")),
+            substr(col("user_id"), lit(7i64)),
+        )
+        .otherwise(col("user_id"))?,
+        Key::Email => lower(col("email")),
+    };
+    let key_name = "key";
+    let columns = std::iter::once(key.alias(key_name))
+        .chain(names.iter().map(|n| col(Column::from_name(n))))
+        .chain(std::iter::once(col(Column::from_name(ordinal))));
+    let frame = frame.select(columns)?.sort(vec![
+        col(Column::from_name(key_name)).sort(true, false),
+        col(Column::from_name(ordinal)).sort(true, false),
+    ])?;
+    let out = std::iter::once(col(Column::from_name(key_name)))
+        .chain(names.iter().map(|n| col(Column::from_name(n))));
+    Ok(frame.select(out)?)
+}
+
 /// One side, sorted by key, read user by user.
 struct Cursor {
     stream: datafusion::execution::SendableRecordBatchStream,
@@ -253,8 +272,7 @@ struct Cursor {
 }
 
 impl Cursor {
-    async fn new(ctx: &SessionContext, sql: &str) -> Result<Cursor> {
-        let frame = ctx.sql(sql).await?;
+    async fn new(frame: DataFrame) -> Result<Cursor> {
         let stream = frame
             .execute_stream()
             .await
@@ -280,7 +298,7 @@ impl Cursor {
             self.keys = (0..batch.num_rows())
                 .map(|i| keys.is_valid(i).then(|| keys.value(i).to_string()))
                 .collect();
-            // The key, the user's columns, then the row number.
+            // The key, then the user's columns.
             let users = batch.project(&(1..=user.fields().len()).collect::<Vec<_>>())?;
             self.users = self.objects.rows(&user, &users, 0..batch.num_rows())?;
             self.row = 0;

@@ -3,14 +3,10 @@
 //! line turns its options into a [`Request`]; `export`, `prepare` and `--explain` plan it
 //! the same way.
 
-use std::sync::Arc;
-
 use datafusion::common::Column;
-use datafusion::datasource::provider_as_source;
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+use datafusion::logical_expr::Expr;
 use datafusion::prelude::{DataFrame, SessionContext};
 
-use super::TABLE;
 use super::scan::UsersTable;
 use crate::error::{Error, Result};
 use crate::expr::Compiled;
@@ -124,9 +120,7 @@ impl Request {
         } else {
             UsersTable::with_ordinal(source.clone(), &ordinal)
         };
-        let scan =
-            LogicalPlanBuilder::scan(TABLE, provider_as_source(Arc::new(table)), None)?.build()?;
-        let mut frame = DataFrame::new(ctx.state(), scan);
+        let mut frame = table.frame(ctx)?;
         let filter = self.filter(&frame)?;
         if let Some(filter) = &filter {
             frame = frame.filter(filter.clone())?;

@@ -11,11 +11,12 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema};
+use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, TableProviderFilterPushDown, TableType};
 use datafusion::physical_expr::projection::ProjectionExprs;
 use datafusion::physical_expr::{
     EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr,
@@ -32,6 +33,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
+use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
 use crate::source::decode::EXTRA_BIT;
@@ -76,6 +78,14 @@ impl UsersTable {
     /// The source of the users.
     pub fn source(&self) -> &Source {
         &self.source
+    }
+
+    /// A DataFrame of the users in `ctx`, as the table `users`.
+    pub fn frame(self, ctx: &SessionContext) -> Result<DataFrame> {
+        let scan =
+            LogicalPlanBuilder::scan(super::TABLE, provider_as_source(Arc::new(self)), None)?
+                .build()?;
+        Ok(DataFrame::new(ctx.state(), scan))
     }
 }
 
