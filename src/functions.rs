@@ -14,6 +14,7 @@ use datafusion::logical_expr::{
     Volatility, lit,
 };
 
+use crate::js::op::{Binary, Logical, Unary};
 use crate::json::{Step, get_path};
 use crate::source::schema::json_field;
 
@@ -48,14 +49,10 @@ pub fn json_path(json: Expr, steps: &[Step]) -> Expr {
     json_path_udf().call(args)
 }
 
-/// Every function that a session needs.
+/// The functions of field expressions (`search` adds its own).
 pub fn all() -> Vec<Arc<ScalarUDF>> {
-    let mut udfs = vec![
-        json_path_udf(),
-        sort_key_udf(),
-        crate::search::search_match_udf(),
-    ];
-    udfs.extend(JsOp::ALL.iter().map(|&op| js_udf(op)));
+    let mut udfs = vec![json_path_udf(), sort_key_udf()];
+    udfs.extend(JsOp::all().into_iter().map(js_udf));
     udfs
 }
 
@@ -144,45 +141,16 @@ impl ScalarUDFImpl for JsonPath {
     }
 }
 
-/// What a `js_*` function computes.
+/// What a `js_*` function computes: an operator of the expression language (declared
+/// once, in [`crate::js::op`]) or one of the forms below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JsOp {
-    /// `a + b`.
-    Add,
-    /// `a - b`.
-    Sub,
-    /// `a * b`.
-    Mul,
-    /// `a / b`.
-    Div,
-    /// `a % b`.
-    Rem,
-    /// `a == b`.
-    Eq,
-    /// `a != b`.
-    Ne,
-    /// `a === b`.
-    StrictEq,
-    /// `a !== b`.
-    StrictNe,
-    /// `a < b`.
-    Lt,
-    /// `a <= b`.
-    Le,
-    /// `a > b`.
-    Gt,
-    /// `a >= b`.
-    Ge,
-    /// `-a`.
-    Neg,
-    /// `!a`.
-    Not,
-    /// `a || b`.
-    Or,
-    /// `a && b`.
-    And,
-    /// `a ?? b`.
-    Coalesce,
+    /// `-a`, `!a`.
+    Unary(Unary),
+    /// `a + b`, `a < b`, …
+    Binary(Binary),
+    /// `a || b || …`, `a && …`, `a ?? …` (one operand returned).
+    Logical(Logical),
     /// `t ? a : b`.
     Cond,
     /// A template literal: the ToString of every argument, joined.
@@ -199,61 +167,38 @@ pub enum JsOp {
 
 impl JsOp {
     /// Every operation.
-    pub const ALL: &[JsOp] = &[
-        JsOp::Add,
-        JsOp::Sub,
-        JsOp::Mul,
-        JsOp::Div,
-        JsOp::Rem,
-        JsOp::Eq,
-        JsOp::Ne,
-        JsOp::StrictEq,
-        JsOp::StrictNe,
-        JsOp::Lt,
-        JsOp::Le,
-        JsOp::Gt,
-        JsOp::Ge,
-        JsOp::Neg,
-        JsOp::Not,
-        JsOp::Or,
-        JsOp::And,
-        JsOp::Coalesce,
-        JsOp::Cond,
-        JsOp::Concat,
-        JsOp::Get,
-        JsOp::Call,
-        JsOp::Fn,
-        JsOp::Defined,
-    ];
+    pub fn all() -> Vec<JsOp> {
+        let forms = [
+            JsOp::Cond,
+            JsOp::Concat,
+            JsOp::Get,
+            JsOp::Call,
+            JsOp::Fn,
+            JsOp::Defined,
+        ];
+        Unary::ALL
+            .iter()
+            .map(|&op| JsOp::Unary(op))
+            .chain(Binary::ALL.iter().map(|&op| JsOp::Binary(op)))
+            .chain(Logical::ALL.iter().map(|&op| JsOp::Logical(op)))
+            .chain(forms)
+            .collect()
+    }
 
-    /// The SQL name of the function.
-    pub fn name(self) -> &'static str {
-        match self {
-            JsOp::Add => "js_add",
-            JsOp::Sub => "js_sub",
-            JsOp::Mul => "js_mul",
-            JsOp::Div => "js_div",
-            JsOp::Rem => "js_rem",
-            JsOp::Eq => "js_eq",
-            JsOp::Ne => "js_ne",
-            JsOp::StrictEq => "js_strict_eq",
-            JsOp::StrictNe => "js_strict_ne",
-            JsOp::Lt => "js_lt",
-            JsOp::Le => "js_le",
-            JsOp::Gt => "js_gt",
-            JsOp::Ge => "js_ge",
-            JsOp::Neg => "js_neg",
-            JsOp::Not => "js_not",
-            JsOp::Or => "js_or",
-            JsOp::And => "js_and",
-            JsOp::Coalesce => "js_coalesce",
-            JsOp::Cond => "js_cond",
-            JsOp::Concat => "js_concat",
-            JsOp::Get => "js_get",
-            JsOp::Call => "js_call",
-            JsOp::Fn => "js_fn",
-            JsOp::Defined => "js_defined",
-        }
+    /// The SQL name of the function: `js_` and the operation's word.
+    pub fn name(self) -> String {
+        let word = match self {
+            JsOp::Unary(op) => op.word(),
+            JsOp::Binary(op) => op.word(),
+            JsOp::Logical(op) => op.word(),
+            JsOp::Cond => "cond",
+            JsOp::Concat => "concat",
+            JsOp::Get => "get",
+            JsOp::Call => "call",
+            JsOp::Fn => "fn",
+            JsOp::Defined => "defined",
+        };
+        format!("js_{word}")
     }
 
     /// Whether argument `i` is a constant (a name or a step), not a value.
@@ -273,6 +218,7 @@ impl JsOp {
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct JsFunction {
     op: JsOp,
+    name: String,
     signature: Signature,
 }
 
@@ -280,6 +226,7 @@ pub struct JsFunction {
 pub fn js_udf(op: JsOp) -> Arc<ScalarUDF> {
     Arc::new(ScalarUDF::new_from_impl(JsFunction {
         op,
+        name: op.name(),
         signature: Signature::variadic_any(Volatility::Immutable),
     }))
 }
@@ -335,8 +282,8 @@ impl Column {
         let row = if len == 1 { 0 } else { row };
         let value = match self {
             Column::Json(a) if a.is_valid(row) => {
-                let (origin, text) = crate::js::value::split_origin(a.value(row));
-                let value = Value::from_json(text);
+                let cell = crate::js::cell::decode(a.value(row));
+                let (origin, value) = (cell.origin, cell.value);
                 let origin = match value {
                     Value::Object(_) | Value::Array(_) => origin.or(Some(name)),
                     _ => None,
@@ -375,7 +322,7 @@ fn key_text(step: &Step) -> String {
 
 impl ScalarUDFImpl for JsFunction {
     fn name(&self) -> &str {
-        self.op.name()
+        &self.name
     }
 
     fn signature(&self) -> &Signature {
@@ -423,13 +370,15 @@ impl ScalarUDFImpl for JsFunction {
             let chosen = match self.op {
                 // A chain returns the first operand that decides it, or its last; a throw
                 // counts only when the chain gets that far.
-                JsOp::Or | JsOp::And | JsOp::Coalesce => values
+                JsOp::Logical(Logical::Or)
+                | JsOp::Logical(Logical::And)
+                | JsOp::Logical(Logical::Coalesce) => values
                     .iter()
                     .position(|v| {
                         matches!(v, Value::Throw)
                             || match self.op {
-                                JsOp::Or => v.truthy(),
-                                JsOp::And => !v.truthy(),
+                                JsOp::Logical(Logical::Or) => v.truthy(),
+                                JsOp::Logical(Logical::And) => !v.truthy(),
                                 _ => !v.is_nullish(),
                             }
                     })
@@ -452,33 +401,41 @@ impl ScalarUDFImpl for JsFunction {
             };
             let result = match self.op {
                 JsOp::Cond | JsOp::Get if threw(0) => Value::Throw,
-                JsOp::Or | JsOp::And | JsOp::Coalesce | JsOp::Cond | JsOp::Defined => {
-                    chosen.map_or(Value::Undefined, arg)
-                }
+                JsOp::Logical(Logical::Or)
+                | JsOp::Logical(Logical::And)
+                | JsOp::Logical(Logical::Coalesce)
+                | JsOp::Cond
+                | JsOp::Defined => chosen.map_or(Value::Undefined, arg),
                 JsOp::Call if threw(0) => Value::Throw,
                 JsOp::Call if !ops::has_method_for(&arg(0), &name) => Value::Undefined,
                 _ if any_threw => Value::Throw,
-                JsOp::Add => ops::add(&arg(0), &arg(1)),
-                JsOp::Sub => ops::arithmetic('-', &arg(0), &arg(1)),
-                JsOp::Mul => ops::arithmetic('*', &arg(0), &arg(1)),
-                JsOp::Div => ops::arithmetic('/', &arg(0), &arg(1)),
-                JsOp::Rem => ops::arithmetic('%', &arg(0), &arg(1)),
-                JsOp::Eq | JsOp::StrictEq if same_object().is_some() => {
+                JsOp::Binary(Binary::Add) => ops::add(&arg(0), &arg(1)),
+                JsOp::Binary(Binary::Sub) => ops::arithmetic('-', &arg(0), &arg(1)),
+                JsOp::Binary(Binary::Mul) => ops::arithmetic('*', &arg(0), &arg(1)),
+                JsOp::Binary(Binary::Div) => ops::arithmetic('/', &arg(0), &arg(1)),
+                JsOp::Binary(Binary::Rem) => ops::arithmetic('%', &arg(0), &arg(1)),
+                JsOp::Binary(Binary::Eq) | JsOp::Binary(Binary::StrictEq)
+                    if same_object().is_some() =>
+                {
                     Value::Bool(same_object() == Some(true))
                 }
-                JsOp::Ne | JsOp::StrictNe if same_object().is_some() => {
+                JsOp::Binary(Binary::Ne) | JsOp::Binary(Binary::StrictNe)
+                    if same_object().is_some() =>
+                {
                     Value::Bool(same_object() == Some(false))
                 }
-                JsOp::Eq => Value::Bool(ops::loose_equals(&arg(0), &arg(1))),
-                JsOp::Ne => Value::Bool(!ops::loose_equals(&arg(0), &arg(1))),
-                JsOp::StrictEq => Value::Bool(ops::strict_equals(&arg(0), &arg(1))),
-                JsOp::StrictNe => Value::Bool(!ops::strict_equals(&arg(0), &arg(1))),
-                JsOp::Lt => Value::Bool(ops::compare("<", &arg(0), &arg(1))),
-                JsOp::Le => Value::Bool(ops::compare("<=", &arg(0), &arg(1))),
-                JsOp::Gt => Value::Bool(ops::compare(">", &arg(0), &arg(1))),
-                JsOp::Ge => Value::Bool(ops::compare(">=", &arg(0), &arg(1))),
-                JsOp::Neg => Value::Num(-arg(0).to_number()),
-                JsOp::Not => Value::Bool(!arg(0).truthy()),
+                JsOp::Binary(Binary::Eq) => Value::Bool(ops::loose_equals(&arg(0), &arg(1))),
+                JsOp::Binary(Binary::Ne) => Value::Bool(!ops::loose_equals(&arg(0), &arg(1))),
+                JsOp::Binary(Binary::StrictEq) => Value::Bool(ops::strict_equals(&arg(0), &arg(1))),
+                JsOp::Binary(Binary::StrictNe) => {
+                    Value::Bool(!ops::strict_equals(&arg(0), &arg(1)))
+                }
+                JsOp::Binary(Binary::Lt) => Value::Bool(ops::compare("<", &arg(0), &arg(1))),
+                JsOp::Binary(Binary::Le) => Value::Bool(ops::compare("<=", &arg(0), &arg(1))),
+                JsOp::Binary(Binary::Gt) => Value::Bool(ops::compare(">", &arg(0), &arg(1))),
+                JsOp::Binary(Binary::Ge) => Value::Bool(ops::compare(">=", &arg(0), &arg(1))),
+                JsOp::Unary(Unary::Neg) => Value::Num(-arg(0).to_number()),
+                JsOp::Unary(Unary::Not) => Value::Bool(!arg(0).truthy()),
                 JsOp::Concat => {
                     let parts: Vec<_> = values.iter().map(|v| v.to_js_string()).collect();
                     ops::joined(&parts)
@@ -499,12 +456,7 @@ impl ScalarUDFImpl for JsFunction {
                 JsOp::Call => ops::call(&arg(0), &name, &values[1.min(values.len())..]),
                 JsOp::Fn => ops::global(&name, &values),
             };
-            let text = match (&result, origin) {
-                (Value::Object(_) | Value::Array(_), Some(origin)) => {
-                    Some(crate::js::value::with_origin(&origin, &result))
-                }
-                _ => result.to_json(),
-            };
+            let text = crate::js::cell::encode(&result, origin.as_deref());
             // Arrow's text columns hold at most 2 GiB a batch: past that, an error instead
             // of arrow's panic.
             let held = out.values_slice().len() + text.as_ref().map_or(0, |t| t.len());

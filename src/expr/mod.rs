@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::functions::{JsOp, js, json_path};
 use crate::json::Step;
 use crate::source::schema::{self, EXTRA, JSON_MARKER, Kind};
-use ast::{Binary, Literal, Logical, Node, Path, Span, Unary};
+use ast::{Literal, Node, Path, Span};
 
 /// One output column: its name and the expression that computes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,34 +206,9 @@ fn lower(node: &Node) -> Expr {
             }
             js(JsOp::Concat, args)
         }
-        Node::Unary(Unary::Neg, a) => boxed(JsOp::Neg, &[a]),
-        Node::Unary(Unary::Not, a) => boxed(JsOp::Not, &[a]),
-        Node::Binary(op, a, b) => {
-            let op = match op {
-                Binary::Add => JsOp::Add,
-                Binary::Sub => JsOp::Sub,
-                Binary::Mul => JsOp::Mul,
-                Binary::Div => JsOp::Div,
-                Binary::Rem => JsOp::Rem,
-                Binary::Eq => JsOp::Eq,
-                Binary::Ne => JsOp::Ne,
-                Binary::StrictEq => JsOp::StrictEq,
-                Binary::StrictNe => JsOp::StrictNe,
-                Binary::Lt => JsOp::Lt,
-                Binary::Le => JsOp::Le,
-                Binary::Gt => JsOp::Gt,
-                Binary::Ge => JsOp::Ge,
-            };
-            boxed(op, &[a, b])
-        }
-        Node::Logical(op, operands) => {
-            let op = match op {
-                Logical::Or => JsOp::Or,
-                Logical::And => JsOp::And,
-                Logical::Coalesce => JsOp::Coalesce,
-            };
-            js(op, operands.iter().map(lower).collect())
-        }
+        Node::Unary(op, a) => boxed(JsOp::Unary(*op), &[a]),
+        Node::Binary(op, a, b) => boxed(JsOp::Binary(*op), &[a, b]),
+        Node::Logical(op, operands) => js(JsOp::Logical(*op), operands.iter().map(lower).collect()),
         Node::Conditional(t, a, b) => boxed(JsOp::Cond, &[t, a, b]),
         Node::Member(object, step) => js(JsOp::Get, vec![lower(object), step_lit(step)]),
         Node::Method(receiver, name, args) => {

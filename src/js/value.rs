@@ -29,9 +29,6 @@ pub enum Value<'a> {
     Throw,
 }
 
-/// The JSON-text form of [`Value::Throw`] between functions (no JSON text starts with `!`).
-pub const THROW: &str = "!";
-
 impl<'a> Value<'a> {
     /// Reads a value from JSON text (`NaN`, `Infinity` and `-Infinity` are accepted too:
     /// they carry those numbers between functions).
@@ -58,7 +55,7 @@ impl<'a> Value<'a> {
     pub fn to_json(&self) -> Option<String> {
         Some(match self {
             Value::Undefined => return None,
-            Value::Throw => THROW.to_string(),
+            Value::Throw => super::cell::THROW.to_string(),
             Value::Null => "null".to_string(),
             Value::Bool(b) => b.to_string(),
             Value::Num(n) if *n == 0.0 && n.is_sign_negative() => "-0".to_string(),
@@ -141,32 +138,6 @@ impl<'a> Value<'a> {
             _ => Vec::new(),
         }
     }
-}
-
-/// Splits the origin off a JSON text passed between functions: `#LEN:ORIGIN` before the
-/// text names where an object or array was read from the user (its identity).
-pub fn split_origin(text: &str) -> (Option<&str>, &str) {
-    let Some(rest) = text.strip_prefix('#') else {
-        return (None, text);
-    };
-    let Some((len, rest)) = rest.split_once(':') else {
-        return (None, text);
-    };
-    match len.parse::<usize>() {
-        Ok(len) if rest.is_char_boundary(len.min(rest.len())) && len <= rest.len() => {
-            (Some(&rest[..len]), &rest[len..])
-        }
-        _ => (None, text),
-    }
-}
-
-/// The JSON text of an object or array with its origin before it (see [`split_origin`]).
-pub fn with_origin(origin: &str, value: &Value<'_>) -> String {
-    format!(
-        "#{}:{origin}{}",
-        origin.len(),
-        value.to_json().unwrap_or_default()
-    )
 }
 
 /// Number::toString, as JavaScript prints numbers.

@@ -59,7 +59,8 @@ pub fn session(memory_limit: usize) -> Result<SessionContext> {
         )))
         .build();
     let mut ctx = SessionContext::new_with_state(state);
-    for udf in crate::functions::all() {
+    let search = crate::search::search_match_udf();
+    for udf in crate::functions::all().into_iter().chain([search]) {
         ctx.register_udf(udf.as_ref().clone());
     }
     datafusion_functions_json::register_all(&mut ctx)?;

@@ -98,7 +98,7 @@ fn rendered(array: &ArrayRef) -> ArrayRef {
     let mut cell = String::new();
     for text in texts.iter() {
         match text {
-            Some(t) if !matches!(crate::js::value::split_origin(t).1, "null" | "!") => {
+            Some(t) if !crate::js::cell::is_blank(t) => {
                 cell.clear();
                 json_cell(t, &mut cell);
                 out.append_value(&cell);

@@ -29,7 +29,10 @@ pub fn number(value: f64, out: &mut String) {
 /// Appends the report cell of the JSON text `json`: a string's characters, a number as
 /// JavaScript prints it, `true` / `false`, nothing for `null`, objects and arrays as they are.
 pub fn json_cell(json: &str, out: &mut String) {
-    let json = crate::js::value::split_origin(json).1;
+    let json = crate::js::cell::text(json);
+    if json == crate::js::cell::THROW {
+        return;
+    }
     match json.as_bytes().first() {
         Some(b'"') => match unquote(json) {
             Some(text) => out.push_str(text),
@@ -37,8 +40,8 @@ pub fn json_cell(json: &str, out: &mut String) {
                 &serde_json::from_str::<String>(json).unwrap_or_else(|_| json.to_string()),
             ),
         },
-        // null, and what a throwing expression gives: an empty cell.
-        Some(b'n' | b'!') | None => {}
+        // null: an empty cell.
+        Some(b'n') | None => {}
         Some(b'-' | b'0'..=b'9') => match json.parse::<f64>() {
             Ok(value) => number(value, out),
             Err(_) => out.push_str(json),
@@ -186,11 +189,12 @@ impl<'a> Cells<'a> {
         }
         match self {
             Cells::Json(a) => {
-                let text = crate::js::value::split_origin(a.value(i)).1;
+                let text = crate::js::cell::text(a.value(i));
                 match text.as_bytes().first() {
-                    // Numbers JSON cannot hold are null, as JSON.stringify writes them; so is
-                    // what a throwing expression gives.
-                    Some(b'N' | b'I' | b'!') => out.extend_from_slice(b"null"),
+                    // What a throwing expression gives is null.
+                    _ if text == crate::js::cell::THROW => out.extend_from_slice(b"null"),
+                    // Numbers JSON cannot hold are null, as JSON.stringify writes them.
+                    Some(b'N' | b'I') => out.extend_from_slice(b"null"),
                     Some(b'-') if text == "-Infinity" => out.extend_from_slice(b"null"),
                     Some(b'[' | b'{') if text.contains("NaN") || text.contains("Infinity") => {
                         let json = stringify(&Value::from_json(text));
