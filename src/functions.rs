@@ -492,18 +492,18 @@ impl ValueColumn {
 /// numbers (by value), then strings (by code point), then booleans, then objects and arrays
 /// (by their JSON text); undefined and null are NULL (sorted last).
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub struct SortKey {
+pub struct SortKeyFunction {
     signature: Signature,
 }
 
 /// The `js_sort_key` UDF.
 pub fn sort_key_udf() -> Arc<ScalarUDF> {
-    Arc::new(ScalarUDF::new_from_impl(SortKey {
+    Arc::new(ScalarUDF::new_from_impl(SortKeyFunction {
         signature: Signature::any(1, Volatility::Immutable),
     }))
 }
 
-/// The sort key of one value (see [`SortKey`]).
+/// The sort key of one value (see [`SortKeyFunction`]).
 pub fn sort_key(value: &crate::js::Value<'_>) -> Option<String> {
     use crate::js::Value;
     Some(match value {
@@ -525,7 +525,7 @@ pub fn sort_key(value: &crate::js::Value<'_>) -> Option<String> {
     })
 }
 
-impl ScalarUDFImpl for SortKey {
+impl ScalarUDFImpl for SortKeyFunction {
     fn name(&self) -> &str {
         "js_sort_key"
     }

@@ -106,7 +106,7 @@ pub enum Reads {
 
 /// The users of a command's inputs: a session with them registered as the table `users`,
 /// the source, and a progress bar of the bytes read (on a terminal, unless `quiet`).
-pub struct Users {
+pub struct Opened {
     /// The session.
     pub ctx: datafusion::prelude::SessionContext,
     /// The inputs.
@@ -115,13 +115,13 @@ pub struct Users {
     pub progress: progress::Progress,
 }
 
-/// Opens `inputs` as [`Users`].
+/// Opens `inputs` (see [`Opened`]).
 pub fn open_users(
     inputs: Vec<crate::source::Input>,
     limits: Limits,
     quiet: bool,
     reads: Reads,
-) -> Result<Users, Error> {
+) -> Result<Opened, Error> {
     let source = crate::source::open(inputs)?.with_max_line(limits.max_line);
     let total = match reads {
         Reads::Once => source.total_bytes(),
@@ -130,7 +130,7 @@ pub fn open_users(
     let progress = progress::watch(source.bytes_read(), total, quiet);
     let ctx = crate::pipeline::session(limits.memory)?;
     crate::pipeline::register(&ctx, source.clone())?;
-    Ok(Users {
+    Ok(Opened {
         ctx,
         source,
         progress,
@@ -148,6 +148,25 @@ pub fn conditions(query: Option<&str>, where_sql: Option<&str>) -> Vec<Condition
         context: format!("--where {text}"),
     });
     search.into_iter().chain(sql).collect()
+}
+
+/// The query given as text (by the option `label`) or in a file, with how the user named it (for messages).
+pub fn query_text(
+    label: &str,
+    sql: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<(String, String)>, Error> {
+    Ok(match (sql, file) {
+        (Some(sql), _) => Some((sql.to_string(), label.to_string())),
+        (None, Some(path)) => Some((
+            std::fs::read_to_string(path).map_err(|source| Error::Read {
+                path: path.display().to_string(),
+                source,
+            })?,
+            format!("--file {}", path.display()),
+        )),
+        (None, None) => None,
+    })
 }
 
 /// Writes `text` on stdout; a failure is an error naming `-` (a closed pipe is then taken

@@ -123,7 +123,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
     let users = super::open_users(inputs, args.limits(), args.quiet, super::Reads::Once)?;
-    let frame = match super::sql::query_text("--sql", args.sql.as_deref(), args.file.as_deref())? {
+    let frame = match super::query_text("--sql", args.sql.as_deref(), args.file.as_deref())? {
         Some((text, context)) => pipeline::query(&users.ctx, &text, &context).await?,
         None => {
             let request = Request {
@@ -147,7 +147,7 @@ async fn update(args: &Args, base: &str, settings: Settings) -> anyhow::Result<E
         return Err(Error::usage("--base -", "the base is read twice: give a file").into());
     }
     let Some((text, context)) =
-        super::sql::query_text("--sql", args.sql.as_deref(), args.file.as_deref())?
+        super::query_text("--sql", args.sql.as_deref(), args.file.as_deref())?
     else {
         return Err(Error::usage(
             "--base",

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::error::Error;
 use crate::pipeline;
 use crate::sink::Shape;
 use crate::source::Input;
@@ -41,28 +40,9 @@ pub struct Args {
     pub out: super::OutputArgs,
 }
 
-/// The query given as text (by the option `label`) or in a file, with how the user named it (for messages).
-pub fn query_text(
-    label: &str,
-    sql: Option<&str>,
-    file: Option<&std::path::Path>,
-) -> Result<Option<(String, String)>, Error> {
-    Ok(match (sql, file) {
-        (Some(sql), _) => Some((sql.to_string(), label.to_string())),
-        (None, Some(path)) => Some((
-            std::fs::read_to_string(path).map_err(|source| Error::Read {
-                path: path.display().to_string(),
-                source,
-            })?,
-            format!("--file {}", path.display()),
-        )),
-        (None, None) => None,
-    })
-}
-
 /// Runs `userport sql`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (text, context) = query_text("-e", args.execute.as_deref(), args.file.as_deref())?
+    let (text, context) = super::query_text("-e", args.execute.as_deref(), args.file.as_deref())?
         .expect("clap requires -e or --file");
     let target = args.out.target(Shape::Columns)?;
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();

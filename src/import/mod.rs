@@ -7,6 +7,8 @@
 
 pub mod convert;
 pub mod files;
+pub mod hashes;
+pub mod manifest;
 pub mod prepare;
 pub mod rules;
 pub mod seen;

@@ -19,7 +19,7 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::convert::{Conversion, Dropped, Outcome, Row, convert};
@@ -33,14 +33,9 @@ use crate::sink::json::ObjectWriter;
 /// The file size `prepare` aims under by default (Auth0 refuses files over 512000 bytes).
 pub const DEFAULT_MAX_BYTES: usize = 500_000;
 
-/// The name of the manifest in a prepared folder.
-pub const MANIFEST: &str = "manifest.json";
-
-/// The name of the list of refused users in a prepared folder.
-pub const REJECTED: &str = "rejected.json";
-
-/// The name of the list of keys that matched no user, in a folder prepared with `--base`.
-pub const UNMATCHED: &str = "unmatched.json";
+pub use super::manifest::{
+    FileEntry, MANIFEST, Manifest, REJECTED, Totals, UNMATCHED, read_manifest,
+};
 
 /// How a folder of import files is prepared.
 #[derive(Debug, Clone)]
@@ -56,61 +51,6 @@ pub struct Settings {
     pub force: bool,
     /// The files the run reads: a folder that holds one of them is never replaced.
     pub inputs: Vec<PathBuf>,
-}
-
-/// One import file of a prepared folder.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct FileEntry {
-    /// The file's name inside the folder.
-    pub file: String,
-    /// How many users it holds.
-    pub users: u64,
-    /// Its size in bytes.
-    pub bytes: u64,
-    /// Its SHA-256, in hex.
-    pub sha256: String,
-}
-
-/// The totals of a prepared folder.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Totals {
-    /// Users read from the input.
-    pub read: u64,
-    /// Users written to the files.
-    pub users: u64,
-    /// Files written.
-    pub files: u64,
-    /// Bytes written to the files.
-    pub bytes: u64,
-    /// Users refused.
-    pub rejected: u64,
-    /// Users of other connections, left out by `--connection`.
-    pub skipped: u64,
-}
-
-/// `manifest.json`: what a prepared folder holds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
-    /// The userport version that wrote it.
-    pub userport: String,
-    /// `insert` or `upsert`.
-    pub kind: String,
-    /// The size limit the files were cut at.
-    pub max_bytes: usize,
-    /// The files, in order.
-    pub files: Vec<FileEntry>,
-    /// The totals.
-    pub totals: Totals,
-    /// Refused users per error code (the users are in `rejected.json`).
-    pub rejected: BTreeMap<String, u64>,
-    /// Fields left out of the written users, per field: how many had them.
-    pub dropped: BTreeMap<String, u64>,
-    /// Linked identities left behind (bulk import creates the primary identity only).
-    pub linked_identities_dropped: u64,
-    /// Users that had no `email_verified` and got `false` written.
-    pub email_verified_added: u64,
-    /// Users written per database connection (from `identities[0].connection`).
-    pub connections: BTreeMap<String, u64>,
 }
 
 /// One entry of `rejected.json`.
@@ -694,18 +634,4 @@ fn commit(staging: tempfile::TempDir, dir: &Path) -> Result<()> {
         let _ = staging.keep();
     }
     Ok(())
-}
-
-/// Reads a prepared folder's manifest.
-pub fn read_manifest(path: &Path) -> Result<Manifest> {
-    let text = std::fs::read(path).map_err(|source| Error::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    serde_json::from_slice(&text).map_err(|e| Error::Input {
-        path: path.display().to_string(),
-        line: e.line() as u64,
-        column: e.column() as u64,
-        message: format!("not a userport manifest: {e}"),
-    })
 }

@@ -3,7 +3,7 @@
 
 use std::io::BufRead;
 
-use super::batches::{Users, read_error};
+use super::batches::{Rows, read_error};
 use crate::error::Result;
 
 /// Where the reader stands between two bytes.
@@ -28,7 +28,7 @@ enum State {
 /// Reads the array of `reader` (whose first byte is `start` bytes into the input) into
 /// `users`, refusing a user longer than `max_user` bytes; `false` when the consumer left.
 pub fn read_array(
-    users: &mut Users<'_>,
+    users: &mut Rows<'_>,
     reader: &mut dyn BufRead,
     start: u64,
     max_user: usize,

@@ -85,7 +85,7 @@ impl Builder {
 }
 
 /// The users of one input on their way into batches.
-pub struct Users<'a> {
+pub struct Rows<'a> {
     /// How messages name the input.
     pub name: &'a str,
     /// Where the users go.
@@ -94,7 +94,7 @@ pub struct Users<'a> {
     pub emit: &'a mut dyn FnMut(RecordBatch) -> bool,
 }
 
-impl Users<'_> {
+impl Rows<'_> {
     /// Appends one user whose text starts at `line`:`column`, `position` bytes into its
     /// input; returns `false` to stop.
     pub fn push(&mut self, bytes: &[u8], line: u64, column: u64, position: u64) -> Result<bool> {
@@ -105,7 +105,7 @@ impl Users<'_> {
         self.push_str(text, escapes, line, column, position)
     }
 
-    /// [`Users::push`] of a text already checked as UTF-8 (`escapes`: whether it holds a
+    /// [`Rows::push`] of a text already checked as UTF-8 (`escapes`: whether it holds a
     /// backslash).
     pub fn push_str(
         &mut self,

@@ -10,7 +10,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::memory_pool::MemoryReservation;
 use datafusion::physical_plan::metrics::Time;
 
-use super::batches::{Builder, Decoding, Users};
+use super::batches::{Builder, Decoding, Rows};
 use crate::error::{Error, Result};
 
 /// Bytes of NDJSON handed to a decoding thread at a time (cut at a line end).
@@ -166,7 +166,7 @@ fn decode_chunk(chunk: &Chunk, builder: &mut Builder) -> Result<(Vec<RecordBatch
         true
     };
     builder.set_input(chunk.input);
-    let mut users = Users {
+    let mut users = Rows {
         name: &chunk.name,
         builder,
         emit: &mut emit,

@@ -14,7 +14,7 @@ use flate2::bufread::MultiGzDecoder;
 use tokio::sync::mpsc;
 
 use super::array::read_array;
-use super::batches::{Builder, Users, read_error};
+use super::batches::{Builder, Rows, read_error};
 use super::input::{Counted, GzipErrors, Input, Kind, sniff};
 use super::lines::{map, map_lines, read_lines};
 use super::pool::{CHUNK, Pool};
@@ -178,7 +178,7 @@ fn read_input(
 ) -> Result<bool> {
     let name = input.to_string();
     builder.set_input(index);
-    // Users decoded so far (an earlier JSON array) go first.
+    // Rows decoded so far (an earlier JSON array) go first.
     let flush = |builder: &mut Builder, emit: &mut dyn FnMut(RecordBatch) -> bool| {
         Ok::<bool, Error>(match builder.take()? {
             Some(batch) => emit(batch),
@@ -221,7 +221,7 @@ fn read_input(
     reader.consume(bom);
     match kind {
         Kind::Array { .. } => {
-            let mut users = Users {
+            let mut users = Rows {
                 name: &name,
                 builder,
                 emit,
