@@ -81,6 +81,9 @@ pub enum Error {
         /// `status_details`, when Auth0 gave them (with a leading `: `).
         details: String,
     },
+    /// Something userport should never do happened (a bug): reported as such.
+    #[error("internal error (a bug in userport): {0}")]
+    Internal(String),
     /// DataFusion or Arrow failed while planning or running.
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
@@ -143,7 +146,8 @@ fn clone_shallow(e: &Error) -> Error {
             message: message.clone(),
         },
         Error::Usage { context, message } => Error::usage(context.clone(), message.clone()),
-        other => Error::usage("internal", other.to_string()),
+        Error::Internal(message) => Error::Internal(message.clone()),
+        other => Error::Internal(other.to_string()),
     }
 }
 

@@ -110,10 +110,9 @@ impl ScalarUDFImpl for JsonPath {
             ColumnarValue::Scalar(scalar) => scalar.to_array_of_size(1)?,
         };
         let array = cast(&array, &DataType::Utf8)?;
-        let texts = array
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::StringArray>()
-            .expect("cast to Utf8");
+        let Some(texts) = datafusion::arrow::array::AsArray::as_string_opt::<i32>(&array) else {
+            return exec_err!("json_path: its argument is not text after a cast to text");
+        };
         let mut out = StringBuilder::with_capacity(texts.len(), texts.len() * 8);
         for text in texts.iter() {
             match text.map(|t| (t, get_path(t, &steps))) {

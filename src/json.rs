@@ -389,7 +389,7 @@ impl Value {
                 value = match open.pop() {
                     Some(Open::Array(items)) => Value::Array(items),
                     Some(Open::Object(members, _)) => Value::Object(members),
-                    None => unreachable!("a container was open"),
+                    None => return Err("invalid JSON: a container closed that was not open".into()),
                 };
             }
         }
@@ -439,6 +439,37 @@ impl std::fmt::Display for Value {
             }
         }
     }
+}
+
+/// Appends `s` as a JSON string literal, escaped as `JSON.stringify` (and serde_json) do:
+/// `"`, `\\`, and control characters (`\n`, `\t`, … or `\u00XX`).
+pub fn quote_into(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        // Nothing to escape (most strings): copied whole.
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\u{8}' => out.extend_from_slice(b"\\b"),
+            '\u{c}' => out.extend_from_slice(b"\\f"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
 }
 
 #[cfg(test)]

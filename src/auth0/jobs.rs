@@ -171,10 +171,11 @@ impl Client {
     ) -> Result<Job> {
         let response = self
             .call(Method::POST, "/api/v2/jobs/users-imports", |request| {
-                let file = Part::bytes(users.to_vec())
-                    .file_name(file_name.to_string())
+                let part = || Part::bytes(users.to_vec()).file_name(file_name.to_string());
+                // `application/json` always parses; without it the part is still sent.
+                let file = part()
                     .mime_str("application/json")
-                    .expect("a valid MIME type");
+                    .unwrap_or_else(|_| part());
                 let form = Form::new()
                     .text("connection_id", options.connection_id.clone())
                     .text("upsert", options.upsert.to_string())

@@ -241,7 +241,7 @@ impl Client {
         };
         let built = |b: reqwest::ClientBuilder| {
             b.build()
-                .map_err(|e| Error::usage("HTTP client", e.to_string()))
+                .map_err(|e| Error::Internal(format!("the HTTP client cannot be built: {e}")))
         };
         // A redirect would carry the request (a client secret, a token) to wherever it
         // points: token and API calls follow none.

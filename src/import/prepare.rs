@@ -92,7 +92,10 @@ pub async fn run(frame: DataFrame, settings: &Settings) -> Result<Manifest> {
             let second =
                 scope.spawn(|| convert_rows(&schema, &batch, &objects, mid..rows, conversion));
             let first = convert_rows(&schema, &batch, &objects, 0..mid, conversion);
-            (first, second.join().expect("a conversion thread panicked"))
+            let second = second
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("a conversion thread panicked".into())));
+            (first, second)
         });
         for converted in [first?, second?] {
             for (object, outcome) in converted {
@@ -423,7 +426,9 @@ impl Preparer {
             open.put(b"[\n", &self.settings.dir)?;
             self.current = Some(open);
         }
-        let open = self.current.as_mut().expect("a file is open");
+        let Some(open) = self.current.as_mut() else {
+            return Err(Error::Internal("no import file is open".into()));
+        };
         if open.users > 0 {
             open.put(b",\n", &self.settings.dir)?;
         }
@@ -511,7 +516,8 @@ impl Preparer {
             email_verified_added: self.dropped.email_verified_added,
             connections: self.per_connection,
         };
-        let mut text = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
+        let mut text = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| Error::Internal(format!("the manifest does not serialize: {e}")))?;
         text.push(b'\n');
         std::fs::write(self.staging.path().join(MANIFEST), text)
             .map_err(|source| write_error(&dir, MANIFEST, source))?;
@@ -562,11 +568,13 @@ impl FileChecker {
 
     fn finish(&mut self) -> Result<Validator> {
         drop(self.files.take());
-        self.thread
+        let thread = self
+            .thread
             .take()
-            .expect("finished once")
+            .ok_or_else(|| Error::Internal("the checks were finished twice".into()))?;
+        thread
             .join()
-            .expect("the checking thread panicked")
+            .unwrap_or_else(|_| Err(Error::Internal("the checking thread panicked".into())))
     }
 }
 

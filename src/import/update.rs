@@ -172,7 +172,7 @@ pub async fn changes(frame: DataFrame, context: &str) -> Result<Changes> {
 /// Applies `sets` to `user` (a whole user of the base).
 fn apply(user: &mut Map, sets: &[Set], replace_metadata: bool) {
     let mut replaced: Vec<&str> = Vec::new();
-    for set in sets {
+    'sets: for set in sets {
         let metadata = matches!(set.field.as_str(), "user_metadata" | "app_metadata");
         if replace_metadata && metadata && !replaced.contains(&set.field.as_str()) {
             // Replaced: the change's keys are all the object will hold.
@@ -182,7 +182,9 @@ fn apply(user: &mut Map, sets: &[Set], replace_metadata: bool) {
         match (&set.value, set.keys.is_empty()) {
             (None, true) => {}
             (Some(Value::Object(new)), true) if metadata => {
-                let slot = object_at(user, &set.field);
+                let Some(slot) = object_at(user, &set.field) else {
+                    continue;
+                };
                 for (k, v) in new {
                     slot.insert(k.clone(), v.clone());
                 }
@@ -191,11 +193,18 @@ fn apply(user: &mut Map, sets: &[Set], replace_metadata: bool) {
                 user.insert(set.field.clone(), value.clone());
             }
             (value, false) => {
-                let mut slot = object_at(user, &set.field);
+                let Some(mut slot) = object_at(user, &set.field) else {
+                    continue;
+                };
                 for key in &set.keys[..set.keys.len() - 1] {
-                    slot = object_at(slot, key);
+                    let Some(next) = object_at(slot, key) else {
+                        continue 'sets;
+                    };
+                    slot = next;
                 }
-                let last = set.keys.last().expect("a key");
+                let Some(last) = set.keys.last() else {
+                    continue;
+                };
                 match (set.op, value) {
                     (Op::Set, Some(v)) => {
                         slot.insert(last.clone(), v.clone());
@@ -218,7 +227,7 @@ fn apply(user: &mut Map, sets: &[Set], replace_metadata: bool) {
                             });
                         }
                         let Value::Array(items) = slot else {
-                            unreachable!("made an array above")
+                            continue;
                         };
                         if op == Op::Add && !items.contains(v) {
                             items.push(v.clone());
@@ -232,8 +241,8 @@ fn apply(user: &mut Map, sets: &[Set], replace_metadata: bool) {
     }
 }
 
-/// The object under `key`, made when it is absent or not an object.
-fn object_at<'m>(map: &'m mut Map, key: &str) -> &'m mut Map {
+/// The object under `key`, made when it is absent or not an object (always `Some`).
+fn object_at<'m>(map: &'m mut Map, key: &str) -> Option<&'m mut Map> {
     let slot = map
         .entry(key.to_string())
         .or_insert_with(|| Value::Object(Map::new()));
@@ -241,8 +250,8 @@ fn object_at<'m>(map: &'m mut Map, key: &str) -> &'m mut Map {
         *slot = Value::Object(Map::new());
     }
     match slot {
-        Value::Object(members) => members,
-        _ => unreachable!("made an object above"),
+        Value::Object(members) => Some(members),
+        _ => None,
     }
 }
 
@@ -299,7 +308,8 @@ pub async fn prepare(
         .into_iter()
         .filter(|k| changes.by_key.contains_key(k))
         .collect();
-    let mut text = serde_json::to_vec_pretty(&unmatched).expect("keys serialize");
+    let mut text = serde_json::to_vec_pretty(&unmatched)
+        .map_err(|e| Error::Internal(format!("the unmatched keys do not serialize: {e}")))?;
     text.push(b'\n');
     preparer.add_file(super::prepare::UNMATCHED, &text)?;
     Ok((preparer.finish()?, unmatched))

@@ -83,7 +83,8 @@ impl State {
 
     /// Writes the state whole (a temporary file renamed over the old one).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let mut text = serde_json::to_vec_pretty(self).expect("a state serializes");
+        let mut text = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::Internal(format!("the import state does not serialize: {e}")))?;
         text.push(b'\n');
         crate::sink::output::write_whole(path, &text)
     }

@@ -147,29 +147,9 @@ pub fn number_to_string(n: f64) -> String {
 
 /// A JSON string literal for `s`, escaped as `JSON.stringify` does.
 pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-        // Nothing to escape (most strings): copied whole.
-        out.push_str(s);
-        out.push('"');
-        return out;
-    }
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    let mut out = Vec::with_capacity(s.len() + 2);
+    crate::json::quote_into(s, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The characters of a JSON string literal.
@@ -220,7 +200,7 @@ pub fn string_to_number(s: &str) -> f64 {
                 return f64::NAN;
             }
             return digits.chars().fold(0.0, |acc, c| {
-                acc * radix as f64 + c.to_digit(radix).unwrap() as f64
+                acc * radix as f64 + c.to_digit(radix).unwrap_or(0) as f64
             });
         }
     }

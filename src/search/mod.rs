@@ -121,7 +121,8 @@ fn lower_leaf(leaf: &Leaf) -> Expr {
         ci: domain || CASE_INSENSITIVE.contains(&parts[0]),
         domain,
     };
-    let spec = serde_json::to_string(&spec).expect("a spec serializes");
+    // A spec of strings, booleans and numbers always serializes.
+    let spec = serde_json::to_string(&spec).unwrap_or_default();
     search_match_udf().call(vec![root, lit(spec)])
 }
 

@@ -244,10 +244,10 @@ fn nested_json(array: &dyn Array, i: usize, out: &mut Vec<u8>) {
     }
     match array.data_type() {
         DataType::Union(fields, _) => {
-            let union = array
-                .as_any()
-                .downcast_ref::<UnionArray>()
-                .expect("a union");
+            let Some(union) = array.as_any().downcast_ref::<UnionArray>() else {
+                out.extend_from_slice(b"null");
+                return;
+            };
             let type_id = union.type_id(i);
             let child = union.value(i);
             let raw = fields
@@ -327,7 +327,7 @@ fn nested_json(array: &dyn Array, i: usize, out: &mut Vec<u8>) {
 
 /// Appends `text` as a JSON string literal.
 pub fn write_json_string(text: &str, out: &mut Vec<u8>) {
-    serde_json::to_writer(out, text).expect("writing to a Vec cannot fail");
+    crate::json::quote_into(text, out);
 }
 
 #[cfg(test)]

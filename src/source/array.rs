@@ -4,7 +4,7 @@
 use std::io::BufRead;
 
 use super::batches::{Rows, read_error};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Where the reader stands between two bytes.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -141,7 +141,10 @@ pub fn read_array(
                         "invalid JSON: unexpected text after the closing ]",
                     ));
                 }
-                (State::User { .. }, _) => unreachable!("handled above"),
+                // Bytes inside a user were taken above.
+                (State::User { .. }, _) => {
+                    return Err(Error::Internal("the array reader lost its place".into()));
+                }
             };
         }
         let consumed = chunk.len();

@@ -68,7 +68,7 @@ impl Builder {
         if self.inner.is_empty() {
             return Ok(None);
         }
-        let mut batch = self.inner.finish();
+        let mut batch = self.inner.finish()?;
         if let Some(schema) = &self.decoding.ordinal {
             let ordinals: ArrayRef =
                 Arc::new(UInt64Array::from(std::mem::take(&mut self.ordinals)));

@@ -276,7 +276,7 @@ impl BatchBuilder {
     }
 
     /// Takes the users appended so far as one record batch and starts a new one.
-    pub fn finish(&mut self) -> RecordBatch {
+    pub fn finish(&mut self) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
         let rows = self.rows;
         let schema = schema::user_schema();
         let mask = self.mask;
@@ -301,7 +301,7 @@ impl BatchBuilder {
             Arc::new(self.extra.finish())
         });
         self.rows = 0;
-        RecordBatch::try_new(schema, arrays).expect("builders match the canonical schema")
+        RecordBatch::try_new(schema, arrays)
     }
 }
 
@@ -363,7 +363,7 @@ fn push_extra(buf: &mut Vec<u8>, key: &str, raw: &[u8]) {
     if !buf.is_empty() {
         buf.push(b',');
     }
-    serde_json::to_writer(&mut *buf, key).expect("writing to a Vec cannot fail");
+    crate::json::quote_into(key, buf);
     buf.push(b':');
     compact_into(raw, buf);
 }
@@ -393,8 +393,10 @@ fn append_str(builder: &mut StringBuilder, raw: &str, escapes: bool, tape: &mut 
     *tape = jiter.into_tape();
 }
 
+/// Text built from UTF-8 input and JSON's own characters (never anything else: an empty
+/// text if it ever were).
 fn as_str(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).expect("built from UTF-8 text")
+    std::str::from_utf8(bytes).unwrap_or_default()
 }
 
 fn describe(peek: Peek) -> &'static str {
@@ -428,7 +430,7 @@ mod tests {
                 r#"{"user_id":"auth0|2","logins_count":2.5,"name":null,"email_verified":"yes"}"#,
             )
             .unwrap();
-        let batch = builder.finish();
+        let batch = builder.finish().unwrap();
         assert_eq!(batch.num_rows(), 2);
         let logins = column(&batch, "logins_count").as_primitive::<Int64Type>();
         assert_eq!((logins.value(0), logins.is_null(1)), (3, true));
@@ -459,7 +461,7 @@ mod tests {
             e.message,
             "expected a JSON object (one user), found a number"
         );
-        assert_eq!(builder.finish().num_rows(), 1);
+        assert_eq!(builder.finish().unwrap().num_rows(), 1);
     }
 
     #[test]
@@ -475,7 +477,7 @@ mod tests {
         assert_eq!(e.offset, 25);
         let e = builder.append(r#"{"user_id":"c","e\q":1}"#).unwrap_err();
         assert!(e.message.starts_with("invalid JSON"), "{}", e.message);
-        let batch = builder.finish();
+        let batch = builder.finish().unwrap();
         assert_eq!(batch.num_rows(), 1);
         let ids = column(&batch, "user_id").as_string::<i32>();
         assert_eq!(ids.value(0), "a\"b");
