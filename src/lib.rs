@@ -1,16 +1,17 @@
 //! userport moves Auth0 users in bulk.
 //!
-//! Data flows one way, each step a module:
+//! Data flows one way (`ARCHITECTURE.md` has the layers and one request end to end):
 //!
 //! ```text
-//!  export file / stdin            source::open → canonical Arrow schema (source::schema)
+//!  export files, stdin, a download   source: read, sniffed, decoded on all cores
 //!       ▼
-//!  SendableRecordBatchStream      registered as table `users` (pipeline)
-//!       │  expr::compile(field) → Expr (one per output column)
+//!  UsersTable → UsersExec            pipeline::scan: the projected columns decoded, the
+//!       │                            pushed filter and projections run in the decoders
+//!       │  expr / search → Expr      field expressions and Auth0 queries, compiled once
+//!       ▼                            into a pipeline::Request (or SQL, pipeline::query)
+//!  one DataFusion plan               sorts in parts (pipeline::parts), spills past the limit
 //!       ▼
-//!  DataFrame (project), run as a stream of batches, never collected whole
-//!       ▼
-//!  sink::{csv, json, parquet}     reports, written whole or not at all
+//!  sink / import / diff              reports, import folders, changes: whole or not at all
 //! ```
 
 #![warn(missing_docs)]

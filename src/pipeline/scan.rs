@@ -338,10 +338,12 @@ impl UsersExec {
                         MetricBuilder::new(&self.metrics).subset_time("decode_time", 0),
                     ),
                     reservation: Some(Arc::new(reservation)),
-                    // A quarter of a bounded pool.
-                    most: match context.memory_pool().memory_limit() {
-                        MemoryLimit::Finite(bytes) => bytes / 4,
-                        _ => usize::MAX,
+                    // Chunks are reserved while the pool is at most half full.
+                    room: match context.memory_pool().memory_limit() {
+                        MemoryLimit::Finite(bytes) => {
+                            Some((context.memory_pool().clone(), bytes / 2))
+                        }
+                        _ => None,
                     },
                 },
                 bytes: Some(MetricBuilder::new(&self.metrics).counter("bytes_read", 0)),

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::execution::memory_pool::MemoryReservation;
+use datafusion::execution::memory_pool::{MemoryPool, MemoryReservation};
 use datafusion::physical_plan::metrics::Time;
 
 use super::batches::{Builder, Decoding, Rows};
@@ -62,9 +62,10 @@ pub struct Meters {
     pub decode_time: Option<Time>,
     /// The bytes of chunks in flight, reserved from the session's memory pool.
     pub reservation: Option<Arc<MemoryReservation>>,
-    /// The most the reservation holds: beyond it, chunks wait for others to be decoded, so
-    /// that the scan leaves the operators above it (a sort) most of a small pool.
-    pub most: usize,
+    /// The session's memory pool, and how full it may be after a chunk is reserved: past
+    /// that, chunks go unreserved, so that the scan never takes the memory that the
+    /// operators above it (a sort, the merge of its spilled runs) cannot do without.
+    pub room: Option<(Arc<dyn MemoryPool>, usize)>,
 }
 
 /// Threads that decode chunks of NDJSON into batches, on all cores.
@@ -75,7 +76,7 @@ pub struct Pool {
     /// How the scan's users become batches.
     pub decoding: Arc<Decoding>,
     reservation: Option<Arc<MemoryReservation>>,
-    most: usize,
+    room: Option<(Arc<dyn MemoryPool>, usize)>,
 }
 
 impl Pool {
@@ -122,7 +123,7 @@ impl Pool {
             threads,
             decoding,
             reservation: meters.reservation.clone(),
-            most: meters.most,
+            room: meters.room.clone(),
         }
     }
 
@@ -131,12 +132,19 @@ impl Pool {
         self.decoding.max_line
     }
 
-    /// Reserves `bytes` for a chunk; `false` when the memory pool refuses, or when the
-    /// reservation would pass its most.
-    fn reserve(&self, bytes: usize) -> bool {
-        match &self.reservation {
-            Some(r) => r.size() + bytes <= self.most && r.try_grow(bytes).is_ok(),
+    /// Reserves `bytes` for a chunk when the pool has room for it; the bytes reserved.
+    fn reserve(&self, bytes: usize) -> usize {
+        let Some(reservation) = &self.reservation else {
+            return 0;
+        };
+        let roomy = match &self.room {
+            Some((pool, most)) => pool.reserved() + bytes <= *most,
             None => true,
+        };
+        if roomy && reservation.try_grow(bytes).is_ok() {
+            bytes
+        } else {
+            0
         }
     }
 
@@ -236,27 +244,17 @@ impl<'a> Dispatch<'a> {
 
     /// Sends the whole lines `bytes`, which start `offset` bytes into the input, to be
     /// decoded; `false` when the consumer left. Waits while as many chunks as twice the
-    /// threads are in flight, or while the memory pool refuses the chunk's bytes and
-    /// another chunk is in flight.
+    /// threads are in flight; the chunk's bytes are reserved while the pool has room.
     pub fn send(&mut self, bytes: Bytes, offset: u64) -> Result<bool> {
         let Some(work) = self.pool.work.as_ref() else {
             return Ok(false);
         };
-        let size = bytes.len();
-        // The bytes reserved for the chunk: none when it goes alone unreserved (the pool is
-        // full, but one chunk always moves).
-        let reserved = loop {
-            let in_flight = self.sent - self.next;
-            if in_flight < 2 * self.pool.threads as u64 && self.pool.reserve(size) {
-                break size;
-            }
-            if in_flight == 0 {
-                break 0;
-            }
+        while self.sent - self.next >= 2 * self.pool.threads as u64 {
             if !self.wait()? {
                 return Ok(false);
             }
-        };
+        }
+        let reserved = self.pool.reserve(bytes.len());
         let chunk = Chunk {
             seq: self.sent,
             name: Arc::clone(&self.name),

@@ -1,5 +1,6 @@
 //! Helpers shared by the command-line tests, and the tests by subcommand.
 
+mod architecture;
 mod conformance;
 mod export;
 mod export_errors;

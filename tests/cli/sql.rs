@@ -331,3 +331,25 @@ fn explain_shows_the_scan_that_runs_and_analyze_counts_its_rows() {
     );
     assert!(run.contains("bytes_read="), "{analyzed}");
 }
+
+#[test]
+fn a_limit_holds_after_a_condition() {
+    // The limit is run by the scan, after its filter (it was once lost when a filter came
+    // with it: every matching user was written).
+    for condition in [
+        ["--where", "logins_count > 0"],
+        ["--query", "logins_count:[1 TO *]"],
+    ] {
+        let mut args = vec!["export", "fixtures/users.ndjson", "--field", "user_id"];
+        args.extend_from_slice(&condition);
+        let all = ok(&args).lines().count() - 1;
+        assert!(all > 5, "{all}");
+        args.extend_from_slice(&["--limit", "3"]);
+        let out = ok(&args);
+        let first: Vec<&str> = out.lines().collect();
+        assert_eq!(first.len(), 4, "{out}");
+        args.push("--explain");
+        let plan = ok(&args);
+        assert!(plan.contains(", limit=3"), "{plan}");
+    }
+}
