@@ -515,3 +515,139 @@ impl ExecutionPlan for UsersExec {
         Ok(Some(Arc::new(exec)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{self, Input};
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::compute::concat_batches;
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::datasource::MemTable;
+
+    /// A userport session over the fixture users (twice, so that sorts have ties).
+    fn users(memory: usize) -> SessionContext {
+        let ctx = crate::pipeline::session(memory).unwrap();
+        let input = Input::parse("fixtures/users.ndjson");
+        let users = source::open(vec![input.clone(), input]).unwrap();
+        crate::pipeline::register(&ctx, users).unwrap();
+        ctx
+    }
+
+    /// The rows of `sql` in `ctx`, with the physical plan that gave them.
+    async fn run(ctx: &SessionContext, sql: &str) -> (RecordBatch, String) {
+        let frame = ctx.sql(sql).await.unwrap();
+        let plan = frame.clone().create_physical_plan().await.unwrap();
+        let text = datafusion::physical_plan::displayable(plan.as_ref())
+            .indent(true)
+            .to_string();
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await.unwrap();
+        (concat_batches(&schema, &batches).unwrap(), text)
+    }
+
+    #[tokio::test]
+    async fn the_scan_gives_what_datafusion_gives_over_the_same_rows() {
+        let ctx = users(crate::pipeline::DEFAULT_MEMORY_LIMIT);
+        // The same users held in memory: DataFusion's own operators over them.
+        let (all, _) = run(&ctx, "SELECT * FROM users").await;
+        let plain = SessionContext::new();
+        for udf in crate::functions::all()
+            .into_iter()
+            .chain([crate::search::search_match_udf()])
+        {
+            plain.register_udf(udf.as_ref().clone());
+        }
+        let table = MemTable::try_new(all.schema(), vec![vec![all.clone()]]).unwrap();
+        plain.register_table("users", Arc::new(table)).unwrap();
+        for (sql, pushed) in [
+            ("SELECT email FROM users", "decoded=[email]"),
+            (
+                "SELECT upper(email) AS e, logins_count + 1 AS n FROM users WHERE logins_count > 3",
+                "filter=logins_count@17 > 3",
+            ),
+            (
+                "SELECT * FROM users WHERE email_verified",
+                "filter=email_verified@2",
+            ),
+            (
+                "SELECT user_id FROM users WHERE logins_count > 1 LIMIT 4",
+                "limit=4",
+            ),
+            ("SELECT user_id, email FROM users LIMIT 3", "limit=3"),
+            ("SELECT count(*) AS n FROM users", "decoded=[]"),
+            (
+                "SELECT email_verified, count(*) AS n FROM users GROUP BY email_verified \
+                 ORDER BY email_verified",
+                "decoded=[email_verified]",
+            ),
+            (
+                "SELECT user_id FROM users WHERE js_sort_key(json_path(user_metadata, 'plan')) \
+                 IS NOT NULL ORDER BY user_id DESC",
+                "filter=js_sort_key(",
+            ),
+        ] {
+            let (got, plan) = run(&ctx, sql).await;
+            let (expected, _) = run(&plain, sql).await;
+            assert!(got.num_rows() > 0, "{sql}");
+            assert_eq!(got.columns(), expected.columns(), "{sql}\n{plan}");
+            assert!(
+                plan.contains("UsersExec: ") && plan.contains(pushed),
+                "{sql}\n{plan}"
+            );
+            // What the scan does itself is not done again above it.
+            assert!(!plan.contains("FilterExec"), "{sql}\n{plan}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sorts_run_in_parts_and_keep_ties_in_input_order() {
+        let request = crate::pipeline::Request {
+            columns: vec![crate::pipeline::OutputColumn {
+                name: "id".into(),
+                compiled: crate::expr::compile("user_id", "t").unwrap(),
+            }],
+            sort: vec![crate::pipeline::SortKey::parse("email_verified:desc", "t").unwrap()],
+            ..Default::default()
+        };
+        let mut results = Vec::new();
+        // 512M sorts in parts (one per core, here two); under 128M in one.
+        for (memory, parts) in [(512 << 20, 2), (64 << 20, 1)] {
+            let ctx = users(memory);
+            let input = Input::parse("fixtures/users.ndjson");
+            let source = source::open(vec![input.clone(), input]).unwrap();
+            let frame = request.plan(&ctx, &source).await.unwrap().frame;
+            let plan = frame.clone().create_physical_plan().await.unwrap();
+            let text = datafusion::physical_plan::displayable(plan.as_ref())
+                .indent(true)
+                .to_string();
+            let split = crate::source::cores() > 1 && parts > 1;
+            assert_eq!(text.contains("SortPreservingMergeExec"), split, "{text}");
+            assert!(text.contains("ordinal"), "{text}");
+            let schema = Arc::new(frame.schema().as_arrow().clone());
+            let batches = frame.collect().await.unwrap();
+            results.push(concat_batches(&schema, &batches).unwrap());
+        }
+        assert!(results[0].num_rows() > 10);
+        assert_eq!(results[0], results[1]);
+        // Ties keep input order: within each key, the fixture's users in order, then
+        // the same users of its second copy.
+        let once = crate::pipeline::session(64 << 20).unwrap();
+        let fixture = source::open(vec![Input::parse("fixtures/users.ndjson")]).unwrap();
+        crate::pipeline::register(&once, fixture).unwrap();
+        let (read, _) = run(&once, "SELECT user_id, email_verified FROM users").await;
+        let ids = read.column(0).as_string::<i32>();
+        let keys = read.column(1).as_boolean();
+        let mut expected = Vec::new();
+        for key in [Some(true), Some(false), None] {
+            let group: Vec<&str> = (0..read.num_rows())
+                .filter(|&i| keys.is_valid(i).then(|| keys.value(i)) == key)
+                .map(|i| ids.value(i))
+                .collect();
+            expected.extend(group.iter().chain(&group).copied());
+        }
+        let sorted = results[0].column(0).as_string::<i32>();
+        let got: Vec<&str> = (0..sorted.len()).map(|i| sorted.value(i)).collect();
+        assert_eq!(got, expected);
+    }
+}
