@@ -34,7 +34,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
 use datafusion::prelude::{DataFrame, SessionContext};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::source::decode::EXTRA_BIT;
 use crate::source::{Decoding, Meters, Scan, Source, schema};
@@ -182,8 +182,8 @@ pub struct UsersExec {
     batch_rows: usize,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
-    /// The partitions' streams, made when the first partition is executed.
-    streams: Mutex<Option<Vec<Option<SendableRecordBatchStream>>>>,
+    /// The run, shared by the partitions.
+    run: Arc<Lazy>,
 }
 
 impl fmt::Debug for UsersExec {
@@ -237,7 +237,6 @@ impl UsersExec {
         .with_evaluation_type(EvaluationType::Eager)
         .with_scheduling_type(SchedulingType::Cooperative);
         Ok(UsersExec {
-            table,
             filter,
             projection,
             limit,
@@ -245,7 +244,12 @@ impl UsersExec {
             batch_rows,
             properties: Arc::new(properties),
             metrics: ExecutionPlanMetricsSet::new(),
-            streams: Mutex::new(None),
+            run: Arc::new(Lazy {
+                source: table.source.clone(),
+                partitions: partitions.max(1),
+                run: Mutex::new(None),
+            }),
+            table,
         })
     }
 
@@ -298,68 +302,93 @@ impl UsersExec {
         mask
     }
 
-    /// Starts the reader (once, for all partitions) and takes partition `partition`'s stream.
-    fn stream(
-        &self,
-        partition: usize,
-        context: &Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        let mut streams = self
-            .streams
-            .lock()
-            .map_err(|_| DataFusionError::Internal("the scan's streams were poisoned".into()))?;
-        if streams.is_none() {
-            let table = self.table.schema.clone();
-            let filter = self.filter.clone();
-            let projector = self.projection.make_projector(&table)?;
-            let work = move |batch| {
-                let batch = match &filter {
-                    Some(filter) => {
-                        datafusion::physical_plan::filter::batch_filter(&batch, filter)?
-                    }
-                    None => batch,
-                };
-                projector.project_batch(&batch)
+    /// What the scan's reader is told to do, made once for all partitions.
+    fn scan(&self, context: &Arc<TaskContext>) -> Result<Scan> {
+        let table = self.table.schema.clone();
+        let filter = self.filter.clone();
+        let projector = self.projection.make_projector(&table)?;
+        let work = move |batch| {
+            let batch = match &filter {
+                Some(filter) => datafusion::physical_plan::filter::batch_filter(&batch, filter)?,
+                None => batch,
             };
-            let reservation = MemoryConsumer::new("UsersExec").register(context.memory_pool());
-            let scan = Scan {
-                decoding: Decoding {
-                    mask: self.mask(),
-                    ordinal: self.table.ordinal.map(|_| table.clone()),
-                    work: Some(Arc::new(work)),
-                    batch_rows: self.batch_rows,
-                    max_line: self.table.source.max_line(),
+            projector.project_batch(&batch)
+        };
+        let pool = context.memory_pool();
+        let reservation = MemoryConsumer::new("UsersExec").register(pool);
+        Ok(Scan {
+            decoding: Decoding {
+                mask: self.mask(),
+                ordinal: self.table.ordinal.map(|_| table.clone()),
+                work: Some(Arc::new(work)),
+                batch_rows: self.batch_rows,
+                max_line: self.table.source.max_line(),
+            },
+            output: self.schema(),
+            coalesce: self.filter.is_some(),
+            limit: self.limit,
+            meters: Meters {
+                decode_time: Some(MetricBuilder::new(&self.metrics).subset_time("decode_time", 0)),
+                reservation: Some(Arc::new(reservation)),
+                // Chunks are reserved while the pool is at most half full.
+                room: match pool.memory_limit() {
+                    MemoryLimit::Finite(bytes) => Some((pool.clone(), bytes / 2)),
+                    _ => None,
                 },
-                output: self.schema(),
-                coalesce: self.filter.is_some(),
-                limit: self.limit,
-                meters: Meters {
-                    decode_time: Some(
-                        MetricBuilder::new(&self.metrics).subset_time("decode_time", 0),
-                    ),
-                    reservation: Some(Arc::new(reservation)),
-                    // Chunks are reserved while the pool is at most half full.
-                    room: match context.memory_pool().memory_limit() {
-                        MemoryLimit::Finite(bytes) => {
-                            Some((context.memory_pool().clone(), bytes / 2))
-                        }
-                        _ => None,
-                    },
-                },
-                bytes: Some(MetricBuilder::new(&self.metrics).counter("bytes_read", 0)),
-            };
-            let started = self.table.source.start(scan, self.partitions);
-            *streams = Some(started.into_iter().map(Some).collect());
+            },
+            bytes: Some(MetricBuilder::new(&self.metrics).counter("bytes_read", 0)),
+        })
+    }
+}
+
+/// Where a scan's run stands: waiting for the first poll of a partition, or started.
+enum Run {
+    Waiting(Box<Scan>),
+    Started(Vec<Option<SendableRecordBatchStream>>),
+}
+
+/// The run of a scan, shared by its partitions: the reader starts when the first of them is
+/// polled (not when it is executed: a plan executes all its inputs before it reads them).
+struct Lazy {
+    source: Source,
+    partitions: usize,
+    run: Mutex<Option<Run>>,
+}
+
+impl Lazy {
+    /// Gets the scan ready, once.
+    fn prepare(&self, scan: impl FnOnce() -> Result<Scan>) -> Result<()> {
+        let mut run = self.lock()?;
+        if run.is_none() {
+            *run = Some(Run::Waiting(Box::new(scan()?)));
         }
-        streams
-            .as_mut()
-            .and_then(|s| s.get_mut(partition))
-            .and_then(Option::take)
-            .ok_or_else(|| {
-                DataFusionError::Internal(format!(
-                    "partition {partition} of the users was read twice or does not exist"
-                ))
-            })
+        Ok(())
+    }
+
+    /// Starts the reader (once) and takes partition `partition`'s stream.
+    fn take(&self, partition: usize) -> Result<SendableRecordBatchStream> {
+        let mut run = self.lock()?;
+        if let Some(Run::Waiting(_)) = &*run
+            && let Some(Run::Waiting(scan)) = run.take()
+        {
+            let streams = self.source.start(*scan, self.partitions);
+            *run = Some(Run::Started(streams.into_iter().map(Some).collect()));
+        }
+        match &mut *run {
+            Some(Run::Started(streams)) => streams.get_mut(partition).and_then(Option::take),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            DataFusionError::Internal(format!(
+                "partition {partition} of the users was read twice or does not exist"
+            ))
+        })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Option<Run>>> {
+        self.run
+            .lock()
+            .map_err(|_| DataFusionError::Internal("the scan's run was poisoned".into()))
     }
 }
 
@@ -460,9 +489,11 @@ impl ExecutionPlan for UsersExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let stream = self.stream(partition, &context)?;
+        self.run.prepare(|| self.scan(&context))?;
+        let run = Arc::clone(&self.run);
+        let stream = futures::stream::once(async move { run.take(partition) }).try_flatten();
         let baseline = BaselineMetrics::new(&self.metrics, partition);
-        let schema = stream.schema();
+        let schema = self.schema();
         let counted = stream.map(move |batch| {
             if let Ok(batch) = &batch {
                 baseline.record_output(batch.num_rows());
