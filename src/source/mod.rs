@@ -141,18 +141,18 @@ impl Source {
                     bytes.add(read.load(Ordering::Relaxed).saturating_sub(before) as usize);
                 }
             });
+        let failed = spawned
+            .err()
+            .map(|e| format!("cannot start the reader: {e}"));
         receivers
             .into_iter()
-            .map(|rx| {
-                let rx: mpsc::Receiver<std::result::Result<RecordBatch, DataFusionError>> = rx;
-                if let Err(e) = &spawned {
+            .map(|rx| match &failed {
+                None => stream_of(scan.output.clone(), rx),
+                Some(why) => {
                     let (tx, rx) = mpsc::channel(1);
-                    let _ = tx.try_send(Err(DataFusionError::External(Box::new(
-                        std::io::Error::new(e.kind(), format!("starting the reader: {e}")),
-                    ))));
-                    return stream_of(scan.output.clone(), rx);
+                    let _ = tx.try_send(Err(DataFusionError::Execution(why.clone())));
+                    stream_of(scan.output.clone(), rx)
                 }
-                stream_of(scan.output.clone(), rx)
             })
             .collect()
     }
