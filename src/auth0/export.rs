@@ -203,36 +203,23 @@ pub async fn export(client: Arc<Client>, request: Request) -> Result<Download> {
     })
 }
 
-/// The users of a download (gzipped NDJSON, or plain) of the `fields` asked for: the flat
+/// The users of a download's NDJSON (decompressed) of the `fields` asked for: the flat
 /// keys Auth0 gives nested fields are put back where their paths say (the rest is handed
 /// on as it is).
-pub fn users(download: Box<dyn Read + Send>, fields: &[FieldPath]) -> Box<dyn Read + Send> {
+pub fn users(plain: Box<dyn Read + Send>, fields: &[FieldPath]) -> Box<dyn Read + Send> {
     let nested: Vec<FieldPath> = fields
         .iter()
         .filter(|f| !f.steps.is_empty())
         .cloned()
         .collect();
     if nested.is_empty() {
-        return download;
+        return plain;
     }
     // Exported with `fields`, nested attributes may come as flat keys
     // ("user_metadata.plan"): they are put back where the path says, so that the
     // pipeline reads them as it reads any user.
-    let mut raw = io::BufReader::with_capacity(1 << 20, download);
-    let gzip = raw
-        .fill_buf()
-        .map(|b| b.starts_with(&[0x1f, 0x8b]))
-        .unwrap_or(false);
-    let plain: Box<dyn io::BufRead + Send> = if gzip {
-        Box::new(io::BufReader::with_capacity(
-            1 << 20,
-            flate2::bufread::MultiGzDecoder::new(raw),
-        ))
-    } else {
-        Box::new(raw)
-    };
     Box::new(Unflatten {
-        inner: plain,
+        inner: Box::new(io::BufReader::with_capacity(1 << 20, plain)),
         fields: nested,
         line: Vec::new(),
         out: Vec::new(),

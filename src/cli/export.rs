@@ -192,7 +192,16 @@ async fn tenant_export(args: &Args, fields: Option<Vec<FieldPath>>) -> Result<In
         Some(path) => Box::new(crate::sink::output::Tee::new(download.body, path)?),
         None => download.body,
     };
-    let users = crate::auth0::export::users(body, &fields.unwrap_or_default());
+    let fields = fields.unwrap_or_default();
+    let users = if fields.iter().any(|f| !f.steps.is_empty()) {
+        let plain = crate::source::input::inflated(body).map_err(|source| Error::Read {
+            path: download.name.clone(),
+            source,
+        })?;
+        crate::auth0::export::users(plain, &fields)
+    } else {
+        body
+    };
     Ok(Input::reader(download.name, users))
 }
 

@@ -298,7 +298,7 @@ impl Validator {
 
 /// `bytes` without a leading UTF-8 byte-order mark.
 pub fn strip_bom(bytes: &[u8]) -> &[u8] {
-    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+    crate::source::input::without_bom(bytes)
 }
 
 /// The 1-based line and column (in characters) of byte `at` of `bytes`; the end of the

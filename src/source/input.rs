@@ -4,7 +4,9 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
+
+use flate2::bufread::MultiGzDecoder;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,6 +140,20 @@ pub fn sniff(head: &[u8]) -> Kind {
         Some(b'[') => Kind::Array { bom },
         _ => Kind::Lines { bom },
     }
+}
+
+/// `reader`'s bytes, inflated when they are gzip (as [`sniff`] tells).
+pub fn inflated(reader: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
+    let mut buffered = BufReader::with_capacity(1 << 20, reader);
+    Ok(match sniff(buffered.fill_buf()?) {
+        Kind::Gzip => Box::new(GzipErrors(MultiGzDecoder::new(buffered))),
+        _ => Box::new(buffered),
+    })
+}
+
+/// `bytes` without the byte-order mark they start with, if any.
+pub fn without_bom(bytes: &[u8]) -> &[u8] {
+    &bytes[sniff(bytes).bom()..]
 }
 
 /// A reader that counts the bytes it gives.
