@@ -98,3 +98,18 @@ fn modules_use_only_lower_layers() {
         wrong.join("\n")
     );
 }
+
+#[test]
+fn the_tenant_client_neither_prints_nor_draws() {
+    // auth0/ is bytes in, bytes out: progress and traces go to callbacks.
+    let mut files = Vec::new();
+    sources(Path::new("src/auth0"), &mut files);
+    assert!(!files.is_empty());
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for word in ["indicatif", "println!", "eprintln!", "print!(", "eprint!("] {
+            assert!(!code.contains(word), "{} uses {word}", file.display());
+        }
+    }
+}
