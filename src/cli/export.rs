@@ -10,15 +10,6 @@ use crate::pipeline::{self, OutputColumn, Request, SortKey};
 use crate::sink::Shape;
 use crate::source::Input;
 
-/// What `--explain` shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Explain {
-    /// The plans, without reading a user.
-    Plan,
-    /// The plan run, with each node's metrics.
-    Analyze,
-}
-
 /// Arguments of `userport export`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -85,12 +76,6 @@ pub struct Args {
     /// At most N users (after the condition and the sort).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
-
-    /// Show the filter, the sort keys and each column's expression as parsed and as SQL, then
-    /// the logical plan and the physical plan that runs, and read no user; `--explain
-    /// analyze` runs the plan (writing nothing) and shows each node's rows, time and memory.
-    #[arg(long, value_enum, value_name = "analyze", num_args = 0..=1, default_missing_value = "plan")]
-    pub explain: Option<Explain>,
 }
 
 /// Runs `userport export`.
@@ -124,7 +109,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let target = args.out.target(shape)?;
 
     let inputs = if args.inputs.is_empty() {
-        if args.explain.is_some() {
+        if args.out.plan.explain.is_some() {
             return Err(Error::usage("--explain", "needs an INPUT (it reads no user)").into());
         }
         vec![tenant_export(&args, tenant_fields(&request)).await?]
@@ -141,15 +126,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let users = super::open_users(
         inputs,
         args.out.limits(pipeline::DEFAULT_MEMORY_LIMIT),
-        args.out.quiet || args.explain == Some(Explain::Plan),
+        args.out.quiet || args.out.plan.explain == Some(super::Explain::Plan),
         super::Reads::Once,
     )?;
     let planned = request.plan(&users.ctx, &users.source).await?;
-    if let Some(mode) = args.explain {
-        let analyze = mode == Explain::Analyze;
-        let text = pipeline::explain::explain(&request, planned, analyze).await?;
-        super::print(&text)?;
-        return Ok(ExitCode::SUCCESS);
+    if let Some(mode) = args.out.plan.explain {
+        return super::explain(Some(&request), planned, mode).await;
     }
     pipeline::write(planned.frame, &target).await?;
     Ok(ExitCode::SUCCESS)

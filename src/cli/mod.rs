@@ -216,6 +216,41 @@ pub struct OutputArgs {
     /// No progress bars on stderr (they show only on a terminal anyway).
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Show the plan instead of running it (see `Explain`).
+    #[command(flatten)]
+    pub plan: ExplainArgs,
+}
+
+/// `--explain [analyze]`.
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// Show the filter, the sort keys and each column's expression as parsed and as SQL, then
+    /// the logical plan and the physical plan that runs, and read no user; `--explain
+    /// analyze` runs the plan (writing nothing) and shows each node's rows, time and memory.
+    #[arg(long, value_enum, value_name = "analyze", num_args = 0..=1, default_missing_value = "plan")]
+    pub explain: Option<Explain>,
+}
+
+/// What `--explain` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Explain {
+    /// The plans, without reading a user.
+    Plan,
+    /// The plan run, with each node's metrics.
+    Analyze,
+}
+
+/// Prints what `--explain` shows of `planned` (from `request`, when one).
+pub async fn explain(
+    request: Option<&crate::pipeline::Request>,
+    planned: crate::pipeline::request::Planned,
+    mode: Explain,
+) -> anyhow::Result<std::process::ExitCode> {
+    let text =
+        crate::pipeline::explain::explain(request, planned, mode == Explain::Analyze).await?;
+    print(&text)?;
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 impl OutputArgs {

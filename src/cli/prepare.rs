@@ -85,6 +85,10 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = crate::pipeline::parse_size)]
     pub memory_limit: usize,
 
+    /// Show the plan of the users instead of preparing them.
+    #[command(flatten)]
+    pub plan: super::ExplainArgs,
+
     /// The longest line (one user) of an input; a longer one is an error naming it.
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = crate::pipeline::parse_size)]
     pub max_line_bytes: usize,
@@ -119,20 +123,39 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect(),
     };
     if let Some(base) = &args.base {
+        if args.plan.explain.is_some() {
+            return Err(Error::usage("--explain", "not with --base (two plans run)").into());
+        }
         return update(&args, base, settings).await;
     }
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
-    let users = super::open_users(inputs, args.limits(), args.quiet, super::Reads::Once)?;
-    let frame = match super::query_text("--sql", args.sql.as_deref(), args.file.as_deref())? {
-        Some((text, context)) => pipeline::query(&users.ctx, &text, &context).await?,
-        None => {
-            let request = Request {
-                conditions: super::conditions(args.query.as_deref(), args.where_sql.as_deref()),
-                ..Request::default()
-            };
-            request.plan(&users.ctx, &users.source).await?.frame
-        }
-    };
+    let quiet = args.quiet || args.plan.explain == Some(super::Explain::Plan);
+    let users = super::open_users(inputs, args.limits(), quiet, super::Reads::Once)?;
+    let (request, planned) =
+        match super::query_text("--sql", args.sql.as_deref(), args.file.as_deref())? {
+            Some((text, context)) => {
+                let frame = pipeline::query(&users.ctx, &text, &context).await?;
+                (
+                    None,
+                    pipeline::request::Planned {
+                        frame,
+                        filter: None,
+                    },
+                )
+            }
+            None => {
+                let request = Request {
+                    conditions: super::conditions(args.query.as_deref(), args.where_sql.as_deref()),
+                    ..Request::default()
+                };
+                let planned = request.plan(&users.ctx, &users.source).await?;
+                (Some(request), planned)
+            }
+        };
+    if let Some(mode) = args.plan.explain {
+        return super::explain(request.as_ref(), planned, mode).await;
+    }
+    let frame = planned.frame;
     let manifest = prepare::run(frame, &settings).await?;
     eprint!("{}", summary(&manifest, &args.output));
     Ok(ExitCode::SUCCESS)

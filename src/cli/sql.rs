@@ -49,10 +49,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let users = super::open_users(
         inputs,
         args.out.limits(pipeline::DEFAULT_MEMORY_LIMIT),
-        args.out.quiet,
+        args.out.quiet || args.out.plan.explain == Some(super::Explain::Plan),
         super::Reads::Once,
     )?;
     let frame = pipeline::query(&users.ctx, &text, &context).await?;
+    if let Some(mode) = args.out.plan.explain {
+        let planned = pipeline::request::Planned {
+            frame,
+            filter: None,
+        };
+        return super::explain(None, planned, mode).await;
+    }
     pipeline::write(frame, &target).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,5 @@
-//! `--explain`: the request's filter, sort keys and columns as parsed and as SQL, then the
-//! logical plan and the physical plan that runs. With `analyze`, the plan is run (its output
+//! `--explain`: a request's filter, sort keys and columns as parsed and as SQL (when the
+//! plan comes from a request), then the logical plan and the physical plan that runs. With `analyze`, the plan is run (its output
 //! dropped) and printed with each node's metrics, as `EXPLAIN ANALYZE` does.
 
 use std::fmt::Write as _;
@@ -13,8 +13,11 @@ use futures::StreamExt;
 use super::request::{Planned, Request};
 use crate::error::{Error, Result};
 
-/// What `--explain` prints for `request`, planned as `planned`; `analyze` runs the plan.
-pub async fn explain(request: &Request, planned: Planned, analyze: bool) -> Result<String> {
+/// What `--explain` prints for `planned` (planned from `request`, when one); `analyze` runs
+/// the plan.
+pub async fn explain(request: Option<&Request>, planned: Planned, analyze: bool) -> Result<String> {
+    let empty = Request::default();
+    let request = request.unwrap_or(&empty);
     let to_sql = |e: &Expr| {
         datafusion::sql::unparser::expr_to_sql(e)
             .map_or_else(|e| format!("(no SQL form: {e})"), |sql| sql.to_string())

@@ -353,3 +353,54 @@ fn a_limit_holds_after_a_condition() {
         assert!(plan.contains(", limit=3"), "{plan}");
     }
 }
+
+#[test]
+fn sql_and_prepare_explain_the_plan_they_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("import");
+    let plan = ok(&[
+        "prepare",
+        "fixtures/users.ndjson",
+        "--query",
+        "logins_count:[2 TO *]",
+        "-o",
+        out.to_str().unwrap(),
+        "--explain",
+    ]);
+    assert!(
+        plan.contains("Filter:\n  sql: search_match(logins_count"),
+        "{plan}"
+    );
+    let physical = plan.split("Physical plan:\n").nth(1).unwrap_or_default();
+    assert!(
+        physical.trim_start().starts_with("UsersExec: ")
+            && physical.contains("filter=search_match(logins_count@17"),
+        "{plan}"
+    );
+    assert!(!out.exists(), "--explain prepares nothing");
+
+    let analyzed = ok(&[
+        "sql",
+        "fixtures/users.ndjson",
+        "-e",
+        "SELECT user_id FROM users WHERE logins_count > 2 ORDER BY email LIMIT 2",
+        "--explain",
+        "analyze",
+    ]);
+    let run = analyzed
+        .split("Physical plan, run:\n")
+        .nth(1)
+        .unwrap_or_default();
+    let scan = run.lines().last().unwrap_or_default();
+    assert!(
+        scan.trim_start().starts_with("UsersExec: ")
+            && scan.contains("filter=logins_count@17 > 2")
+            && scan.contains("decoded=[user_id, email, logins_count]")
+            && scan.contains("output_rows="),
+        "{analyzed}"
+    );
+    assert!(
+        run.lines().next().unwrap().contains("output_rows=2,"),
+        "{analyzed}"
+    );
+}
