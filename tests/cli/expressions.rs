@@ -311,28 +311,12 @@ fn date_argument() -> impl Strategy<Value = Node> {
     proptest::sample::select(choices)
 }
 
-const BINARY: &[Binary] = &[
-    Binary::Add,
-    Binary::Sub,
-    Binary::Mul,
-    Binary::Div,
-    Binary::Rem,
-    Binary::Eq,
-    Binary::Ne,
-    Binary::StrictEq,
-    Binary::StrictNe,
-    Binary::Lt,
-    Binary::Le,
-    Binary::Gt,
-    Binary::Ge,
-];
-
 /// Expressions of the whole language.
 fn expression() -> impl Strategy<Value = Node> {
     leaf().prop_recursive(4, 24, 3, |inner| {
         prop_oneof![
             (
-                proptest::sample::select(BINARY),
+                proptest::sample::select(Binary::ALL),
                 inner.clone(),
                 inner.clone()
             )
