@@ -206,20 +206,20 @@ pub async fn export(client: Arc<Client>, request: Request) -> Result<Download> {
 /// The users of a download's NDJSON (decompressed) of the `fields` asked for: the flat
 /// keys Auth0 gives nested fields are put back where their paths say (the rest is handed
 /// on as it is).
-pub fn users(plain: Box<dyn Read + Send>, fields: &[FieldPath]) -> Box<dyn Read + Send> {
+pub fn users(plain: Box<dyn io::BufRead + Send>, fields: &[FieldPath]) -> Box<dyn Read + Send> {
     let nested: Vec<FieldPath> = fields
         .iter()
         .filter(|f| !f.steps.is_empty())
         .cloned()
         .collect();
     if nested.is_empty() {
-        return plain;
+        return Box::new(plain);
     }
     // Exported with `fields`, nested attributes may come as flat keys
     // ("user_metadata.plan"): they are put back where the path says, so that the
     // pipeline reads them as it reads any user.
     Box::new(Unflatten {
-        inner: Box::new(io::BufReader::with_capacity(1 << 20, plain)),
+        inner: plain,
         fields: nested,
         line: Vec::new(),
         out: Vec::new(),

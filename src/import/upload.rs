@@ -240,7 +240,7 @@ async fn one_file(
                     .file_name()
                     .map_or("users.json".into(), |n| n.to_string_lossy().into_owned());
                 // Sent as validate checked it: without a byte-order mark.
-                let users = crate::import::validate::strip_bom(&bytes);
+                let users = crate::source::input::without_bom(&bytes);
                 let job = client.import(&file_name, users, &plan.options).await?;
                 say(format!("{name}: submitted as job {}", job.id));
                 file_state.job = Some(job.id.clone());

@@ -108,7 +108,7 @@ impl Validator {
         // A byte-order mark is not part of the JSON: skipped, as the readers of exports do
         // (and as import sends the file).
         let whole = bytes;
-        let bytes = strip_bom(bytes);
+        let bytes = crate::source::input::without_bom(bytes);
         let mut jiter = Jiter::new(bytes);
         let mut lines = Lines::new(bytes);
         match jiter.peek() {
@@ -294,11 +294,6 @@ impl Validator {
             }
         }
     }
-}
-
-/// `bytes` without a leading UTF-8 byte-order mark.
-pub fn strip_bom(bytes: &[u8]) -> &[u8] {
-    crate::source::input::without_bom(bytes)
 }
 
 /// The 1-based line and column (in characters) of byte `at` of `bytes`; the end of the

@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Column, DFSchema};
+use datafusion::common::DFSchema;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::expr_rewriter::unnormalize_cols;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, TableProviderFilterPushDown, TableType};
 use datafusion::physical_expr::projection::ProjectionExprs;
@@ -131,7 +132,8 @@ impl TableProvider for UsersTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let filter = match conjunction(filters.iter().map(unqualified)) {
+        // Columns unqualified: the scan compiles the filter against the table's own schema.
+        let filter = match conjunction(unnormalize_cols(filters.iter().cloned())) {
             Some(expr) => {
                 let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
                 Some(state.create_physical_expr(expr, &df_schema)?)
@@ -153,21 +155,6 @@ impl TableProvider for UsersTable {
         )?;
         Ok(Arc::new(exec))
     }
-}
-
-/// `expr` with its columns unqualified (the scan compiles it against the table's schema).
-fn unqualified(expr: &Expr) -> Expr {
-    expr.clone()
-        .transform_up(|e| {
-            Ok(match e {
-                Expr::Column(c) if c.relation.is_some() => {
-                    Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))
-                }
-                e => Transformed::no(e),
-            })
-        })
-        .map(|t| t.data)
-        .unwrap_or_else(|_| expr.clone())
 }
 
 /// The scan of a [`UsersTable`]: see the module's documentation.
@@ -266,40 +253,57 @@ impl UsersExec {
     /// The same scan feeding `partitions` streams: batch `i`, in input order, goes to
     /// partition `i % partitions`.
     pub fn with_partitions(&self, partitions: usize) -> Result<UsersExec> {
+        self.rebuilt(self.projection.clone(), self.limit, partitions)
+    }
+
+    /// The same scan (a new one, not yet run) with another projection, limit or partitions.
+    fn rebuilt(
+        &self,
+        projection: ProjectionExprs,
+        limit: Option<usize>,
+        partitions: usize,
+    ) -> Result<UsersExec> {
         UsersExec::try_new(
             self.table.clone(),
             self.filter.clone(),
-            self.projection.clone(),
-            self.limit,
+            projection,
+            limit,
             partitions,
             self.batch_rows,
         )
     }
 
-    /// The columns the decoding threads fill: those the filter and the projection read.
+    /// The columns the decoding threads fill (indices in the table's schema, in order): those
+    /// the filter and the projection read, the ordinal (numbered, not decoded) aside.
+    fn decoded(&self) -> Vec<usize> {
+        let filtered = self
+            .filter
+            .iter()
+            .flat_map(datafusion::physical_expr::utils::collect_columns)
+            .map(|c| c.index());
+        let mut columns: Vec<usize> = self
+            .projection
+            .column_indices()
+            .into_iter()
+            .chain(filtered)
+            .filter(|&i| Some(i) != self.table.ordinal)
+            .collect();
+        columns.sort_unstable();
+        columns.dedup();
+        columns
+    }
+
+    /// [`UsersExec::decoded`] as the decoder's mask. With no column (`count(*)`), every user
+    /// is still parsed and checked.
     fn mask(&self) -> u64 {
         let extra = schema::COLUMNS.len();
-        let mut mask = 0u64;
-        let mut add = |index: usize| {
-            if Some(index) == self.table.ordinal {
-                return;
-            }
-            mask |= if index == extra {
+        self.decoded().into_iter().fold(0u64, |mask, index| {
+            mask | if index == extra {
                 1 << EXTRA_BIT
             } else {
                 1 << index
-            };
-        };
-        for index in self.projection.column_indices() {
-            add(index);
-        }
-        if let Some(filter) = &self.filter {
-            for column in datafusion::physical_expr::utils::collect_columns(filter) {
-                add(column.index());
             }
-        }
-        // With no column (`count(*)`), every user is still parsed and checked.
-        mask
+        })
     }
 
     /// What the scan's reader is told to do, made once for all partitions.
@@ -401,17 +405,9 @@ impl DisplayAs for UsersExec {
             .iter()
             .map(|i| i.to_string())
             .collect();
-        let decoded: Vec<&str> = (0..self.table.schema.fields().len())
-            .filter(|&i| {
-                Some(i) != self.table.ordinal && {
-                    let bit = if i == schema::COLUMNS.len() {
-                        EXTRA_BIT as usize
-                    } else {
-                        i
-                    };
-                    self.mask() & (1 << bit) != 0
-                }
-            })
+        let decoded: Vec<&str> = self
+            .decoded()
+            .into_iter()
             .map(|i| self.table.schema.field(i).name().as_str())
             .collect();
         write!(
@@ -517,16 +513,9 @@ impl ExecutionPlan for UsersExec {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        UsersExec::try_new(
-            self.table.clone(),
-            self.filter.clone(),
-            self.projection.clone(),
-            limit,
-            self.partitions,
-            self.batch_rows,
-        )
-        .ok()
-        .map(|exec| Arc::new(exec) as Arc<dyn ExecutionPlan>)
+        self.rebuilt(self.projection.clone(), limit, self.partitions)
+            .ok()
+            .map(|exec| Arc::new(exec) as Arc<dyn ExecutionPlan>)
     }
 
     /// A projection over the scan is computed by the scan (in its decoding threads).
@@ -535,15 +524,11 @@ impl ExecutionPlan for UsersExec {
         projection: &ProjectionExec,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         let merged = self.projection.try_merge(projection.projection_expr())?;
-        let exec = UsersExec::try_new(
-            self.table.clone(),
-            self.filter.clone(),
+        Ok(Some(Arc::new(self.rebuilt(
             merged,
             self.limit,
             self.partitions,
-            self.batch_rows,
-        )?;
-        Ok(Some(Arc::new(exec)))
+        )?)))
     }
 }
 

@@ -115,8 +115,7 @@ impl Rows<'_> {
         column: u64,
         position: u64,
     ) -> Result<bool> {
-        let builder = &mut *self.builder;
-        builder
+        self.builder
             .inner
             .append_text(text, escapes)
             .map_err(|e| self.error(text.as_bytes(), e.offset, line, column, e.message))?;

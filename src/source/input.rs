@@ -142,11 +142,17 @@ pub fn sniff(head: &[u8]) -> Kind {
     }
 }
 
-/// `reader`'s bytes, inflated when they are gzip (as [`sniff`] tells).
-pub fn inflated(reader: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
-    let mut buffered = BufReader::with_capacity(1 << 20, reader);
+/// Size of the read buffers.
+const READ_BUFFER: usize = 1 << 20;
+
+/// `reader`'s bytes, buffered, and inflated when they are gzip (as [`sniff`] tells).
+pub fn inflated(reader: Box<dyn Read + Send>) -> io::Result<Box<dyn BufRead + Send>> {
+    let mut buffered = BufReader::with_capacity(READ_BUFFER, reader);
     Ok(match sniff(buffered.fill_buf()?) {
-        Kind::Gzip => Box::new(GzipErrors(MultiGzDecoder::new(buffered))),
+        Kind::Gzip => Box::new(BufReader::with_capacity(
+            READ_BUFFER,
+            GzipErrors(MultiGzDecoder::new(buffered)),
+        )),
         _ => Box::new(buffered),
     })
 }

@@ -3,25 +3,20 @@
 //! decoding pool and the batches, in input order, to the scan's partitions.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use datafusion::arrow::compute::BatchCoalescer;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
-use flate2::bufread::MultiGzDecoder;
 use tokio::sync::mpsc;
 
 use super::array::read_array;
 use super::batches::{Builder, Rows, read_error};
-use super::input::{Counted, GzipErrors, Input, Kind, sniff};
+use super::input::{Counted, Input, Kind, inflated, sniff};
 use super::lines::{map, map_lines, read_lines};
 use super::pool::{CHUNK, Pool};
 use crate::error::{Error, Result};
-
-/// Size of the read buffers.
-const READ_BUFFER: usize = 1 << 20;
 
 /// The channel a reader thread sends batches through.
 pub type Sender = mpsc::Sender<std::result::Result<RecordBatch, DataFusionError>>;
@@ -178,12 +173,10 @@ fn read_input(
 ) -> Result<bool> {
     let name = input.to_string();
     builder.set_input(index);
-    // Rows decoded so far (an earlier JSON array) go first.
-    let flush = |builder: &mut Builder, emit: &mut dyn FnMut(RecordBatch) -> bool| {
-        Ok::<bool, Error>(match builder.take()? {
-            Some(batch) => emit(batch),
-            None => true,
-        })
+    let mut users = Rows {
+        name: &name,
+        builder,
+        emit,
     };
     if let Input::Path(path) = input {
         let file = File::open(path).map_err(read_error(&name))?;
@@ -197,42 +190,27 @@ fn read_input(
             && let Kind::Lines { bom } = sniff(&head)
         {
             drop(head);
-            if !flush(builder, emit)? {
+            // Users decoded so far (an earlier JSON array) go first.
+            if !users.flush()? {
                 return Ok(false);
             }
-            return map_lines(&name, index, &file, len, bom as u64, read, pool, emit);
+            return map_lines(&name, index, &file, len, bom as u64, read, pool, users.emit);
         }
     }
     let counted = Counted::new(input.open().map_err(read_error(&name))?, read.clone());
-    let mut raw = BufReader::with_capacity(READ_BUFFER, counted);
-    let kind = sniff(raw.fill_buf().map_err(read_error(&name))?);
-    let mut reader: Box<dyn BufRead> = match kind {
-        Kind::Gzip => Box::new(BufReader::with_capacity(
-            READ_BUFFER,
-            GzipErrors(MultiGzDecoder::new(raw)),
-        )),
-        _ => Box::new(raw),
-    };
-    let kind = match kind {
-        Kind::Gzip => sniff(reader.fill_buf().map_err(read_error(&name))?),
-        kind => kind,
-    };
+    let mut reader = inflated(Box::new(counted)).map_err(read_error(&name))?;
+    // What a gzip stream holds is sniffed once inflated (gzip in gzip is read as lines).
+    let kind = sniff(reader.fill_buf().map_err(read_error(&name))?);
     let bom = kind.bom();
     reader.consume(bom);
     match kind {
-        Kind::Array { .. } => {
-            let mut users = Rows {
-                name: &name,
-                builder,
-                emit,
-            };
-            read_array(&mut users, &mut reader, bom as u64, pool.max_line())
-        }
+        Kind::Array { .. } => read_array(&mut users, &mut reader, bom as u64, pool.max_line()),
         _ => {
-            if !flush(builder, emit)? {
+            // Users decoded so far (an earlier JSON array) go first.
+            if !users.flush()? {
                 return Ok(false);
             }
-            read_lines(&name, index, bom as u64, &mut reader, pool, emit)
+            read_lines(&name, index, bom as u64, &mut reader, pool, users.emit)
         }
     }
 }
