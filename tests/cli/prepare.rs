@@ -372,6 +372,10 @@ fn the_folder_appears_whole_or_not_at_all() {
     );
 
     // A folder with content is kept unless --force.
+    let forced = |input: &str| {
+        let out = out.to_str().unwrap();
+        fails(&["prepare", input, "-o", out, "--force"], 2)
+    };
     fs::create_dir(&out).unwrap();
     fs::write(out.join("keep.txt"), "mine").unwrap();
     let e = fails(
@@ -385,16 +389,7 @@ fn the_folder_appears_whole_or_not_at_all() {
     );
     assert!(e.contains("not empty"), "{e}");
     assert_eq!(entries(&out), ["keep.txt"]);
-    let e = fails(
-        &[
-            "prepare",
-            "fixtures/bad/invalid-json.ndjson",
-            "-o",
-            out.to_str().unwrap(),
-            "--force",
-        ],
-        2,
-    );
+    let e = forced("fixtures/bad/invalid-json.ndjson");
     assert!(e.contains("not a folder that userport prepare made"), "{e}");
     assert_eq!(
         entries(&out),
@@ -402,16 +397,7 @@ fn the_folder_appears_whole_or_not_at_all() {
         "a refused run leaves the old content"
     );
     // --force replaces only a folder that prepare made, holding nothing else.
-    let e = fails(
-        &[
-            "prepare",
-            "fixtures/users.ndjson",
-            "-o",
-            out.to_str().unwrap(),
-            "--force",
-        ],
-        2,
-    );
+    let e = forced("fixtures/users.ndjson");
     assert!(e.contains("not a folder that userport prepare made"), "{e}");
     assert_eq!(entries(&out), ["keep.txt"]);
     fs::remove_file(out.join("keep.txt")).unwrap();
@@ -434,16 +420,7 @@ fn the_folder_appears_whole_or_not_at_all() {
     );
     assert_eq!(entries(tmp.path()), ["out"], "no staging folder left");
     let before = fs::read(out.join("manifest.json")).unwrap();
-    let e = fails(
-        &[
-            "prepare",
-            "fixtures/bad/invalid-json.ndjson",
-            "-o",
-            out.to_str().unwrap(),
-            "--force",
-        ],
-        2,
-    );
+    let e = forced("fixtures/bad/invalid-json.ndjson");
     assert!(e.contains("invalid-json"), "{e}");
     assert_eq!(
         fs::read(out.join("manifest.json")).unwrap(),
