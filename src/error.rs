@@ -81,6 +81,10 @@ pub enum Error {
         /// `status_details`, when Auth0 gave them (with a leading `: `).
         details: String,
     },
+    /// The run went through and found problems that fail it (exit 1), such as a password
+    /// that does not match its converted hash; nothing was written.
+    #[error("{0}")]
+    Failed(String),
     /// Something userport should never do happened (a bug): reported as such.
     #[error("internal error (a bug in userport): {0}")]
     Internal(String),
@@ -147,6 +151,7 @@ fn clone_shallow(e: &Error) -> Error {
         },
         Error::Usage { context, message } => Error::usage(context.clone(), message.clone()),
         Error::Internal(message) => Error::Internal(message.clone()),
+        Error::Failed(message) => Error::Failed(message.clone()),
         other => Error::Internal(other.to_string()),
     }
 }

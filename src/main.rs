@@ -27,6 +27,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if matches!(e.downcast_ref::<Error>(), Some(Error::Failed(_))) => {
+            eprintln!("userport: {e:#}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("userport: error: {e:#}");
             ExitCode::from(2)

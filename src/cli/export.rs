@@ -28,6 +28,11 @@ pub struct Args {
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
 
+    /// Foreign tables beside the users, for conditions such as
+    /// `--where "email IN (SELECT email FROM blocklist)"`.
+    #[command(flatten)]
+    pub tables: super::TableArgs,
+
     /// With no INPUT: export only the users of this connection.
     #[arg(long, value_name = "NAME")]
     pub connection: Option<String>,
@@ -125,10 +130,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let users = super::open_users(
         inputs,
+        &args.tables,
         args.out.limits(pipeline::DEFAULT_MEMORY_LIMIT),
         args.out.quiet || args.out.plan.explain == Some(super::Explain::Plan),
         super::Reads::Once,
-    )?;
+    )
+    .await?;
     let planned = request.plan(&users.ctx, &users.source).await?;
     if let Some(mode) = args.out.plan.explain {
         return super::explain(Some(&request), planned, mode).await;

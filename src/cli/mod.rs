@@ -115,26 +115,102 @@ pub struct Opened {
     pub progress: progress::Progress,
 }
 
-/// Opens `inputs` (see [`Opened`]).
-pub fn open_users(
+/// Opens `inputs` (see [`Opened`]) and registers the foreign tables of `tables` beside
+/// them; with no input there is no table `users` (unless a `--table` names one so).
+pub async fn open_users(
     inputs: Vec<crate::source::Input>,
+    tables: &TableArgs,
     limits: Limits,
     quiet: bool,
     reads: Reads,
 ) -> Result<Opened, Error> {
+    let exports = !inputs.is_empty();
     let source = crate::source::open(inputs)?.with_max_line(limits.max_line);
     let total = match reads {
         Reads::Once => source.total_bytes(),
         Reads::Several => None,
     };
-    let progress = progress::watch(source.bytes_read(), total, quiet);
+    let progress = progress::watch(source.bytes_read(), total, quiet || !exports);
     let ctx = crate::pipeline::session(limits.memory)?;
-    crate::pipeline::register(&ctx, source.clone())?;
+    if exports {
+        crate::pipeline::register(&ctx, source.clone())?;
+    }
+    tables.register(&ctx, exports).await?;
     Ok(Opened {
         ctx,
         source,
         progress,
     })
+}
+
+/// `--table NAME=SOURCE` and `--table-schema NAME=FILE`: foreign tables beside the users.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TableArgs {
+    /// A table to query beside (or instead of) the exports: NAME=SOURCE, where SOURCE is a
+    /// CSV/TSV file with a header, NDJSON, a JSON array, FILE.json#/pointer (the array of
+    /// records inside a document), Parquet (each file maybe .gz), sqlite://PATH#TABLE or
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DB#TABLE (password also from PGPASSWORD).
+    /// Repeatable.
+    #[arg(long = "table", value_name = "NAME=SOURCE")]
+    pub tables: Vec<String>,
+
+    /// Column types of a CSV or JSON table, instead of those guessed from its values: FILE is
+    /// a JSON object such as {"zip": "text", "age": "integer"} (text, integer, float,
+    /// boolean, json). Repeatable.
+    #[arg(long = "table-schema", value_name = "NAME=FILE")]
+    pub schemas: Vec<String>,
+}
+
+impl TableArgs {
+    /// Whether any table is given.
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
+    /// Registers the tables in `ctx` (`exports`: whether the table `users` is taken).
+    pub async fn register(
+        &self,
+        ctx: &datafusion::prelude::SessionContext,
+        exports: bool,
+    ) -> Result<(), Error> {
+        let mut types = std::collections::BTreeMap::new();
+        for arg in &self.schemas {
+            let Some((name, file)) = arg.split_once('=') else {
+                return Err(Error::usage(
+                    format!("--table-schema {arg}"),
+                    "expected NAME=FILE",
+                ));
+            };
+            types.insert(
+                name.to_string(),
+                crate::tables::Types::read(Path::new(file))?,
+            );
+        }
+        let mut names = Vec::new();
+        for arg in &self.tables {
+            let spec = crate::tables::Spec::parse(arg)?;
+            let context = || format!("--table {}={}", spec.name, spec.location);
+            if names.contains(&spec.name) {
+                return Err(Error::usage(context(), "a second table of that name"));
+            }
+            if exports && spec.name == crate::pipeline::TABLE {
+                return Err(Error::usage(
+                    context(),
+                    "`users` is the table of the exports given as inputs: name this one otherwise",
+                ));
+            }
+            let schema = types.remove(&spec.name).unwrap_or_default();
+            crate::tables::register(ctx, &spec, &schema).await?;
+            names.push(spec.name);
+        }
+        if let Some(name) = types.keys().next() {
+            return Err(Error::usage(
+                format!("--table-schema {name}=…"),
+                "no --table of that name",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The conditions of `--query` and `--where`, named by their options in errors.

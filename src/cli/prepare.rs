@@ -25,8 +25,12 @@ Examples:
   userport prepare tenant.ndjson --upsert --sql \"SELECT email, user_metadata FROM users\" -o update/")]
 pub struct Args {
     /// Users: exports (NDJSON or a JSON array, gzipped or not); `-` is stdin.
-    #[arg(required_unless_present = "base", value_name = "INPUT")]
+    #[arg(required_unless_present_any = ["base", "tables"], value_name = "INPUT")]
     pub inputs: Vec<String>,
+
+    /// Foreign tables: the users of another system, mapped by --sql/--file.
+    #[command(flatten)]
+    pub tables: super::TableArgs,
 
     /// With --upsert and --sql/--file: the export whose users the query's changes are merged
     /// into (the query runs over it as the table `users`).
@@ -89,9 +93,34 @@ pub struct Args {
     #[command(flatten)]
     pub plan: super::ExplainArgs,
 
+    /// Users whose password hash Auth0 cannot verify (Firebase scrypt, phpass, …, as the
+    /// password functions mark them): refuse them (listed in rejected.json), or import them
+    /// without a password (listed in without-password.json, for a password reset).
+    #[arg(long, value_enum, value_name = "WHAT", default_value = "refuse")]
+    pub unconvertible: Unconvertible,
+
+    /// Prove a converted hash before anything is written: the user with this email must
+    /// be among the prepared users and its hash must match PASSWORD as Auth0 computes it
+    /// (else exit 1, nothing written). Repeatable.
+    #[arg(long, value_name = "EMAIL=PASSWORD")]
+    pub check_password: Vec<String>,
+
+    /// --check-password for each row of a CSV file with the columns email and password.
+    #[arg(long, value_name = "FILE")]
+    pub check_passwords: Vec<PathBuf>,
+
     /// The longest line (one user) of an input; a longer one is an error naming it.
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = crate::pipeline::parse_size)]
     pub max_line_bytes: usize,
+}
+
+/// What becomes of users whose password hash Auth0 cannot verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Unconvertible {
+    /// Refuse them (rejected.json says why and what to do).
+    Refuse,
+    /// Import them without a password (without-password.json lists them).
+    NoPassword,
 }
 
 impl Args {
@@ -111,7 +140,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         conversion: Conversion {
             upsert: args.upsert,
             connection: args.connection.clone(),
+            unconvertible_without_password: args.unconvertible == Unconvertible::NoPassword,
         },
+        mapped: None,
         force: args.force,
         inputs: args
             .inputs
@@ -130,11 +161,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
     let quiet = args.quiet || args.plan.explain == Some(super::Explain::Plan);
-    let users = super::open_users(inputs, args.limits(), quiet, super::Reads::Once)?;
+    let users = super::open_users(
+        inputs,
+        &args.tables,
+        args.limits(),
+        quiet,
+        super::Reads::Once,
+    )
+    .await?;
+    let mut mapped = None;
     let (request, planned) =
         match super::query_text("--sql", args.sql.as_deref(), args.file.as_deref())? {
             Some((text, context)) => {
                 let frame = pipeline::query(&users.ctx, &text, &context).await?;
+                mapped = Some(context);
                 (
                     None,
                     pipeline::request::Planned {
@@ -156,7 +196,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return super::explain(request.as_ref(), planned, mode).await;
     }
     let frame = planned.frame;
-    let manifest = prepare::run(frame, &settings).await?;
+    let settings = Settings { mapped, ..settings };
+    let checks = crate::import::checks::Checks::new(&args.check_password, &args.check_passwords)?;
+    let manifest = prepare::run(frame, &settings, checks).await?;
     eprint!("{}", summary(&manifest, &args.output));
     Ok(ExitCode::SUCCESS)
 }
@@ -181,10 +223,12 @@ async fn update(args: &Args, base: &str, settings: Settings) -> anyhow::Result<E
     // The base is read twice: by the query, then while the changes are merged.
     let users = super::open_users(
         vec![Input::parse(base)],
+        &args.tables,
         args.limits(),
         args.quiet,
         super::Reads::Several,
-    )?;
+    )
+    .await?;
     let frame = pipeline::query(&users.ctx, &text, &context).await?;
     let changes = crate::import::update::changes(frame, &context).await?;
     let base_users = users.ctx.table(pipeline::TABLE).await?;
@@ -256,6 +300,18 @@ fn summary(m: &Manifest, dir: &std::path::Path) -> String {
                 "linked identities"
             )
         );
+    }
+    for (format, n) in &m.without_password {
+        let _ = writeln!(
+            out,
+            "wrote {} without a password: {format} hashes cannot be verified by Auth0 \
+             (listed in {}; send them a password reset)",
+            plural(*n, "user", "users"),
+            dir.join(crate::import::prepare::WITHOUT_PASSWORD).display()
+        );
+    }
+    if let Some(checked) = &m.checked_passwords {
+        let _ = writeln!(out, "{checked}");
     }
     if m.email_verified_added > 0 {
         let _ = writeln!(

@@ -19,8 +19,12 @@ Examples:
   userport sql users.ndjson --file queries/signups-per-month.sql -o signups.csv")]
 pub struct Args {
     /// Export files: NDJSON (one user a line) or a JSON array, gzipped or not; `-` is stdin.
-    #[arg(required = true, value_name = "INPUT")]
+    #[arg(required_unless_present = "tables", value_name = "INPUT")]
     pub inputs: Vec<String>,
+
+    /// Foreign tables.
+    #[command(flatten)]
+    pub tables: super::TableArgs,
 
     /// The SQL query.
     #[arg(
@@ -48,10 +52,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
     let users = super::open_users(
         inputs,
+        &args.tables,
         args.out.limits(pipeline::DEFAULT_MEMORY_LIMIT),
         args.out.quiet || args.out.plan.explain == Some(super::Explain::Plan),
         super::Reads::Once,
-    )?;
+    )
+    .await?;
     let frame = pipeline::query(&users.ctx, &text, &context).await?;
     if let Some(mode) = args.out.plan.explain {
         let planned = pipeline::request::Planned {

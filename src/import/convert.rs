@@ -23,6 +23,9 @@ pub struct Conversion {
     pub upsert: bool,
     /// Keep only the users of this database connection (others are skipped, not refused).
     pub connection: Option<String>,
+    /// Import users whose password hash Auth0 cannot verify without a password (instead of
+    /// refusing them).
+    pub unconvertible_without_password: bool,
 }
 
 /// An import row ready to be written.
@@ -44,6 +47,8 @@ pub struct Row {
     pub linked_identities: u64,
     /// Whether `email_verified: false` was written because the user had none.
     pub email_verified_added: bool,
+    /// The format of a password hash Auth0 cannot verify, left out of the row, and why.
+    pub without_password: Option<(String, String)>,
 }
 
 /// What became of one user.
@@ -173,6 +178,7 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
     let mut has_verified = false;
     let mut verified_added = false;
     let mut dropped: Vec<String> = Vec::new();
+    let mut without_password = None;
     let mut put = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
         if !first {
             out.push(b',');
@@ -205,6 +211,19 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
                 } else {
                     // Not a string: kept as it is, for the rules to name.
                     put(&mut out, key, value);
+                }
+            }
+            "custom_password_hash" if unconvertible(value).is_some() => {
+                let (format, reason) = unconvertible(value).unwrap_or_default();
+                if conversion.unconvertible_without_password {
+                    without_password = Some((format, reason));
+                } else {
+                    problems.push(Problem {
+                        pointer: "/custom_password_hash".into(),
+                        code: Code::UnconvertibleHash,
+                        origin: Origin::Auth0,
+                        message: format!("{format}: {reason}"),
+                    });
                 }
             }
             "blocked" if conversion.upsert => {
@@ -266,7 +285,26 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
         dropped,
         linked_identities: identity.linked,
         email_verified_added: verified_added,
+        without_password,
     })
+}
+
+/// The format and reason of a hash marked as one Auth0 cannot verify (see
+/// [`crate::password`]).
+fn unconvertible(value: &[u8]) -> Option<(String, String)> {
+    if !value.starts_with(b"{") {
+        return None;
+    }
+    let object: Value = serde_json::from_slice(value).ok()?;
+    let marker = object.get(crate::password::UNCONVERTIBLE)?;
+    let text = |k: &str| {
+        marker
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Some((text("format"), text("reason")))
 }
 
 /// A refusal for one problem.
@@ -313,7 +351,7 @@ mod tests {
     fn row(user: &str, upsert: bool) -> (Outcome, Dropped) {
         let conversion = Conversion {
             upsert,
-            connection: None,
+            ..Conversion::default()
         };
         let outcome = convert(user.as_bytes(), &conversion);
         let mut dropped = Dropped::default();

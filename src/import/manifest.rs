@@ -71,6 +71,13 @@ pub struct Manifest {
     pub email_verified_added: u64,
     /// Users written per database connection (from `identities[0].connection`).
     pub connections: BTreeMap<String, u64>,
+    /// Users written without a password because Auth0 cannot verify their hash, per hash
+    /// format (the users are in `without-password.json`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub without_password: BTreeMap<String, u64>,
+    /// What `--check-password(s)` proved, when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_passwords: Option<String>,
 }
 
 /// Reads a prepared folder's manifest.

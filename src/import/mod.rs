@@ -5,10 +5,11 @@
 //! under Auth0's size limit with a manifest; [`validate`] checks any import file against
 //! the [`rules`] the way Auth0's server will, duplicates across files included ([`seen`]).
 
+pub mod checks;
 pub mod convert;
 pub mod files;
-pub mod hashes;
 pub mod manifest;
+pub mod mapping;
 pub mod prepare;
 pub mod rules;
 pub mod seen;

@@ -22,7 +22,9 @@ use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::checks::Checks;
 use super::convert::{Conversion, Dropped, Outcome, Row, convert};
+use super::mapping::Mapping;
 use super::rules::{Code, Options, Origin, Problem};
 use super::seen::{Key, Seen};
 use super::validate::{MAX_FILE_BYTES, Validator};
@@ -51,6 +53,9 @@ pub struct Settings {
     pub force: bool,
     /// The files the run reads: a folder that holds one of them is never replaced.
     pub inputs: Vec<PathBuf>,
+    /// When the users are the rows of a query: how the user named it. Its columns are then
+    /// mapped to import attributes by name ([`Mapping`]).
+    pub mapped: Option<String>,
 }
 
 /// One entry of `rejected.json`.
@@ -73,14 +78,20 @@ struct RejectedProblem<'a> {
 }
 
 /// Runs `frame` and prepares its users (one a row) into the folder of `settings`.
-pub async fn run(frame: DataFrame, settings: &Settings) -> Result<Manifest> {
+pub async fn run(frame: DataFrame, settings: &Settings, checks: Checks) -> Result<Manifest> {
     let schema = Arc::new(frame.schema().as_arrow().clone());
-    let mut preparer = Preparer::new(settings)?;
+    let render = match &settings.mapped {
+        Some(context) => {
+            Render::Mapped(Mapping::new(&schema, settings.conversion.upsert, context)?)
+        }
+        None => Render::Users(ObjectWriter::new(&schema, Shape::Users)),
+    };
+    let mut preparer = Preparer::new(settings)?.with_checks(checks);
     let mut stream = frame
         .execute_stream()
         .await
         .map_err(Error::from_datafusion)?;
-    let objects = ObjectWriter::new(&schema, Shape::Users);
+    let objects = &render;
     let conversion = &settings.conversion;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(Error::from_datafusion)?;
@@ -90,8 +101,8 @@ pub async fn run(frame: DataFrame, settings: &Settings) -> Result<Manifest> {
         let mid = if rows >= 1024 { rows / 2 } else { rows };
         let (first, second) = std::thread::scope(|scope| {
             let second =
-                scope.spawn(|| convert_rows(&schema, &batch, &objects, mid..rows, conversion));
-            let first = convert_rows(&schema, &batch, &objects, 0..mid, conversion);
+                scope.spawn(|| convert_rows(&schema, &batch, objects, mid..rows, conversion));
+            let first = convert_rows(&schema, &batch, objects, 0..mid, conversion);
             let second = second
                 .join()
                 .unwrap_or_else(|_| Err(Error::Internal("a conversion thread panicked".into())));
@@ -109,10 +120,30 @@ pub async fn run(frame: DataFrame, settings: &Settings) -> Result<Manifest> {
 /// Rows `rows` of a batch, each rendered as a JSON object and converted.
 type Converted = Vec<(Vec<u8>, Outcome)>;
 
+/// How a row becomes a user object: whole users as they are, a query's rows mapped.
+enum Render {
+    Users(ObjectWriter),
+    Mapped(Mapping),
+}
+
+impl Render {
+    fn rows(
+        &self,
+        schema: &Schema,
+        batch: &RecordBatch,
+        rows: std::ops::Range<usize>,
+    ) -> Result<Vec<Vec<u8>>> {
+        match self {
+            Render::Users(w) => w.rows(schema, batch, rows),
+            Render::Mapped(m) => m.rows(schema, batch, rows),
+        }
+    }
+}
+
 fn convert_rows(
     schema: &Schema,
     batch: &RecordBatch,
-    objects: &ObjectWriter,
+    objects: &Render,
     rows: std::ops::Range<usize>,
     conversion: &Conversion,
 ) -> Result<Converted> {
@@ -142,7 +173,15 @@ pub struct Preparer {
     per_connection: BTreeMap<String, u64>,
     dropped: Dropped,
     totals: Totals,
+    checks: Checks,
+    /// Users written without their password (a hash Auth0 cannot verify), listed in
+    /// [`WITHOUT_PASSWORD`] as they come.
+    without_password: Option<BufWriter<File>>,
+    without_password_by_format: BTreeMap<String, u64>,
 }
+
+/// The list of users written without a password, with why (for the password resets).
+pub const WITHOUT_PASSWORD: &str = "without-password.json";
 
 /// The file being written.
 struct Open {
@@ -239,7 +278,16 @@ impl Preparer {
             per_connection: BTreeMap::new(),
             dropped: Dropped::default(),
             totals: Totals::default(),
+            checks: Checks::default(),
+            without_password: None,
+            without_password_by_format: BTreeMap::new(),
         })
+    }
+
+    /// Checks these passwords against the rows written (see [`Checks`]).
+    pub fn with_checks(mut self, checks: Checks) -> Self {
+        self.checks = checks;
+        self
     }
 
     /// Takes the next user of the input (one JSON object).
@@ -363,6 +411,13 @@ impl Preparer {
         row: Option<Vec<u8>>,
     ) -> Result<()> {
         self.totals.rejected += 1;
+        if !self.checks.is_empty()
+            && let Some(email) = serde_json::from_slice::<serde_json::Value>(object)
+                .ok()
+                .and_then(|v| v.get("email").and_then(|e| e.as_str()).map(str::to_string))
+        {
+            self.checks.refused(&email);
+        }
         for code in problems
             .iter()
             .map(|p| p.code.as_str())
@@ -435,10 +490,43 @@ impl Preparer {
         open.put(&row.json, &self.settings.dir)?;
         open.users += 1;
         self.totals.users += 1;
+        if !self.checks.is_empty() {
+            self.checks.row(&row.email, &row.json);
+        }
+        if let Some((format, reason)) = &row.without_password {
+            self.note_without_password(&row, format, reason)?;
+        }
         self.dropped.count(&row);
         let connection = row.connection.unwrap_or_else(|| "(unknown)".to_string());
         *self.per_connection.entry(connection).or_default() += 1;
         Ok(())
+    }
+
+    /// Lists a user written without the password hash Auth0 could not verify.
+    fn note_without_password(&mut self, row: &Row, format: &str, reason: &str) -> Result<()> {
+        let dir = self.settings.dir.clone();
+        let fail = |source| write_error(&dir, WITHOUT_PASSWORD, source);
+        let first = self.without_password.is_none();
+        if first {
+            let path = self.staging.path().join(WITHOUT_PASSWORD);
+            self.without_password = Some(BufWriter::new(File::create(&path).map_err(fail)?));
+        }
+        *self
+            .without_password_by_format
+            .entry(format.to_string())
+            .or_default() += 1;
+        let entry = serde_json::json!({
+            "input": self.totals.read,
+            "email": row.email,
+            "user_id": row.user_id,
+            "format": format,
+            "reason": reason,
+        });
+        let writer = self.without_password.as_mut().expect("opened above");
+        writer
+            .write_all(if first { b"[\n" } else { b",\n" })
+            .and_then(|()| serde_json::to_writer(&mut *writer, &entry).map_err(Into::into))
+            .map_err(fail)
     }
 
     /// Ends the open file, and has it checked as `validate` would.
@@ -490,6 +578,18 @@ impl Preparer {
             ));
         }
         let dir = self.settings.dir.clone();
+        // A password that does not match fails the run: the folder is never put in place.
+        let checked = if self.checks.is_empty() {
+            None
+        } else {
+            Some(self.checks.finish()?)
+        };
+        if let Some(mut writer) = self.without_password.take() {
+            writer
+                .write_all(b"\n]\n")
+                .and_then(|()| writer.flush())
+                .map_err(|source| write_error(&dir, WITHOUT_PASSWORD, source))?;
+        }
         let end: &[u8] = if self.totals.rejected == 0 {
             b"]\n"
         } else {
@@ -515,6 +615,8 @@ impl Preparer {
             linked_identities_dropped: self.dropped.linked_identities,
             email_verified_added: self.dropped.email_verified_added,
             connections: self.per_connection,
+            without_password: self.without_password_by_format,
+            checked_passwords: checked,
         };
         let mut text = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::Internal(format!("the manifest does not serialize: {e}")))?;

@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value};
 
-use super::hashes::{
+use crate::password::hashes::{
     ALGORITHMS, DIGESTS, ENCODINGS, HASH_PROPERTIES, PASSWORD_ENCODINGS, check_argon2, check_ldap,
     check_pbkdf2, decode, digest_len, is_bcrypt,
 };
@@ -63,6 +63,8 @@ pub enum Code {
     UnsupportedIdentity,
     /// A file whose size or SHA-256 differs from what its manifest says.
     ManifestMismatch,
+    /// A password hash of a format Auth0 cannot verify (Firebase scrypt, phpass, …).
+    UnconvertibleHash,
 }
 
 impl Code {
@@ -91,6 +93,7 @@ impl Code {
             Code::UserTooLarge => "USER_TOO_LARGE",
             Code::UnsupportedIdentity => "UNSUPPORTED_IDENTITY",
             Code::ManifestMismatch => "MANIFEST_MISMATCH",
+            Code::UnconvertibleHash => "UNCONVERTIBLE_HASH",
         }
     }
 }

@@ -63,6 +63,9 @@ pub fn session(memory_limit: usize) -> Result<SessionContext> {
     for udf in crate::functions::all().into_iter().chain([search]) {
         ctx.register_udf(udf.as_ref().clone());
     }
+    for udf in crate::password::udfs() {
+        ctx.register_udf(udf);
+    }
     datafusion_functions_json::register_all(&mut ctx)?;
     Ok(ctx)
 }
