@@ -38,6 +38,16 @@ pub struct Args {
     /// How problems are written on stdout.
     #[arg(long, value_enum, default_value = "text")]
     pub format: ReportFormat,
+
+    /// Prove a user's hash: the user with this email must be in the files and its
+    /// password_hash or custom_password_hash must match PASSWORD as Auth0 computes it
+    /// (else exit 1). Repeatable.
+    #[arg(long, value_name = "EMAIL=PASSWORD")]
+    pub check_password: Vec<String>,
+
+    /// --check-password for each row of a CSV file with the columns email and password.
+    #[arg(long, value_name = "FILE")]
+    pub check_passwords: Vec<PathBuf>,
 }
 
 /// How `validate` writes its findings.
@@ -54,7 +64,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut validator = Validator::new(Options {
         upsert: args.upsert,
     });
-    check_files(&args.files, &mut validator)?;
+    let mut checks =
+        crate::import::checks::Checks::new(&args.check_password, &args.check_passwords)?;
+    let paths = check_files(&args.files, &mut validator)?;
+    let checked = if checks.is_empty() {
+        None
+    } else {
+        Some(check_passwords(&paths, &mut checks))
+    };
     let problems = validator.findings.len();
     match args.format {
         ReportFormat::Text => super::print(&text_report(&validator.findings))?,
@@ -94,11 +111,40 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
         }
     );
+    match checked {
+        Some(Ok(summary)) => eprintln!("{summary}"),
+        Some(Err(failure)) => {
+            eprintln!("{failure}");
+            return Ok(ExitCode::from(1));
+        }
+        None => {}
+    }
     Ok(if problems == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Checks the known passwords against the users of the files.
+fn check_passwords(
+    paths: &[PathBuf],
+    checks: &mut crate::import::checks::Checks,
+) -> Result<String, Error> {
+    for path in paths {
+        let Ok(bytes) = std::fs::read(path) else {
+            continue;
+        };
+        let Ok(users) = serde_json::from_slice::<Vec<serde_json::Value>>(&bytes) else {
+            continue;
+        };
+        for user in &users {
+            if let Some(email) = user.get("email").and_then(|e| e.as_str()) {
+                checks.row(email, user.to_string().as_bytes());
+            }
+        }
+    }
+    checks.finish()
 }
 
 /// Checks the import files that `args` name (files, prepared folders, manifests) with

@@ -1,12 +1,12 @@
 //! Checks a password against an import row's hash the way Auth0 reads it: the hash is
 //! recomputed from the password with real implementations (RustCrypto's `pbkdf2`, `argon2`,
-//! `scrypt`, `hmac`, `sha1`, `sha2`, `md-5`, `md4`, and the `bcrypt` crate) and compared.
+//! `scrypt`, `hmac`, `sha1`, `sha2`, `md-5`, `md4` — the digests through the
+//! `userport-digests` crate — and the `bcrypt` crate) and compared.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
-use digest::Digest;
-use hmac::{Mac, SimpleHmac};
 use serde_json::Value;
+use userport_digests as digests;
 
 use super::hashes::decode;
 
@@ -174,34 +174,12 @@ fn encode_password(password: &str, encoding: &str) -> Result<Vec<u8>, String> {
 }
 
 fn digest_of(algorithm: &str, message: &[u8]) -> Result<Vec<u8>, String> {
-    Ok(match algorithm {
-        "md4" => md4::Md4::digest(message).to_vec(),
-        "md5" => md5::Md5::digest(message).to_vec(),
-        "sha1" => sha1::Sha1::digest(message).to_vec(),
-        "sha224" => sha2::Sha224::digest(message).to_vec(),
-        "sha256" => sha2::Sha256::digest(message).to_vec(),
-        "sha384" => sha2::Sha384::digest(message).to_vec(),
-        "sha512" => sha2::Sha512::digest(message).to_vec(),
-        other => return Err(format!("{other} cannot be checked here")),
-    })
+    digests::digest(algorithm, message).ok_or_else(|| format!("{algorithm} cannot be checked here"))
 }
 
 fn hmac_of(digest: &str, key: &[u8], message: &[u8]) -> Result<Vec<u8>, String> {
-    fn run<D: Digest + digest::core_api::BlockSizeUser>(key: &[u8], message: &[u8]) -> Vec<u8> {
-        let mut mac = SimpleHmac::<D>::new_from_slice(key).expect("HMAC takes keys of any length");
-        mac.update(message);
-        mac.finalize().into_bytes().to_vec()
-    }
-    Ok(match digest {
-        "md4" => run::<md4::Md4>(key, message),
-        "md5" => run::<md5::Md5>(key, message),
-        "sha1" => run::<sha1::Sha1>(key, message),
-        "sha224" => run::<sha2::Sha224>(key, message),
-        "sha256" => run::<sha2::Sha256>(key, message),
-        "sha384" => run::<sha2::Sha384>(key, message),
-        "sha512" => run::<sha2::Sha512>(key, message),
-        other => return Err(format!("hmac-{other} cannot be checked here")),
-    })
+    digests::hmac(digest, key, message)
+        .ok_or_else(|| format!("hmac-{digest} cannot be checked here"))
 }
 
 fn pbkdf2_matches(phc: &str, password: &[u8]) -> Result<bool, String> {
@@ -224,22 +202,8 @@ fn pbkdf2_matches(phc: &str, password: &[u8]) -> Result<bool, String> {
         .decode(hash)
         .map_err(|_| "the hash is not base64")?;
     let mut out = vec![0u8; expected.len()];
-    fn run<D>(password: &[u8], salt: &[u8], rounds: u32, out: &mut [u8])
-    where
-        D: Digest + digest::core_api::BlockSizeUser + Clone + Sync,
-    {
-        pbkdf2::pbkdf2::<SimpleHmac<D>>(password, salt, rounds, out)
-            .expect("HMAC takes keys of any length");
-    }
-    match digest {
-        "md4" => run::<md4::Md4>(password, &salt, rounds, &mut out),
-        "md5" => run::<md5::Md5>(password, &salt, rounds, &mut out),
-        "sha1" => run::<sha1::Sha1>(password, &salt, rounds, &mut out),
-        "sha224" => run::<sha2::Sha224>(password, &salt, rounds, &mut out),
-        "sha256" => run::<sha2::Sha256>(password, &salt, rounds, &mut out),
-        "sha384" => run::<sha2::Sha384>(password, &salt, rounds, &mut out),
-        "sha512" => run::<sha2::Sha512>(password, &salt, rounds, &mut out),
-        other => return Err(format!("pbkdf2-{other} cannot be checked here")),
+    if !digests::pbkdf2(digest, password, &salt, rounds, &mut out) {
+        return Err(format!("pbkdf2-{digest} cannot be checked here"));
     }
     Ok(out == expected)
 }

@@ -354,8 +354,12 @@ pub async fn register(ctx: &SessionContext, spec: &Spec, types: &Types) -> Resul
                         .unwrap_or_default();
                     let options = datafusion::prelude::ParquetReadOptions::default()
                         .file_extension(&extension);
-                    ctx.register_parquet(&spec.name, &path.to_string_lossy(), options)
-                        .await?;
+                    ctx.register_parquet(
+                        datafusion::common::TableReference::bare(spec.name.as_str()),
+                        &path.to_string_lossy(),
+                        options,
+                    )
+                    .await?;
                     return Ok(());
                 }
                 (Format::Parquet, Some(_)) => {
@@ -390,7 +394,11 @@ pub async fn register(ctx: &SessionContext, spec: &Spec, types: &Types) -> Resul
         origin: Arc::new(origin),
         schema,
     };
-    ctx.register_table(&spec.name, Arc::new(table))?;
+    // The name as written: a mixed-case name is quoted in SQL, as in PostgreSQL.
+    ctx.register_table(
+        datafusion::common::TableReference::bare(spec.name.as_str()),
+        Arc::new(table),
+    )?;
     Ok(())
 }
 

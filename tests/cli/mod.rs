@@ -7,6 +7,8 @@ mod export_errors;
 mod expressions;
 mod hardening;
 mod import;
+mod migrate;
+mod postgres;
 mod prepare;
 mod queries;
 mod recordings;
