@@ -528,6 +528,66 @@ mod tests {
         assert!(phc.starts_with("$pbkdf2-sha256$i=10000,l=32$BwcH"), "{phc}");
     }
 
+    /// A stored hash converted, then checked with the right and a wrong password.
+    fn round_trip(converted: Converted, password: &str) {
+        let hash = converted.unwrap();
+        let row = json!({"email": "a@b.co", "custom_password_hash": hash});
+        assert!(super::super::verify::check(&row, password).is_ok(), "{row}");
+        assert!(super::super::verify::check(&row, "wrong").is_err(), "{row}");
+    }
+
+    #[test]
+    fn stored_hashes_convert_to_what_verifies_them() {
+        use userport_digests as d;
+        let (pw, salt) = ("s3cret", b"NaCl-salt".as_slice());
+        // LDAP {SSHA}: SHA-1 of password and salt, then the salt.
+        let mut ssha = d::digest("sha1", &[pw.as_bytes(), salt].concat()).unwrap();
+        ssha.extend(salt);
+        round_trip(ldap(&format!("{{SSHA}}{}", STANDARD.encode(&ssha))), pw);
+        // A raw salted SHA-256 in hex, salt as a suffix.
+        let hex: String = d::digest("sha256", &[pw.as_bytes(), salt].concat())
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let salt_text = std::str::from_utf8(salt).unwrap();
+        round_trip(
+            raw_digest("sha256", &hex, "hex", Some((salt_text, "utf8", "suffix"))),
+            pw,
+        );
+        // passlib's PBKDF2 ($pbkdf2-sha256$ROUNDS$…, `.` for `+`) and the PHC form.
+        let mut key = [0u8; 32];
+        assert!(d::pbkdf2("sha256", pw.as_bytes(), salt, 1000, &mut key));
+        let ab64 = |b: &[u8]| STANDARD_NO_PAD.encode(b).replace('+', ".");
+        round_trip(
+            phc(&format!(
+                "$pbkdf2-sha256$1000${}${}",
+                ab64(salt),
+                ab64(&key)
+            )),
+            pw,
+        );
+        // scrypt PHC: ln, r, p from the string.
+        let params = scrypt::Params::new(4, 8, 1, 32).unwrap();
+        let mut out = [0u8; 32];
+        scrypt::scrypt(pw.as_bytes(), salt, &params, &mut out).unwrap();
+        let text = format!("$scrypt$ln=4,r=8,p=1${}${}", b64(salt), b64(&out));
+        round_trip(phc(&text), pw);
+        // Keycloak pbkdf2-sha512, its parameters from credentialData.
+        let mut key = [0u8; 64];
+        assert!(d::pbkdf2("sha512", pw.as_bytes(), salt, 100, &mut key));
+        let secret = json!({"value": STANDARD.encode(key), "salt": STANDARD.encode(salt)});
+        let data = json!({"hashIterations": 100, "algorithm": "pbkdf2-sha512"});
+        round_trip(keycloak(&secret.to_string(), &data.to_string()), pw);
+        // Django's salted md5.
+        let md5: String = d::digest("md5", format!("ab12{pw}").as_bytes())
+            .unwrap()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        round_trip(django(&format!("md5$ab12${md5}")).map(Option::unwrap), pw);
+    }
+
     #[test]
     fn unverifiable_hashes_say_why_and_what_to_do() {
         let e = wordpress("$P$BSomethingSomethingSomething12345").unwrap_err();

@@ -521,6 +521,33 @@ fn foreign_tables_and_mappings_fail_clearly() {
         "SELECT attributes->'department'->>0 AS d FROM u LIMIT 1",
     ]);
     assert_eq!(out, "d\nresearch\n");
+    // Parquet keeps its own types; it joins the exports' users.
+    let pq = tmp.path().join("logins.parquet");
+    super::ok(&[
+        "export",
+        "fixtures/users.ndjson",
+        "--field",
+        "email",
+        "--field",
+        "logins_count",
+        "-o",
+        pq.to_str().unwrap(),
+    ]);
+    let joined = super::ok(&[
+        "sql",
+        "fixtures/users.ndjson",
+        "--table",
+        &format!("l={}", pq.display()),
+        "-e",
+        "SELECT count(*) AS n FROM users WHERE email IN (SELECT email FROM l WHERE logins_count > 0)",
+    ]);
+    let direct = super::ok(&[
+        "sql",
+        "fixtures/users.ndjson",
+        "-e",
+        "SELECT count(*) AS n FROM users WHERE email IN (SELECT email FROM users WHERE logins_count > 0)",
+    ]);
+    assert_eq!(joined, direct);
 }
 
 /// The converters and the check agree with Auth0's own examples of custom_password_hash
