@@ -12,7 +12,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use super::rules::{PROPERTIES, UPSERTABLE};
 use crate::error::{Error, Result};
-use crate::sink::render::{Cells, cells, normalize_batch, write_json_string};
+use crate::sink::json::{append_members, each_row};
+use crate::sink::render::{Cells, write_json_string};
 use crate::source::schema::{COLUMNS, EXTRA, is_json};
 
 /// Attributes that hold objects, which dotted column names fill.
@@ -135,40 +136,17 @@ impl Mapping {
         batch: &RecordBatch,
         rows: std::ops::Range<usize>,
     ) -> Result<Vec<Vec<u8>>> {
-        let arrays = normalize_batch(batch)?;
-        let columns = cells(schema, &arrays)?;
-        let mut scratch = String::new();
-        Ok(rows
-            .map(|row| {
-                let mut out = Vec::with_capacity(512);
-                out.push(b'{');
-                let mut first = true;
-                write_members(
-                    &self.root,
-                    &columns,
-                    row,
-                    &mut out,
-                    &mut scratch,
-                    &mut first,
-                );
-                if let Some(Cells::Json(extra)) = self.extra.map(|i| &columns[i])
-                    && extra.is_valid(row)
-                {
-                    let inner = extra.value(row).trim();
-                    let inner = inner
-                        .get(1..inner.len().saturating_sub(1))
-                        .unwrap_or_default();
-                    if !inner.trim().is_empty() {
-                        if !first {
-                            out.push(b',');
-                        }
-                        out.extend_from_slice(inner.as_bytes());
-                    }
-                }
-                out.push(b'}');
-                out
-            })
-            .collect())
+        each_row(schema, batch, rows, |columns, row, out, scratch| {
+            out.push(b'{');
+            let mut first = true;
+            write_members(&self.root, columns, row, out, scratch, &mut first);
+            if let Some(Cells::Json(extra)) = self.extra.map(|i| &columns[i])
+                && extra.is_valid(row)
+            {
+                append_members(extra.value(row), out, first);
+            }
+            out.push(b'}');
+        })
     }
 }
 

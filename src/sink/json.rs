@@ -49,16 +49,9 @@ impl ObjectWriter {
         batch: &RecordBatch,
         rows: std::ops::Range<usize>,
     ) -> Result<Vec<Vec<u8>>> {
-        let arrays = normalize_batch(batch)?;
-        let columns = cells(schema, &arrays)?;
-        let mut scratch = String::new();
-        Ok(rows
-            .map(|row| {
-                let mut out = Vec::with_capacity(1024);
-                self.write(&columns, row, &mut out, &mut scratch);
-                out
-            })
-            .collect())
+        each_row(schema, batch, rows, |columns, row, out, scratch| {
+            self.write(columns, row, out, scratch)
+        })
     }
 
     /// Appends row `row` of `columns` (the batch's [`cells`]) to `out` as a JSON object.
@@ -89,17 +82,47 @@ impl ObjectWriter {
             && extra.is_valid(row)
         {
             // `_extra` is a JSON object: its members join the user's own.
-            let inner = extra.value(row).trim();
-            let inner = &inner[1..inner.len() - 1];
-            if !inner.is_empty() {
-                if !first {
-                    out.push(b',');
-                }
-                out.extend_from_slice(inner.as_bytes());
-            }
+            append_members(extra.value(row), out, first);
         }
         out.push(b'}');
     }
+}
+
+/// Rows `rows` of `batch` (whose columns are those of `schema`), each written by `write`
+/// (given the batch's cells, the row, its buffer and a scratch string).
+pub fn each_row(
+    schema: &Schema,
+    batch: &RecordBatch,
+    rows: std::ops::Range<usize>,
+    write: impl Fn(&[Cells<'_>], usize, &mut Vec<u8>, &mut String),
+) -> Result<Vec<Vec<u8>>> {
+    let arrays = normalize_batch(batch)?;
+    let columns = cells(schema, &arrays)?;
+    let mut scratch = String::new();
+    Ok(rows
+        .map(|row| {
+            let mut out = Vec::with_capacity(1024);
+            write(&columns, row, &mut out, &mut scratch);
+            out
+        })
+        .collect())
+}
+
+/// Appends the members of the JSON object text `object` to an object being written
+/// (`first`: none written yet); says whether any was.
+pub fn append_members(object: &str, out: &mut Vec<u8>, first: bool) -> bool {
+    let inner = object.trim();
+    let inner = inner
+        .get(1..inner.len().saturating_sub(1))
+        .unwrap_or_default();
+    if inner.trim().is_empty() {
+        return false;
+    }
+    if !first {
+        out.push(b',');
+    }
+    out.extend_from_slice(inner.as_bytes());
+    true
 }
 
 /// Writes batches as a JSON array or as NDJSON.

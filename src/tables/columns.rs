@@ -8,7 +8,8 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use serde_json::Value;
 
 use crate::source::schema::{is_json, json_field};
@@ -331,6 +332,67 @@ impl Builder {
                 }
             }
         }
+    }
+}
+
+/// The builders of a projection's columns, cut into batches of `batch_rows` rows.
+pub struct Batcher {
+    schema: SchemaRef,
+    /// One builder a column, in the projection's order.
+    pub builders: Vec<Builder>,
+    rows: usize,
+    batch_rows: usize,
+}
+
+impl Batcher {
+    /// Builders for the columns of `schema` (a projection of a table's schema).
+    pub fn new(schema: SchemaRef, batch_rows: usize) -> Batcher {
+        let builders = schema
+            .fields()
+            .iter()
+            .map(|f| Builder::new(Type::of(f)))
+            .collect();
+        Batcher {
+            schema,
+            builders,
+            rows: 0,
+            batch_rows: batch_rows.max(1),
+        }
+    }
+
+    /// Counts a row whose columns were appended; hands a full batch to `emit` and says
+    /// whether to go on.
+    pub fn row(&mut self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> crate::error::Result<bool> {
+        self.push();
+        if self.rows < self.batch_rows {
+            return Ok(true);
+        }
+        Ok(emit(self.batch()?))
+    }
+
+    /// Counts a row whose columns were appended (the caller takes the batches).
+    pub fn push(&mut self) {
+        self.rows += 1;
+    }
+
+    /// Hands the rows not yet sent to `emit`.
+    pub fn finish(mut self, emit: &mut dyn FnMut(RecordBatch) -> bool) -> crate::error::Result<()> {
+        if self.rows > 0 {
+            emit(self.batch()?);
+        }
+        Ok(())
+    }
+
+    /// The rows appended since the last batch, as a batch.
+    pub fn batch(&mut self) -> crate::error::Result<RecordBatch> {
+        let arrays = self.builders.iter_mut().map(Builder::finish).collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(self.rows));
+        self.rows = 0;
+        Ok(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            arrays,
+            &options,
+        )?)
     }
 }
 

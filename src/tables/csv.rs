@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
 
-use super::columns::{Builder, Guess, Type};
+use super::columns::{Batcher, Guess};
 use super::{Emit, Types, open_file};
 use crate::error::{Error, Result};
 
@@ -58,56 +57,24 @@ impl CsvFile {
     ) -> Result<()> {
         let mut reader = reader(&self.path, self.delimiter)?;
         header(&self.path, &mut reader)?;
-        let schema = Arc::new(self.schema.project(columns)?);
-        let mut builders: Vec<Builder> = columns
-            .iter()
-            .map(|&i| Builder::new(Type::of(self.schema.field(i))))
-            .collect();
+        let mut batcher = Batcher::new(Arc::new(self.schema.project(columns)?), batch_rows);
         let mut record = csv::StringRecord::new();
-        let (mut rows, mut total) = (0, 0);
+        let mut total = 0;
         while limit.is_none_or(|l| total < l) && next(&self.path, &mut reader, &mut record)? {
-            for (builder, &i) in builders.iter_mut().zip(columns) {
+            for (builder, &i) in batcher.builders.iter_mut().zip(columns) {
                 if let Err(why) = builder.text(&record[i]) {
                     let line = record.position().map_or(0, |p| p.line());
-                    return Err(cell_error(
-                        &self.path,
-                        line,
-                        self.schema.field(i).name(),
-                        &record[i],
-                        &why,
-                    ));
+                    let name = self.schema.field(i).name();
+                    return Err(cell_error(&self.path, line, name, &record[i], &why));
                 }
             }
-            rows += 1;
             total += 1;
-            if rows == batch_rows {
-                if !emit(batch(&schema, &mut builders, rows)?) {
-                    return Ok(());
-                }
-                rows = 0;
+            if !batcher.row(emit)? {
+                return Ok(());
             }
         }
-        if rows > 0 {
-            emit(batch(&schema, &mut builders, rows)?);
-        }
-        Ok(())
+        batcher.finish(emit)
     }
-}
-
-/// A batch of what the builders hold.
-pub(super) fn batch(
-    schema: &SchemaRef,
-    builders: &mut [Builder],
-    rows: usize,
-) -> Result<RecordBatch> {
-    let arrays = builders.iter_mut().map(Builder::finish).collect();
-    let options =
-        datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
-    Ok(RecordBatch::try_new_with_options(
-        schema.clone(),
-        arrays,
-        &options,
-    )?)
 }
 
 /// An error about one cell: file, line, column, the cell (shortened) and why.

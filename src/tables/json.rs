@@ -13,8 +13,8 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::columns::{Builder, Guess, Type};
-use super::csv::{batch, cell_error};
+use super::columns::{Batcher, Guess};
+use super::csv::cell_error;
 use super::{Emit, Types, open_file};
 use crate::error::{Error, Result};
 
@@ -75,47 +75,46 @@ impl JsonFile {
         batch_rows: usize,
         emit: Emit<'_>,
     ) -> Result<()> {
-        let schema = Arc::new(self.schema.project(columns)?);
         let names: Vec<&str> = columns
             .iter()
             .map(|&i| self.schema.field(i).name().as_str())
             .collect();
-        let mut builders: Vec<Builder> = columns
-            .iter()
-            .map(|&i| Builder::new(Type::of(self.schema.field(i))))
-            .collect();
-        let (mut rows, mut total) = (0usize, 0usize);
+        let mut batcher = Batcher::new(Arc::new(self.schema.project(columns)?), batch_rows);
+        let mut total = 0usize;
         let mut stopped = false;
+        let lines = self.lines;
         each(
             &self.path,
             self.pointer.as_deref(),
-            self.lines,
-            &mut |line, record| {
+            lines,
+            &mut |at, record| {
                 if limit.is_some_and(|l| total >= l) {
                     return Ok(false);
                 }
-                for (builder, name) in builders.iter_mut().zip(&names) {
+                for (builder, name) in batcher.builders.iter_mut().zip(&names) {
                     let value = record.get(name).unwrap_or(&Value::Null);
                     if let Err(why) = builder.json(value) {
-                        return Err(cell_error(&self.path, line, name, &value.to_string(), &why));
+                        let cell = value.to_string();
+                        return Err(if lines {
+                            cell_error(&self.path, at, name, &cell, &why)
+                        } else {
+                            let mut e = cell_error(&self.path, 1, name, &cell, &why);
+                            if let Error::Input { message, .. } = &mut e {
+                                *message = format!("record {at}: {message}");
+                            }
+                            e
+                        });
                     }
                 }
-                rows += 1;
                 total += 1;
-                if rows == batch_rows {
-                    rows = 0;
-                    if !emit(batch(&schema, &mut builders, batch_rows)?) {
-                        stopped = true;
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
+                stopped = !batcher.row(emit)?;
+                Ok(!stopped)
             },
         )?;
-        if rows > 0 && !stopped {
-            emit(batch(&schema, &mut builders, rows)?);
+        if stopped {
+            return Ok(());
         }
-        Ok(())
+        batcher.finish(emit)
     }
 }
 

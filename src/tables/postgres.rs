@@ -11,8 +11,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use tokio_postgres::types::{FromSql, Type as PgType};
 use tokio_postgres::{Client, Config, NoTls};
 
-use super::columns::{Builder, Type};
-use super::csv::batch;
+use super::columns::{Batcher, Builder, Type};
 use super::quote_ident;
 use crate::error::{Error, Result};
 
@@ -149,11 +148,7 @@ impl PostgresTable {
         let statement = transaction.prepare(&sql).await.map_err(fail)?;
         let portal = transaction.bind(&statement, &[]).await.map_err(fail)?;
         let schema = Arc::new(self.schema.project(columns)?);
-        let mut builders: Vec<Builder> = schema
-            .fields()
-            .iter()
-            .map(|f| Builder::new(Type::of(f)))
-            .collect();
+        let mut batcher = Batcher::new(schema.clone(), batch_rows);
         loop {
             let rows = transaction
                 .query_portal(&portal, batch_rows.max(1) as i32)
@@ -163,7 +158,7 @@ impl PostgresTable {
                 return Ok(());
             }
             for row in &rows {
-                for (i, builder) in builders.iter_mut().enumerate() {
+                for (i, builder) in batcher.builders.iter_mut().enumerate() {
                     put(row, i, builder).map_err(|e| {
                         Error::usage(
                             &self.shown,
@@ -171,14 +166,10 @@ impl PostgresTable {
                         )
                     })?;
                 }
+                batcher.push();
             }
             let done = rows.len() < batch_rows;
-            if sink
-                .send(Ok(batch(&schema, &mut builders, rows.len())?))
-                .await
-                .is_err()
-                || done
-            {
+            if sink.send(Ok(batcher.batch()?)).await.is_err() || done {
                 return Ok(());
             }
         }

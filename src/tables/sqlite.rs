@@ -9,8 +9,7 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use super::columns::{Builder, Type};
-use super::csv::batch;
+use super::columns::{Batcher, Type};
 use super::{Emit, quote_ident};
 use crate::error::{Error, Result};
 
@@ -107,17 +106,12 @@ impl SqliteTable {
         let sql = self.statement(columns, filter, limit);
         let mut statement = connection.prepare(&sql).map_err(fail)?;
         let schema = Arc::new(self.schema.project(columns)?);
-        let mut builders: Vec<Builder> = schema
-            .fields()
-            .iter()
-            .map(|f| Builder::new(Type::of(f)))
-            .collect();
+        let mut batcher = Batcher::new(schema.clone(), batch_rows);
         let mut rows = statement.query([]).map_err(fail)?;
-        let mut count = 0;
         let mut number = 0u64;
         while let Some(row) = rows.next().map_err(fail)? {
             number += 1;
-            for (i, builder) in builders.iter_mut().enumerate() {
+            for (i, builder) in batcher.builders.iter_mut().enumerate() {
                 let value = row.get_ref(i).map_err(fail)?;
                 let fits = match value {
                     ValueRef::Null => {
@@ -146,18 +140,11 @@ impl SqliteTable {
                     ));
                 }
             }
-            count += 1;
-            if count == batch_rows {
-                count = 0;
-                if !emit(batch(&schema, &mut builders, batch_rows)?) {
-                    return Ok(());
-                }
+            if !batcher.row(emit)? {
+                return Ok(());
             }
         }
-        if count > 0 {
-            emit(batch(&schema, &mut builders, count)?);
-        }
-        Ok(())
+        batcher.finish(emit)
     }
 }
 

@@ -153,8 +153,11 @@ impl Server {
         format!("postgres://{USER}@127.0.0.1:{}/postgres", self.port)
     }
 
-    /// Runs SQL statements.
-    pub fn execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+    /// Runs `f` with a client of the server, on a runtime of its own.
+    fn with_client<T>(
+        &self,
+        f: impl AsyncFnOnce(&tokio_postgres::Client) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, tokio_postgres::Error> {
         let url = format!(
             "postgres://{USER}:{PASSWORD}@127.0.0.1:{}/postgres",
             self.port
@@ -166,38 +169,31 @@ impl Server {
         runtime.block_on(async {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
             tokio::spawn(connection);
-            client.batch_execute(sql).await
+            f(&client).await
         })
+    }
+
+    /// Runs SQL statements.
+    pub fn execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        self.with_client(async |client| client.batch_execute(sql).await)
     }
 
     /// The rows of a query, each column as text (NULL as `None`).
     pub fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
-        let url = format!(
-            "postgres://{USER}:{PASSWORD}@127.0.0.1:{}/postgres",
-            self.port
-        );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        let messages = self
+            .with_client(async |client| client.simple_query(sql).await)
             .unwrap();
-        runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            let messages = client.simple_query(sql).await.unwrap();
-            messages
-                .into_iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                        (0..row.len())
-                            .map(|i| row.get(i).map(str::to_string))
-                            .collect(),
-                    ),
-                    _ => None,
-                })
-                .collect()
-        })
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Loads a file of SQL statements.
