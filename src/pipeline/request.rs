@@ -110,6 +110,52 @@ fn fresh(base: &str, taken: &[String]) -> String {
         .unwrap_or_else(|| base.to_string())
 }
 
+/// A condition that reads tables (`email IN (SELECT email FROM blocklist)`): planned as the
+/// filter of `SELECT * FROM users WHERE condition` (an AST built around the parsed
+/// condition), so that its subqueries see the session's tables, which an expression parsed
+/// alone does not.
+async fn with_tables(frame: &DataFrame, text: &str) -> datafusion::error::Result<Expr> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::error::DataFusionError;
+    use datafusion::logical_expr::LogicalPlan;
+    use datafusion::sql::sqlparser::{ast, dialect::PostgreSqlDialect, parser::Parser};
+    let dialect = PostgreSqlDialect {};
+    let sql_error = |e: datafusion::sql::sqlparser::parser::ParserError| {
+        DataFusionError::SQL(Box::new(e), None)
+    };
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(text)
+        .map_err(sql_error)?;
+    let condition = parser.parse_expr().map_err(sql_error)?;
+    parser
+        .expect_token(&datafusion::sql::sqlparser::tokenizer::Token::EOF)
+        .map_err(sql_error)?;
+    let mut statements = Parser::parse_sql(&dialect, "SELECT * FROM users").map_err(sql_error)?;
+    let mut statement = statements.remove(0);
+    if let ast::Statement::Query(query) = &mut statement
+        && let ast::SetExpr::Select(select) = query.body.as_mut()
+    {
+        select.selection = Some(condition);
+    }
+    let (state, _) = frame.clone().into_parts();
+    let plan = state
+        .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+            statement,
+        )))
+        .await?;
+    let mut predicate = None;
+    plan.apply(|node| {
+        Ok(match node {
+            LogicalPlan::Filter(filter) => {
+                predicate = Some(filter.predicate.clone());
+                TreeNodeRecursion::Stop
+            }
+            _ => TreeNodeRecursion::Continue,
+        })
+    })?;
+    predicate.ok_or_else(|| DataFusionError::Plan("the condition planned to no filter".into()))
+}
+
 impl Request {
     /// Plans the request over the users of `source`, in `ctx`.
     pub async fn plan(&self, ctx: &SessionContext, source: &Source) -> Result<Planned> {
@@ -121,7 +167,7 @@ impl Request {
             UsersTable::with_ordinal(source.clone(), &ordinal)
         };
         let mut frame = table.frame(ctx)?;
-        let filter = self.filter(&frame)?;
+        let filter = self.filter(&frame).await?;
         if let Some(filter) = &filter {
             frame = frame.filter(filter.clone())?;
         }
@@ -130,14 +176,19 @@ impl Request {
     }
 
     /// The conditions as one expression over `frame`'s users.
-    fn filter(&self, frame: &DataFrame) -> Result<Option<Expr>> {
+    async fn filter(&self, frame: &DataFrame) -> Result<Option<Expr>> {
         let mut filter: Option<Expr> = None;
         for condition in &self.conditions {
             let expr = match condition {
                 Condition::Search { text, context } => crate::search::compile(text, context)?.expr,
-                Condition::Sql { text, context } => frame
-                    .parse_sql_expr(text)
-                    .map_err(|e| Error::usage(context, e.strip_backtrace()))?,
+                Condition::Sql { text, context } => {
+                    let expr = if text.to_ascii_uppercase().contains("SELECT") {
+                        with_tables(frame, text).await
+                    } else {
+                        frame.parse_sql_expr(text)
+                    };
+                    expr.map_err(|e| Error::usage(context, e.strip_backtrace()))?
+                }
             };
             filter = Some(match filter {
                 Some(before) => before.and(expr),

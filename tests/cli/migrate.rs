@@ -548,6 +548,21 @@ fn foreign_tables_and_mappings_fail_clearly() {
         "SELECT count(*) AS n FROM users WHERE email IN (SELECT email FROM users WHERE logins_count > 0)",
     ]);
     assert_eq!(joined, direct);
+    // export takes tables beside the users, for its conditions.
+    let picked = super::ok(&[
+        "export",
+        "fixtures/users.ndjson",
+        "--table",
+        &format!("l={}", pq.display()),
+        "--where",
+        "email IN (SELECT email FROM l WHERE logins_count > 0)",
+        "--field",
+        "email",
+        "--format",
+        "ndjson",
+    ]);
+    let n: usize = direct.lines().nth(1).unwrap().parse().unwrap();
+    assert_eq!(picked.lines().count(), n);
 }
 
 /// The converters and the check agree with Auth0's own examples of custom_password_hash
