@@ -111,7 +111,8 @@ impl Guess {
     }
 
     /// Takes one CSV cell into account: integers written as they print (no leading zero, no
-    /// sign but `-`), decimals, `true`/`false`; anything else is text.
+    /// sign but `-`), decimals, `true`/`false` (or `t`/`f`, as PostgreSQL writes them);
+    /// anything else is text.
     pub fn text(self, cell: &str) -> Guess {
         if cell.is_empty() {
             return self;
@@ -138,7 +139,11 @@ impl Guess {
 
 /// The type a CSV cell looks like.
 fn text_type(cell: &str) -> Type {
-    if cell.eq_ignore_ascii_case("true") || cell.eq_ignore_ascii_case("false") {
+    // true/false, and t/f as PostgreSQL's COPY writes booleans.
+    if ["true", "false", "t", "f"]
+        .iter()
+        .any(|b| cell.eq_ignore_ascii_case(b))
+    {
         return Type::Boolean;
     }
     if integer(cell).is_some() {
@@ -413,6 +418,8 @@ mod tests {
         assert_eq!(guess(&["007", "1"]), Type::Text);
         assert_eq!(guess(&["+15550100"]), Type::Text);
         assert_eq!(guess(&["TRUE", "false"]), Type::Boolean);
+        assert_eq!(guess(&["t", "f", ""]), Type::Boolean);
+        assert_eq!(guess(&["f", "m"]), Type::Text);
         assert_eq!(guess(&["true", "1"]), Type::Text);
         assert_eq!(guess(&["", ""]), Type::Text);
         assert_eq!(guess(&["nan"]), Type::Text);
