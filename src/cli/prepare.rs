@@ -159,6 +159,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         return update(&args, base, settings).await;
     }
+    if args.inputs.is_empty() && args.connection.is_some() {
+        return Err(Error::usage(
+            "--connection",
+            "keeps the exported users of one connection; the rows of --table have none (the \
+             connection users go to is chosen at import: userport import --connection NAME)",
+        )
+        .into());
+    }
     let inputs = args.inputs.iter().map(|a| Input::parse(a)).collect();
     let quiet = args.quiet || args.plan.explain == Some(super::Explain::Plan);
     let users = super::open_users(
