@@ -26,7 +26,7 @@ mkdir "$work/pg"; [ "$(id -u)" = 0 ] && chown postgres "$work/pg"
 pg=$!
 for _ in $(seq 50); do psql -h 127.0.0.1 -p 55432 -U bench -d postgres -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
 psql -q -h 127.0.0.1 -p 55432 -U bench -d postgres -c "$(sed -n '/^CREATE TABLE/,/^);/p' "$root/fixtures/migrate/django_auth_user.sql")"
-psql -q -h 127.0.0.1 -p 55432 -U bench -d postgres -c "\\copy auth_user FROM '$work/auth_user.csv' CSV HEADER"
+psql -q -h 127.0.0.1 -p 55432 -U bench -d postgres -c "\\copy auth_user FROM '$work/auth_user.csv' WITH (FORMAT csv, HEADER, FORCE_NOT_NULL (first_name, last_name))"
 
 cd "$root"
 for round in $(seq "$rounds"); do

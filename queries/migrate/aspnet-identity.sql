@@ -15,4 +15,3 @@ SELECT
     "PhoneNumber"                            AS "user_metadata.phone_number",
     "TwoFactorEnabled" = 1                   AS "app_metadata.two_factor_enabled"
 FROM "AspNetUsers"
-ORDER BY "NormalizedEmail"

@@ -24,4 +24,3 @@ SELECT
     CAST(date_joined AS VARCHAR) AS "app_metadata.date_joined",
     CAST(last_login AS VARCHAR)  AS "app_metadata.last_login"
 FROM auth_user
-ORDER BY id
