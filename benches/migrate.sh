@@ -15,15 +15,21 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"; chmod 755 "$work"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | tail -1)
 as_pg=(); [ "$(id -u)" = 0 ] && as_pg=(runuser -u postgres --)
-cleanup() { [ -n "${pg:-}" ] && kill -INT "$pg" 2>/dev/null && wait "$pg" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  pkill -INT -f "$work/pg/data" 2>/dev/null || true
+  while pgrep -f "$work/pg/data" >/dev/null; do sleep 0.2; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
+if psql -h 127.0.0.1 -p 55432 -U bench -d postgres -c 'SELECT 1' >/dev/null 2>&1; then
+  echo "a server already answers on 127.0.0.1:55432: stop it first" >&2; exit 2
+fi
 python3 "$root/benches/legacy_users.py" "$n" > "$work/auth_user.csv"
 mkdir "$work/pg"; [ "$(id -u)" = 0 ] && chown postgres "$work/pg"
 "${as_pg[@]}" "$pgbin/initdb" -D "$work/pg/data" -U bench --auth=trust --no-sync >/dev/null
 "${as_pg[@]}" "$pgbin/postgres" -D "$work/pg/data" -p 55432 -c listen_addresses=127.0.0.1 \
   -k "$work/pg" -c fsync=off >/dev/null 2>&1 &
-pg=$!
 for _ in $(seq 50); do psql -h 127.0.0.1 -p 55432 -U bench -d postgres -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
 psql -q -h 127.0.0.1 -p 55432 -U bench -d postgres -c "$(sed -n '/^CREATE TABLE/,/^);/p' "$root/fixtures/migrate/django_auth_user.sql")"
 psql -q -h 127.0.0.1 -p 55432 -U bench -d postgres -c "\\copy auth_user FROM '$work/auth_user.csv' WITH (FORMAT csv, HEADER, FORCE_NOT_NULL (first_name, last_name))"
