@@ -148,7 +148,7 @@ pub async fn open_users(
 pub struct TableArgs {
     /// A table to query beside (or instead of) the exports: NAME=SOURCE, where SOURCE is a
     /// CSV/TSV file with a header, NDJSON, a JSON array, FILE.json#/pointer (the array of
-    /// records inside a document), Parquet (each file maybe .gz), sqlite://PATH#TABLE or
+    /// records inside a document) — each maybe gzipped —, Parquet, sqlite://PATH#TABLE or
     /// postgres://USER[:PASSWORD]@HOST[:PORT]/DB#TABLE (password also from PGPASSWORD).
     /// Repeatable.
     #[arg(long = "table", value_name = "NAME=SOURCE")]

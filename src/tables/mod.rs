@@ -342,6 +342,12 @@ pub async fn register(ctx: &SessionContext, spec: &Spec, types: &Types) -> Resul
             }
             match (format(path)?, pointer) {
                 (Format::Parquet, None) => {
+                    if path.to_string_lossy().to_ascii_lowercase().ends_with(".gz") {
+                        return Err(Error::usage(
+                            format!("--table {}={}", spec.name, spec.location),
+                            "a gzipped Parquet file: gunzip it first (Parquet compresses its own pages)",
+                        ));
+                    }
                     if !types.is_empty() {
                         return Err(Error::usage(
                             format!("--table-schema {}", spec.name),
