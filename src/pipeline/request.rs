@@ -110,11 +110,14 @@ fn fresh(base: &str, taken: &[String]) -> String {
         .unwrap_or_else(|| base.to_string())
 }
 
-/// A condition that reads tables (`email IN (SELECT email FROM blocklist)`): planned as the
-/// filter of `SELECT * FROM users WHERE condition` (an AST built around the parsed
+/// A `--where` condition over `frame`'s users. One without a subquery is parsed as an
+/// expression; one with a subquery (`email IN (SELECT email FROM blocklist)`) is planned as
+/// the filter of `SELECT * FROM users WHERE condition` (an AST built around the parsed
 /// condition), so that its subqueries see the session's tables, which an expression parsed
 /// alone does not.
-async fn with_tables(frame: &DataFrame, text: &str) -> datafusion::error::Result<Expr> {
+async fn sql_condition(frame: &DataFrame, text: &str) -> datafusion::error::Result<Expr> {
+    use std::ops::ControlFlow;
+
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     use datafusion::error::DataFusionError;
     use datafusion::logical_expr::LogicalPlan;
@@ -123,13 +126,27 @@ async fn with_tables(frame: &DataFrame, text: &str) -> datafusion::error::Result
     let sql_error = |e: datafusion::sql::sqlparser::parser::ParserError| {
         DataFusionError::SQL(Box::new(e), None)
     };
-    let mut parser = Parser::new(&dialect)
+    // Parsed here only to look for a subquery; any other condition, or a text that does not
+    // parse, goes through DataFusion's own expression parser (and its messages).
+    let parsed = Parser::new(&dialect)
         .try_with_sql(text)
-        .map_err(sql_error)?;
-    let condition = parser.parse_expr().map_err(sql_error)?;
-    parser
-        .expect_token(&datafusion::sql::sqlparser::tokenizer::Token::EOF)
-        .map_err(sql_error)?;
+        .and_then(|mut parser| {
+            let expr = parser.parse_expr()?;
+            parser.expect_token(&datafusion::sql::sqlparser::tokenizer::Token::EOF)?;
+            Ok(expr)
+        });
+    let has_subquery = |condition: &ast::Expr| {
+        ast::visit_expressions(condition, |e| match e {
+            ast::Expr::Subquery(_) | ast::Expr::InSubquery { .. } | ast::Expr::Exists { .. } => {
+                ControlFlow::Break(())
+            }
+            _ => ControlFlow::Continue(()),
+        })
+        .is_break()
+    };
+    let Some(condition) = parsed.ok().filter(has_subquery) else {
+        return frame.parse_sql_expr(text);
+    };
     let mut statements = Parser::parse_sql(&dialect, "SELECT * FROM users").map_err(sql_error)?;
     let mut statement = statements.remove(0);
     if let ast::Statement::Query(query) = &mut statement
@@ -181,14 +198,9 @@ impl Request {
         for condition in &self.conditions {
             let expr = match condition {
                 Condition::Search { text, context } => crate::search::compile(text, context)?.expr,
-                Condition::Sql { text, context } => {
-                    let expr = if text.to_ascii_uppercase().contains("SELECT") {
-                        with_tables(frame, text).await
-                    } else {
-                        frame.parse_sql_expr(text)
-                    };
-                    expr.map_err(|e| Error::usage(context, e.strip_backtrace()))?
-                }
+                Condition::Sql { text, context } => sql_condition(frame, text)
+                    .await
+                    .map_err(|e| Error::usage(context, e.strip_backtrace()))?,
             };
             filter = Some(match filter {
                 Some(before) => before.and(expr),
