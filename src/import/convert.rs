@@ -197,6 +197,21 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
             dropped.push(format!("{key} (null)"));
             continue;
         }
+        if key == "custom_password_hash"
+            && let Some((format, reason)) = unconvertible(value)
+        {
+            if conversion.unconvertible_without_password {
+                without_password = Some((format, reason));
+            } else {
+                problems.push(Problem {
+                    pointer: "/custom_password_hash".into(),
+                    code: Code::UnconvertibleHash,
+                    origin: Origin::Auth0,
+                    message: format!("{format}: {reason}"),
+                });
+            }
+            continue;
+        }
         match key.as_str() {
             "user_id" if !conversion.upsert => {
                 let id = user_id.as_deref().unwrap_or_default();
@@ -211,19 +226,6 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
                 } else {
                     // Not a string: kept as it is, for the rules to name.
                     put(&mut out, key, value);
-                }
-            }
-            "custom_password_hash" if unconvertible(value).is_some() => {
-                let (format, reason) = unconvertible(value).unwrap_or_default();
-                if conversion.unconvertible_without_password {
-                    without_password = Some((format, reason));
-                } else {
-                    problems.push(Problem {
-                        pointer: "/custom_password_hash".into(),
-                        code: Code::UnconvertibleHash,
-                        origin: Origin::Auth0,
-                        message: format!("{format}: {reason}"),
-                    });
                 }
             }
             "blocked" if conversion.upsert => {
@@ -292,7 +294,9 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
 /// The format and reason of a hash marked as one Auth0 cannot verify (see
 /// [`crate::password`]).
 fn unconvertible(value: &[u8]) -> Option<(String, String)> {
-    if !value.starts_with(b"{") {
+    // Every hash passes here: only one that names the marker is parsed.
+    let key = crate::password::UNCONVERTIBLE.as_bytes();
+    if !value.starts_with(b"{") || memchr::memmem::find(value, key).is_none() {
         return None;
     }
     let object: Value = serde_json::from_slice(value).ok()?;
