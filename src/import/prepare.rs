@@ -168,7 +168,7 @@ pub struct Preparer {
     current: Option<Open>,
     files: Vec<FileEntry>,
     checker: FileChecker,
-    rejected: BufWriter<File>,
+    rejected: ListFile,
     rejected_by_code: BTreeMap<String, u64>,
     per_connection: BTreeMap<String, u64>,
     dropped: Dropped,
@@ -176,7 +176,7 @@ pub struct Preparer {
     checks: Checks,
     /// Users written without their password (a hash Auth0 cannot verify), listed in
     /// [`WITHOUT_PASSWORD`] as they come.
-    without_password: Option<BufWriter<File>>,
+    without_password: Option<ListFile>,
     without_password_by_format: BTreeMap<String, u64>,
 }
 
@@ -206,6 +206,46 @@ fn write_error(dir: &Path, name: &str, source: std::io::Error) -> Error {
     Error::Write {
         path: dir.join(name).display().to_string(),
         source,
+    }
+}
+
+/// A JSON array written into the staging folder an entry at a time, one a line
+/// (`rejected.json`, `without-password.json`); errors name the file in the target folder.
+struct ListFile {
+    name: &'static str,
+    writer: BufWriter<File>,
+    entries: u64,
+}
+
+impl ListFile {
+    fn create(staging: &Path, dir: &Path, name: &'static str) -> Result<ListFile> {
+        let file = File::create(staging.join(name)).map_err(|e| write_error(dir, name, e))?;
+        let mut writer = BufWriter::new(file);
+        writer
+            .write_all(b"[")
+            .map_err(|e| write_error(dir, name, e))?;
+        Ok(ListFile {
+            name,
+            writer,
+            entries: 0,
+        })
+    }
+
+    fn push(&mut self, entry: &impl Serialize, dir: &Path) -> Result<()> {
+        let separator: &[u8] = if self.entries == 0 { b"\n" } else { b",\n" };
+        self.entries += 1;
+        self.writer
+            .write_all(separator)
+            .and_then(|()| serde_json::to_writer(&mut self.writer, entry).map_err(Into::into))
+            .map_err(|e| write_error(dir, self.name, e))
+    }
+
+    fn finish(mut self, dir: &Path) -> Result<()> {
+        let end: &[u8] = if self.entries == 0 { b"]\n" } else { b"\n]\n" };
+        self.writer
+            .write_all(end)
+            .and_then(|()| self.writer.flush())
+            .map_err(|e| write_error(dir, self.name, e))
     }
 }
 
@@ -253,15 +293,7 @@ impl Preparer {
             path: parent.display().to_string(),
             source,
         })?;
-        let rejected_path = staging.path().join(REJECTED);
-        let mut rejected =
-            BufWriter::new(File::create(&rejected_path).map_err(|source| Error::Write {
-                path: rejected_path.display().to_string(),
-                source,
-            })?);
-        rejected
-            .write_all(b"[")
-            .map_err(|source| write_error(dir, REJECTED, source))?;
+        let rejected = ListFile::create(staging.path(), dir, REJECTED)?;
         Ok(Preparer {
             checker: FileChecker::start(Options {
                 upsert: settings.conversion.upsert,
@@ -411,13 +443,6 @@ impl Preparer {
         row: Option<Vec<u8>>,
     ) -> Result<()> {
         self.totals.rejected += 1;
-        if !self.checks.is_empty()
-            && let Some(email) = serde_json::from_slice::<serde_json::Value>(object)
-                .ok()
-                .and_then(|v| v.get("email").and_then(|e| e.as_str()).map(str::to_string))
-        {
-            self.checks.refused(&email);
-        }
         for code in problems
             .iter()
             .map(|p| p.code.as_str())
@@ -430,10 +455,17 @@ impl Preparer {
             crate::json::get_path(text, &[crate::json::Step::Key(key.to_string())])
                 .and_then(|raw| serde_json::value::RawValue::from_string(raw.to_string()).ok())
         };
+        let email = field("email");
+        if let Some(email) = email.as_ref()
+            && !self.checks.is_empty()
+            && let Ok(email) = serde_json::from_str::<String>(email.get())
+        {
+            self.checks.refused(&email);
+        }
         let entry = Rejected {
             input,
             user_id: field("user_id"),
-            email: field("email"),
+            email,
             problems: problems
                 .iter()
                 .map(|p| RejectedProblem {
@@ -447,16 +479,7 @@ impl Preparer {
                 serde_json::value::RawValue::from_string(String::from_utf8(r).ok()?).ok()
             }),
         };
-        let separator: &[u8] = if self.totals.rejected == 1 {
-            b"\n"
-        } else {
-            b",\n"
-        };
-        let dir = self.settings.dir.clone();
-        self.rejected
-            .write_all(separator)
-            .and_then(|()| serde_json::to_writer(&mut self.rejected, &entry).map_err(Into::into))
-            .map_err(|source| write_error(&dir, REJECTED, source))
+        self.rejected.push(&entry, &self.settings.dir)
     }
 
     fn append(&mut self, row: Row) -> Result<()> {
@@ -504,12 +527,13 @@ impl Preparer {
 
     /// Lists a user written without the password hash Auth0 could not verify.
     fn note_without_password(&mut self, row: &Row, format: &str, reason: &str) -> Result<()> {
-        let dir = self.settings.dir.clone();
-        let fail = |source| write_error(&dir, WITHOUT_PASSWORD, source);
-        let first = self.without_password.is_none();
-        if first {
-            let path = self.staging.path().join(WITHOUT_PASSWORD);
-            self.without_password = Some(BufWriter::new(File::create(&path).map_err(fail)?));
+        let dir = &self.settings.dir;
+        if self.without_password.is_none() {
+            self.without_password = Some(ListFile::create(
+                self.staging.path(),
+                dir,
+                WITHOUT_PASSWORD,
+            )?);
         }
         *self
             .without_password_by_format
@@ -522,11 +546,8 @@ impl Preparer {
             "format": format,
             "reason": reason,
         });
-        let writer = self.without_password.as_mut().expect("opened above");
-        writer
-            .write_all(if first { b"[\n" } else { b",\n" })
-            .and_then(|()| serde_json::to_writer(&mut *writer, &entry).map_err(Into::into))
-            .map_err(fail)
+        let list = self.without_password.as_mut().expect("created above");
+        list.push(&entry, dir)
     }
 
     /// Ends the open file, and has it checked as `validate` would.
@@ -584,21 +605,10 @@ impl Preparer {
         } else {
             Some(self.checks.finish()?)
         };
-        if let Some(mut writer) = self.without_password.take() {
-            writer
-                .write_all(b"\n]\n")
-                .and_then(|()| writer.flush())
-                .map_err(|source| write_error(&dir, WITHOUT_PASSWORD, source))?;
+        if let Some(list) = self.without_password.take() {
+            list.finish(&dir)?;
         }
-        let end: &[u8] = if self.totals.rejected == 0 {
-            b"]\n"
-        } else {
-            b"\n]\n"
-        };
-        self.rejected
-            .write_all(end)
-            .and_then(|()| self.rejected.flush())
-            .map_err(|source| write_error(&dir, REJECTED, source))?;
+        self.rejected.finish(&dir)?;
         let manifest = Manifest {
             userport: env!("CARGO_PKG_VERSION").to_string(),
             kind: if self.settings.conversion.upsert {
