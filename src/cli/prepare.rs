@@ -109,6 +109,12 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub check_passwords: Vec<PathBuf>,
 
+    /// Auth0's password-hash export (NDJSON from Auth0 support, decrypted; gzipped or not):
+    /// each profile gets its bcrypt hash as password_hash, found by connection and user id
+    /// (alt_id, else _id.$oid). Repeatable.
+    #[arg(long, value_name = "FILE", conflicts_with = "upsert")]
+    pub hashes: Vec<PathBuf>,
+
     /// The longest line (one user) of an input; a longer one is an error naming it.
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = crate::pipeline::parse_size)]
     pub max_line_bytes: usize,
@@ -141,6 +147,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             upsert: args.upsert,
             connection: args.connection.clone(),
             unconvertible_without_password: args.unconvertible == Unconvertible::NoPassword,
+            hashes: open_hashes(&args.hashes)?,
         },
         mapped: None,
         force: args.force,
@@ -151,6 +158,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .filter(|a| a.as_str() != "-")
             .map(PathBuf::from)
             .chain(args.file.clone())
+            .chain(args.hashes.iter().cloned())
             .collect(),
     };
     if let Some(base) = &args.base {
@@ -209,6 +217,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let manifest = prepare::run(frame, &settings, checks).await?;
     eprint!("{}", summary(&manifest, &args.output));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The password-hash exports of `--hashes`, indexed (none when none is given).
+pub fn open_hashes(
+    paths: &[PathBuf],
+) -> Result<Option<std::sync::Arc<crate::import::hashes::Hashes>>, Error> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let hashes = crate::import::hashes::Hashes::open(paths)?;
+    Ok(Some(std::sync::Arc::new(hashes)))
 }
 
 /// `prepare --upsert --base EXPORT --sql …`: the query's changes merged into the base.
@@ -317,6 +336,34 @@ fn summary(m: &Manifest, dir: &std::path::Path) -> String {
             plural(*n, "user", "users"),
             dir.join(crate::import::prepare::WITHOUT_PASSWORD).display()
         );
+    }
+    if let Some(h) = &m.hashes {
+        let _ = writeln!(
+            out,
+            "password hashes: {} of {} went to their users",
+            h.matched, h.hashes
+        );
+        if h.profiles_without_hash > 0 {
+            let _ = writeln!(
+                out,
+                "  {} without a hash (listed in {}): they will need a password reset",
+                plural(h.profiles_without_hash, "database user", "database users"),
+                dir.join(crate::import::hashes::WITHOUT_HASH).display()
+            );
+        }
+        let unmatched = h.hashes_without_profile + h.hashes_of_other_connections + h.duplicates;
+        if unmatched > 0 {
+            let _ = writeln!(
+                out,
+                "  {} matched no user: {} without a profile, {} of another connection, {} \
+                 second hashes of a user (listed in {})",
+                plural(unmatched, "hash", "hashes"),
+                h.hashes_without_profile,
+                h.hashes_of_other_connections,
+                h.duplicates,
+                dir.join(crate::import::hashes::UNMATCHED_HASHES).display()
+            );
+        }
     }
     if let Some(checked) = &m.checked_passwords {
         let _ = writeln!(out, "{checked}");

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::hashes::Hashes;
 use super::rules::{self, Code, Options, Origin, PROPERTIES, Problem, UPSERTABLE};
 use crate::json::members;
 use crate::sink::render::write_json_string;
@@ -26,6 +27,9 @@ pub struct Conversion {
     /// Import users whose password hash Auth0 cannot verify without a password (instead of
     /// refusing them).
     pub unconvertible_without_password: bool,
+    /// Password hashes from Auth0's hash export, written into the rows of the users they
+    /// belong to (`prepare --hashes`).
+    pub hashes: Option<std::sync::Arc<Hashes>>,
 }
 
 /// An import row ready to be written.
@@ -49,6 +53,9 @@ pub struct Row {
     pub email_verified_added: bool,
     /// The format of a password hash Auth0 cannot verify, left out of the row, and why.
     pub without_password: Option<(String, String)>,
+    /// With hashes to merge: whether this database user's hash was found (`Some(false)`: it
+    /// has none in the hash export).
+    pub hash_found: Option<bool>,
 }
 
 /// What became of one user.
@@ -65,6 +72,8 @@ pub enum Outcome {
         /// The import row as prepared, when conversion got that far.
         row: Option<Vec<u8>>,
     },
+    /// The conversion could not be made (a hash file that cannot be read back).
+    Failed(crate::error::Error),
 }
 
 /// Counts of what conversion left out, for the summary.
@@ -259,6 +268,30 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
         put(&mut out, "email_verified", b"false");
         verified_added = true;
     }
+    let mut hash_found = None;
+    if let Some(hashes) = &conversion.hashes
+        && !conversion.upsert
+        && let Some(id) = user_id.as_deref()
+        && !members
+            .iter()
+            .any(|(k, _)| k == "password_hash" || k == "custom_password_hash")
+    {
+        let id = if id.starts_with("auth0|") {
+            id.to_string()
+        } else {
+            format!("auth0|{id}")
+        };
+        match hashes.find(&id, identity.connection.as_deref()) {
+            Ok(Some(found)) => {
+                let mut text = Vec::new();
+                write_json_string(&found.password_hash, &mut text);
+                put(&mut out, "password_hash", &text);
+                hash_found = Some(true);
+            }
+            Ok(None) => hash_found = Some(false),
+            Err(e) => return Outcome::Failed(e),
+        }
+    }
     out.push(b'}');
 
     let value: Value = match serde_json::from_slice(&out) {
@@ -288,6 +321,7 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
         linked_identities: identity.linked,
         email_verified_added: verified_added,
         without_password,
+        hash_found,
     })
 }
 

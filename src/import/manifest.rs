@@ -78,6 +78,10 @@ pub struct Manifest {
     /// What `--check-password(s)` proved, when asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checked_passwords: Option<String>,
+    /// With `--hashes`: how the hashes went to the profiles (the ones that did not are in
+    /// `unmatched-hashes.json`, the profiles without one in `without-hash.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashes: Option<crate::import::hashes::HashTotals>,
 }
 
 /// Reads a prepared folder's manifest.

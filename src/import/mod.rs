@@ -8,6 +8,8 @@
 pub mod checks;
 pub mod convert;
 pub mod files;
+pub mod hashes;
+pub mod lookup;
 pub mod manifest;
 pub mod mapping;
 pub mod prepare;

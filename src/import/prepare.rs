@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::checks::Checks;
 use super::convert::{Conversion, Dropped, Outcome, Row, convert};
+use super::hashes::{HashTotals, UNMATCHED_HASHES, WITHOUT_HASH};
 use super::mapping::Mapping;
 use super::rules::{Code, Options, Origin, Problem};
 use super::seen::{Key, Seen};
@@ -178,6 +179,9 @@ pub struct Preparer {
     /// [`WITHOUT_PASSWORD`] as they come.
     without_password: Option<ListFile>,
     without_password_by_format: BTreeMap<String, u64>,
+    /// With `--hashes`: database users written without a hash, listed as they come.
+    without_hash: Option<ListFile>,
+    hash_totals: HashTotals,
 }
 
 /// The list of users written without a password, with why (for the password resets).
@@ -313,6 +317,8 @@ impl Preparer {
             checks: Checks::default(),
             without_password: None,
             without_password_by_format: BTreeMap::new(),
+            without_hash: None,
+            hash_totals: HashTotals::default(),
         })
     }
 
@@ -338,6 +344,7 @@ impl Preparer {
                 Ok(())
             }
             Outcome::Refused { problems, row } => self.refuse(input, object, problems, row),
+            Outcome::Failed(error) => Err(error),
             Outcome::Row(row) => {
                 let mut problems = self.duplicates(&row);
                 if row.json.len() + 5 > self.settings.max_bytes {
@@ -519,6 +526,11 @@ impl Preparer {
         if let Some((format, reason)) = &row.without_password {
             self.note_without_password(&row, format, reason)?;
         }
+        match row.hash_found {
+            Some(true) => self.hash_totals.matched += 1,
+            Some(false) => self.note_without_hash(&row)?,
+            None => {}
+        }
         self.dropped.count(&row);
         let connection = row.connection.unwrap_or_else(|| "(unknown)".to_string());
         *self.per_connection.entry(connection).or_default() += 1;
@@ -548,6 +560,55 @@ impl Preparer {
         });
         let list = self.without_password.as_mut().expect("created above");
         list.push(&entry, dir)
+    }
+
+    /// Lists a database user written without a hash (`--hashes` has none for it).
+    fn note_without_hash(&mut self, row: &Row) -> Result<()> {
+        let dir = &self.settings.dir;
+        if self.without_hash.is_none() {
+            self.without_hash = Some(ListFile::create(self.staging.path(), dir, WITHOUT_HASH)?);
+        }
+        self.hash_totals.profiles_without_hash += 1;
+        let entry = serde_json::json!({
+            "input": self.totals.read,
+            "email": row.email,
+            "user_id": row.user_id,
+            "connection": row.connection,
+        });
+        let list = self.without_hash.as_mut().expect("created above");
+        list.push(&entry, dir)
+    }
+
+    /// With `--hashes`: lists the hashes that went to no profile and counts them.
+    fn finish_hashes(&mut self) -> Result<Option<HashTotals>> {
+        let Some(hashes) = self.settings.conversion.hashes.clone() else {
+            return Ok(None);
+        };
+        let dir = self.settings.dir.clone();
+        if let Some(list) = self.without_hash.take() {
+            list.finish(&dir)?;
+        }
+        let connections: Vec<String> = match &self.settings.conversion.connection {
+            Some(c) => vec![c.clone()],
+            None => self
+                .per_connection
+                .keys()
+                .filter(|c| *c != "(unknown)")
+                .cloned()
+                .collect(),
+        };
+        let mut totals = std::mem::take(&mut self.hash_totals);
+        totals.hashes = hashes.len() as u64;
+        let file = File::create(self.staging.path().join(UNMATCHED_HASHES))
+            .map_err(|e| write_error(&dir, UNMATCHED_HASHES, e))?;
+        let mut out = BufWriter::new(file);
+        hashes
+            .write_unmatched(&connections, &mut out, &mut totals)
+            .and_then(|()| {
+                out.flush()
+                    .map_err(|e| write_error(&dir, UNMATCHED_HASHES, e))
+            })?;
+        Ok(Some(totals))
     }
 
     /// Ends the open file, and has it checked as `validate` would.
@@ -608,6 +669,7 @@ impl Preparer {
         if let Some(list) = self.without_password.take() {
             list.finish(&dir)?;
         }
+        let hashes = self.finish_hashes()?;
         self.rejected.finish(&dir)?;
         let manifest = Manifest {
             userport: env!("CARGO_PKG_VERSION").to_string(),
@@ -627,6 +689,7 @@ impl Preparer {
             connections: self.per_connection,
             without_password: self.without_password_by_format,
             checked_passwords: checked,
+            hashes,
         };
         let mut text = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::Internal(format!("the manifest does not serialize: {e}")))?;
@@ -711,7 +774,17 @@ fn replaceable(dir: &Path, inputs: &[PathBuf]) -> std::result::Result<(), String
     let manifest = read_manifest(&dir.join(MANIFEST)).map_err(|_| not_prepared.to_string())?;
     let mut ours: std::collections::BTreeSet<String> =
         manifest.files.into_iter().map(|f| f.file).collect();
-    ours.extend([MANIFEST, REJECTED, UNMATCHED].map(String::from));
+    ours.extend(
+        [
+            MANIFEST,
+            REJECTED,
+            UNMATCHED,
+            WITHOUT_PASSWORD,
+            WITHOUT_HASH,
+            UNMATCHED_HASHES,
+        ]
+        .map(String::from),
+    );
     let entries = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
     for entry in entries {
         let entry = entry.map_err(|e| e.to_string())?;

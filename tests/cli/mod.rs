@@ -6,6 +6,7 @@ mod export;
 mod export_errors;
 mod expressions;
 mod hardening;
+mod hashes;
 mod import;
 mod migrate;
 mod postgres;
