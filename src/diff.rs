@@ -350,6 +350,14 @@ fn fields(path: &str, old: Option<&Value>, new: Option<&Value>, out: &mut Found)
 
 /// An update's differences: the fields it holds, as Auth0 applies them (objects replaced
 /// whole, so keys they leave out show as removed; `email_verified` false unless given).
+/// The paths of the fields that the update row `new` would change in the user `old`, as
+/// Auth0 applies an upsert (see the partial mode of [`compare`]).
+pub fn update_paths(old: &Value, new: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    partial_fields(old, new, &mut found);
+    found.into_iter().map(|(path, _, _)| path).collect()
+}
+
 fn partial_fields(old: &Value, new: &Value, out: &mut Found) {
     let (Value::Object(old), Value::Object(new)) = (old, new) else {
         return fields("", Some(old), Some(new), out);

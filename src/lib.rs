@@ -25,6 +25,7 @@ pub mod functions;
 pub mod import;
 pub mod js;
 pub mod json;
+pub mod migrate;
 pub mod password;
 pub mod pipeline;
 pub mod search;

@@ -4,6 +4,7 @@
 //! wrong, and reports Auth0's error bodies as Auth0 wrote them. Secrets never reach `Debug`
 //! output, logs or error messages.
 
+pub mod access;
 pub mod export;
 pub mod jobs;
 
@@ -65,22 +66,29 @@ impl Tenant {
     /// The tenant of `--domain` (or `AUTH0_DOMAIN`) with the credentials of the environment:
     /// `AUTH0_TOKEN`, or `AUTH0_CLIENT_ID` and `AUTH0_CLIENT_SECRET`.
     pub fn from_env(domain: Option<&str>) -> Result<Tenant> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Tenant::from_vars(domain, "AUTH0_", "--domain")
+    }
+
+    /// The tenant of `domain` (given by the option `flag`, else `{prefix}DOMAIN`) with the
+    /// credentials of the environment variables `{prefix}TOKEN`, or `{prefix}CLIENT_ID` and
+    /// `{prefix}CLIENT_SECRET` (`AUTH0_FROM_` and `AUTH0_TO_` for `migrate`).
+    pub fn from_vars(domain: Option<&str>, prefix: &str, flag: &str) -> Result<Tenant> {
+        let var = |name: &str| {
+            std::env::var(format!("{prefix}{name}"))
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        };
         let domain = domain
             .map(str::to_string)
-            .or_else(|| var("AUTH0_DOMAIN"))
+            .or_else(|| var("DOMAIN"))
             .ok_or_else(|| {
                 Error::usage(
-                    "--domain",
-                    "no tenant: give --domain TENANT.auth0.com or set AUTH0_DOMAIN",
+                    flag,
+                    format!("no tenant: give {flag} TENANT.auth0.com or set {prefix}DOMAIN"),
                 )
             })?;
         let base = base_url(&domain)?;
-        let auth = match (
-            var("AUTH0_TOKEN"),
-            var("AUTH0_CLIENT_ID"),
-            var("AUTH0_CLIENT_SECRET"),
-        ) {
+        let auth = match (var("TOKEN"), var("CLIENT_ID"), var("CLIENT_SECRET")) {
             (_, Some(client_id), Some(secret)) => Auth::ClientCredentials {
                 client_id,
                 client_secret: Secret::new(secret),
@@ -88,9 +96,11 @@ impl Tenant {
             (Some(token), _, _) => Auth::Token(Secret::new(token)),
             _ => {
                 return Err(Error::usage(
-                    "credentials",
-                    "set AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET (a machine-to-machine \
-                     application authorized for the Management API), or AUTH0_TOKEN",
+                    format!("credentials of {flag}"),
+                    format!(
+                        "set {prefix}CLIENT_ID and {prefix}CLIENT_SECRET (a machine-to-machine \
+                         application authorized for the Management API), or {prefix}TOKEN"
+                    ),
                 ));
             }
         };

@@ -4,6 +4,7 @@ pub mod diff;
 pub mod export;
 pub mod import;
 pub mod jobs;
+pub mod migrate;
 pub mod prepare;
 pub mod progress;
 pub mod sql;
@@ -44,6 +45,9 @@ pub enum Command {
     Jobs(jobs::Args),
     /// Compare two user sets (exports, import files, prepared folders) user by user.
     Diff(diff::Args),
+    /// Move a connection's users to another tenant with their passwords, roles and
+    /// organizations, and prove they arrived.
+    Migrate(migrate::Args),
 }
 
 /// Runs the command; the exit code says how it went (0 ok, 1 problems found).
@@ -56,6 +60,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(args).await,
         Command::Jobs(args) => jobs::run(args).await,
         Command::Diff(args) => diff::run(args).await,
+        Command::Migrate(args) => migrate::run(args).await,
     }
 }
 

@@ -80,20 +80,35 @@ struct RejectedProblem<'a> {
 
 /// Runs `frame` and prepares its users (one a row) into the folder of `settings`.
 pub async fn run(frame: DataFrame, settings: &Settings, checks: Checks) -> Result<Manifest> {
+    let mut preparer = Preparer::new(settings)?.with_checks(checks);
+    each_user(
+        frame,
+        settings.mapped.as_deref(),
+        &settings.conversion,
+        |object, outcome| preparer.take(object, outcome).map(drop),
+    )
+    .await?;
+    preparer.finish()
+}
+
+/// Runs `frame` and hands each user (one a row, rendered as a JSON object; with `mapped`,
+/// the row's columns mapped to import attributes) to `each` in order, with its conversion.
+pub async fn each_user(
+    frame: DataFrame,
+    mapped: Option<&str>,
+    conversion: &Conversion,
+    mut each: impl FnMut(&[u8], Outcome) -> Result<()>,
+) -> Result<()> {
     let schema = Arc::new(frame.schema().as_arrow().clone());
-    let render = match &settings.mapped {
-        Some(context) => {
-            Render::Mapped(Mapping::new(&schema, settings.conversion.upsert, context)?)
-        }
+    let render = match mapped {
+        Some(context) => Render::Mapped(Mapping::new(&schema, conversion.upsert, context)?),
         None => Render::Users(ObjectWriter::new(&schema, Shape::Users)),
     };
-    let mut preparer = Preparer::new(settings)?.with_checks(checks);
     let mut stream = frame
         .execute_stream()
         .await
         .map_err(Error::from_datafusion)?;
     let objects = &render;
-    let conversion = &settings.conversion;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(Error::from_datafusion)?;
         let rows = batch.num_rows();
@@ -111,11 +126,11 @@ pub async fn run(frame: DataFrame, settings: &Settings, checks: Checks) -> Resul
         });
         for converted in [first?, second?] {
             for (object, outcome) in converted {
-                preparer.take(&object, outcome)?;
+                each(&object, outcome)?;
             }
         }
     }
-    preparer.finish()
+    Ok(())
 }
 
 /// Rows `rows` of a batch, each rendered as a JSON object and converted.
@@ -182,6 +197,17 @@ pub struct Preparer {
     /// With `--hashes`: database users written without a hash, listed as they come.
     without_hash: Option<ListFile>,
     hash_totals: HashTotals,
+}
+
+/// What [`Preparer::take`] did with a user.
+#[derive(Debug)]
+pub enum Taken {
+    /// Written to an import file.
+    Written,
+    /// Refused (listed in `rejected.json`), for these reasons.
+    Refused(Vec<Problem>),
+    /// Of another connection than the one asked for.
+    Skipped,
 }
 
 /// The list of users written without a password, with why (for the password resets).
@@ -331,17 +357,17 @@ impl Preparer {
     /// Takes the next user of the input (one JSON object).
     pub fn user(&mut self, object: &[u8]) -> Result<()> {
         let outcome = convert(object, &self.settings.conversion);
-        self.take(object, outcome)
+        self.take(object, outcome).map(drop)
     }
 
-    /// Takes the next user of the input, already converted.
-    pub fn take(&mut self, object: &[u8], outcome: Outcome) -> Result<()> {
+    /// Takes the next user of the input, already converted, and says what became of it.
+    pub fn take(&mut self, object: &[u8], outcome: Outcome) -> Result<Taken> {
         self.totals.read += 1;
         let input = self.totals.read;
         match outcome {
             Outcome::Skipped => {
                 self.totals.skipped += 1;
-                Ok(())
+                Ok(Taken::Skipped)
             }
             Outcome::Refused { problems, row } => self.refuse(input, object, problems, row),
             Outcome::Failed(error) => Err(error),
@@ -363,7 +389,7 @@ impl Preparer {
                     return self.refuse(input, object, problems, Some(row.json));
                 }
                 self.remember(input, &row);
-                self.append(row)
+                self.append(row).map(|()| Taken::Written)
             }
         }
     }
@@ -448,7 +474,7 @@ impl Preparer {
         object: &[u8],
         problems: Vec<Problem>,
         row: Option<Vec<u8>>,
-    ) -> Result<()> {
+    ) -> Result<Taken> {
         self.totals.rejected += 1;
         for code in problems
             .iter()
@@ -486,7 +512,8 @@ impl Preparer {
                 serde_json::value::RawValue::from_string(String::from_utf8(r).ok()?).ok()
             }),
         };
-        self.rejected.push(&entry, &self.settings.dir)
+        self.rejected.push(&entry, &self.settings.dir)?;
+        Ok(Taken::Refused(problems))
     }
 
     fn append(&mut self, row: Row) -> Result<()> {

@@ -127,24 +127,46 @@ pub struct Outcome {
     pub errors: Vec<Value>,
 }
 
-/// Takes a backup of the connection before an upsert: a users-exports job whose download
-/// (gzipped NDJSON) is kept at `path` and checked whole. Recorded in the state file; a run
-/// that resumes finds it there and takes none.
+/// Takes a backup of the connection before an upsert ([`keep_export`]). Recorded in the
+/// state file; a run that resumes finds it there and takes none.
 pub async fn backup(client: std::sync::Arc<Client>, plan: &Plan, path: &Path) -> Result<PathBuf> {
     let mut state = State::load(&plan.state)?;
     if let Some(done) = &state.backup {
         return Ok(PathBuf::from(done));
     }
+    keep_export(
+        client,
+        Some(plan.options.connection_id.clone()),
+        plan.poll,
+        plan.progress.clone(),
+        path,
+    )
+    .await?;
+    state.connection_id = plan.options.connection_id.clone();
+    state.upsert = plan.options.upsert;
+    state.backup = Some(path.display().to_string());
+    state.save(&plan.state)?;
+    Ok(path.to_path_buf())
+}
+
+/// Exports the users of a connection (a users-exports job) into `path`: the download
+/// (gzipped NDJSON) kept as served, and read to the end through gzip first — a download that
+/// does not decompress whole is not kept.
+pub async fn keep_export(
+    client: std::sync::Arc<Client>,
+    connection_id: Option<String>,
+    poll: Duration,
+    progress: Option<crate::auth0::export::OnProgress>,
+    path: &Path,
+) -> Result<()> {
     let request = crate::auth0::export::Request {
-        connection_id: Some(plan.options.connection_id.clone()),
+        connection_id,
         fields: None,
-        progress: plan.progress.clone(),
-        poll: plan.poll,
+        progress,
+        poll,
     };
     let download = crate::auth0::export::export(client, request).await?;
     let name = download.name;
-    // Kept as served, and read to the end through gzip: a backup that does not decompress
-    // whole is no backup (and is not kept).
     let kept = crate::sink::output::Tee::new(download.body, path)?;
     tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
         let mut kept = std::io::BufReader::new(kept);
@@ -156,14 +178,10 @@ pub async fn backup(client: std::sync::Arc<Client>, plan: &Plan, path: &Path) ->
     .await
     .map_err(|e| Error::Read {
         path: name.clone(),
-        source: std::io::Error::other(format!("the backup reader failed: {e}")),
+        source: std::io::Error::other(format!("the export reader failed: {e}")),
     })?
     .map_err(|source| Error::Read { path: name, source })?;
-    state.connection_id = plan.options.connection_id.clone();
-    state.upsert = plan.options.upsert;
-    state.backup = Some(path.display().to_string());
-    state.save(&plan.state)?;
-    Ok(path.to_path_buf())
+    Ok(())
 }
 
 /// Runs the plan: submits each file that has no job yet, waits for every job, reads its

@@ -17,6 +17,7 @@ mod search;
 mod sql;
 mod tenant;
 mod tenant_export;
+mod tenants;
 mod updates;
 mod validate;
 

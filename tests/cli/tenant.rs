@@ -29,6 +29,8 @@ pub struct Recorded {
     pub body: String,
     /// Multipart parts: name, file name, content type, content.
     pub parts: Vec<(String, Option<String>, Option<String>, String)>,
+    /// The status of the answer.
+    pub status: u16,
 }
 
 /// An answer to give instead of the normal one.
@@ -109,7 +111,44 @@ pub struct Tenant {
     /// Recorded answers to give instead of the normal ones (replay mode): method, path,
     /// status, body; each used once, by the first request that matches.
     pub replay: Vec<(String, String, u16, Value)>,
+    /// The roles, with their users' ids.
+    pub roles: Vec<FakeRole>,
+    /// The organizations, with their members.
+    pub organizations: Vec<FakeOrganization>,
+    /// After this many successful requests of a method and path prefix, the tenant answers
+    /// 500 to everything ([`Tenant::down`]).
+    pub down_after: Option<(&'static str, &'static str, u32)>,
+    /// Whether the tenant answers 500 to everything.
+    pub down: bool,
+    /// Export jobs: the connection each exports.
+    pub export_connections: HashMap<String, String>,
     jobs: Vec<ServerJob>,
+}
+
+/// A role of the tenant.
+#[derive(Debug, Clone, Default)]
+pub struct FakeRole {
+    /// `rol_…`.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: Option<String>,
+    /// Its users, in the order they were given it.
+    pub users: Vec<String>,
+}
+
+/// An organization of the tenant.
+#[derive(Debug, Clone, Default)]
+pub struct FakeOrganization {
+    /// `org_…`.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its display name.
+    pub display_name: Option<String>,
+    /// Its members with their role ids there.
+    pub members: Vec<(String, Vec<String>)>,
 }
 
 /// A running server.
@@ -206,6 +245,27 @@ fn error(status: u16, error: &str, message: &str, code: &str) -> Response {
 }
 
 async fn handle(State(state): State<Shared>, request: Request) -> Response {
+    let response = answer(State(state.clone()), request).await;
+    let mut tenant = state.lock().unwrap();
+    if let Some(last) = tenant.requests.last_mut() {
+        last.status = response.status().as_u16();
+    }
+    let last = tenant.requests.last().cloned();
+    if response.status().is_success()
+        && let (Some((method, prefix, left)), Some(last)) = (tenant.down_after.as_mut(), last)
+        && last.method == *method
+        && last.path.starts_with(*prefix)
+    {
+        *left -= 1;
+        if *left == 0 {
+            tenant.down_after = None;
+            tenant.down = true;
+        }
+    }
+    response
+}
+
+async fn answer(State(state): State<Shared>, request: Request) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query = request.uri().query().map(str::to_string);
@@ -246,7 +306,11 @@ async fn handle(State(state): State<Shared>, request: Request) -> Response {
         content_type,
         body: body.clone(),
         parts: parts.clone(),
+        status: 0,
     });
+    if tenant.down {
+        return error(500, "Internal Server Error", "the tenant is down", "down");
+    }
     if let Some(i) = tenant
         .faults
         .iter()
@@ -287,13 +351,31 @@ async fn handle(State(state): State<Shared>, request: Request) -> Response {
             );
         }
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let job = path["/downloads/".len()..]
+            .split('.')
+            .next()
+            .unwrap_or_default();
+        let connection = tenant
+            .export_connections
+            .get(job)
+            .map(|id| connection_name(id).to_string());
         let body = if tenant.export_body.is_empty() {
-            // The tenant's own users, in email order.
+            // The tenant's own users (of the job's connection), in email order, without
+            // password hashes (Auth0's exports carry none).
             let mut emails: Vec<&String> = tenant.users.keys().collect();
             emails.sort();
             let mut text = Vec::new();
             for email in emails {
-                serde_json::to_writer(&mut text, &tenant.users[email]).unwrap();
+                let mut user = tenant.users[email].clone();
+                if let Some(connection) = &connection
+                    && user["identities"][0]["connection"].as_str() != Some(connection)
+                {
+                    continue;
+                }
+                let object = user.as_object_mut().unwrap();
+                object.remove("password_hash");
+                object.remove("custom_password_hash");
+                serde_json::to_writer(&mut text, &user).unwrap();
                 text.push(b'\n');
             }
             text
@@ -331,6 +413,11 @@ async fn handle(State(state): State<Shared>, request: Request) -> Response {
         let id = format!("job_export{:06}", tenant.exports.len() + 1);
         tenant.exports.push((id.clone(), 0));
         let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if let Some(connection) = request["connection_id"].as_str() {
+            tenant
+                .export_connections
+                .insert(id.clone(), connection.to_string());
+        }
         let mut job = json!({"type": "users_export", "status": "pending", "format": "json", "id": id, "created_at": "2026-11-28T00:00:00.000Z"});
         for key in ["connection_id", "fields", "limit"] {
             if let Some(v) = request.get(key) {
@@ -364,6 +451,9 @@ async fn handle(State(state): State<Shared>, request: Request) -> Response {
             ));
         }
         return json_response(200, &job);
+    }
+    if let Some(response) = access(&mut tenant, method.as_str(), &path, query.as_deref(), &body) {
+        return response;
     }
     match (method.as_str(), path.as_str()) {
         ("GET", "/api/v2/connections") => {
@@ -490,11 +580,7 @@ fn run_import(tenant: &mut Tenant, job: &ServerJob) -> (Value, Vec<Value>) {
                 let id = user["user_id"]
                     .as_str()
                     .map_or_else(|| format!("{:024x}", tenant.users.len() + 1), str::to_string);
-                let connection = if job.connection_id == "con_0000000000000002" {
-                    "Other-DB"
-                } else {
-                    "Username-Password-Authentication"
-                };
+                let connection = connection_name(&job.connection_id);
                 stored["user_id"] = json!(format!("auth0|{id}"));
                 stored["identities"] = json!([{"connection": connection, "user_id": id, "provider": "auth0", "isSocial": false}]);
                 tenant.users.insert(email, stored);
@@ -507,4 +593,273 @@ fn run_import(tenant: &mut Tenant, job: &ServerJob) -> (Value, Vec<Value>) {
         json!({"failed": failed, "updated": updated, "inserted": inserted, "total": job.users.len()}),
         errors,
     )
+}
+
+/// The name of a connection of the fake tenant.
+fn connection_name(id: &str) -> &'static str {
+    if id == "con_0000000000000002" {
+        "Other-DB"
+    } else {
+        "Username-Password-Authentication"
+    }
+}
+
+/// A query parameter's value.
+fn param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
+}
+
+/// One page of `items` by checkpoints: `take` items from the offset `from` names.
+fn checkpoint(query: Option<&str>, key: &str, items: Vec<Value>) -> Response {
+    let take: usize = param(query, "take")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(50);
+    let from: usize = param(query, "from")
+        .and_then(|f| f.strip_prefix("ck").and_then(|n| n.parse().ok()))
+        .unwrap_or(0);
+    let end = (from + take).min(items.len());
+    let mut body = json!({ key: items[from.min(end)..end].to_vec() });
+    if end < items.len() {
+        body["next"] = json!(format!("ck{end}"));
+    }
+    json_response(200, &body)
+}
+
+/// The roles and organizations endpoints.
+fn access(
+    tenant: &mut Tenant,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    body: &str,
+) -> Option<Response> {
+    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let segments: Vec<String> = path
+        .trim_start_matches("/api/v2/")
+        .split('/')
+        .map(|s| s.replace("%7C", "|"))
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let ids: std::collections::HashSet<String> =
+        if method == "POST" && (path.ends_with("/users") || path.ends_with("/members")) {
+            tenant
+                .users
+                .values()
+                .filter_map(|u| u["user_id"].as_str().map(str::to_string))
+                .collect()
+        } else {
+            Default::default()
+        };
+    Some(match (method, segments.as_slice()) {
+        ("GET", ["roles"]) => {
+            let page: usize = param(query, "page")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            let per: usize = param(query, "per_page")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(50);
+            let all: Vec<Value> = tenant
+                .roles
+                .iter()
+                .map(|r| json!({"id": r.id, "name": r.name, "description": r.description}))
+                .collect();
+            let start = (page * per).min(all.len());
+            let end = (start + per).min(all.len());
+            json_response(
+                200,
+                &json!({"roles": all[start..end].to_vec(), "start": start, "limit": per, "total": all.len()}),
+            )
+        }
+        ("POST", ["roles"]) => {
+            let name = body["name"].as_str().unwrap_or_default().to_string();
+            if tenant.roles.iter().any(|r| r.name == name) {
+                return Some(error(
+                    409,
+                    "Conflict",
+                    "A role with this name already exists",
+                    "conflict",
+                ));
+            }
+            let role = FakeRole {
+                id: format!("rol_created{:05}", tenant.roles.len()),
+                name,
+                description: body["description"].as_str().map(str::to_string),
+                users: Vec::new(),
+            };
+            let answer = json!({"id": role.id, "name": role.name, "description": role.description});
+            tenant.roles.push(role);
+            json_response(200, &answer)
+        }
+        ("GET", ["roles", id, "users"]) => {
+            let Some(role) = tenant.roles.iter().find(|r| r.id == *id) else {
+                return Some(error(
+                    404,
+                    "Not Found",
+                    "The role does not exist.",
+                    "inexistent_role",
+                ));
+            };
+            let emails: HashMap<&str, &Value> = tenant
+                .users
+                .values()
+                .filter_map(|u| Some((u["user_id"].as_str()?, &u["email"])))
+                .collect();
+            let users = role
+                .users
+                .iter()
+                .map(|u| json!({"user_id": u, "email": emails.get(u.as_str())}))
+                .collect();
+            checkpoint(query, "users", users)
+        }
+        ("POST", ["roles", id, "users"]) => {
+            let users: Vec<String> =
+                serde_json::from_value(body["users"].clone()).unwrap_or_default();
+            if users.is_empty() || users.iter().any(|u| !ids.contains(u)) {
+                return Some(error(
+                    400,
+                    "Bad Request",
+                    "One or more users do not exist",
+                    "invalid_body",
+                ));
+            }
+            let Some(role) = tenant.roles.iter_mut().find(|r| r.id == *id) else {
+                return Some(error(
+                    404,
+                    "Not Found",
+                    "The role does not exist.",
+                    "inexistent_role",
+                ));
+            };
+            for user in users {
+                if !role.users.contains(&user) {
+                    role.users.push(user);
+                }
+            }
+            json_response(200, &json!({}))
+        }
+        ("GET", ["organizations"]) => {
+            let all = tenant
+                .organizations
+                .iter()
+                .map(|o| json!({"id": o.id, "name": o.name, "display_name": o.display_name}))
+                .collect();
+            checkpoint(query, "organizations", all)
+        }
+        ("POST", ["organizations"]) => {
+            let name = body["name"].as_str().unwrap_or_default().to_string();
+            if tenant.organizations.iter().any(|o| o.name == name) {
+                return Some(error(
+                    409,
+                    "Conflict",
+                    "An organization with this name already exists",
+                    "conflict",
+                ));
+            }
+            let org = FakeOrganization {
+                id: format!("org_created{:05}", tenant.organizations.len()),
+                name,
+                display_name: body["display_name"].as_str().map(str::to_string),
+                members: Vec::new(),
+            };
+            let answer = json!({"id": org.id, "name": org.name, "display_name": org.display_name});
+            tenant.organizations.push(org);
+            json_response(201, &answer)
+        }
+        ("GET", ["organizations", id, "members"]) => {
+            let roles: HashMap<String, String> = tenant
+                .roles
+                .iter()
+                .map(|r| (r.id.clone(), r.name.clone()))
+                .collect();
+            let Some(org) = tenant.organizations.iter().find(|o| o.id == *id) else {
+                return Some(error(
+                    404,
+                    "Not Found",
+                    "No organization found by that id",
+                    "inexistent_organization",
+                ));
+            };
+            let with_roles = param(query, "fields").is_some_and(|f| f.contains("roles"));
+            let members = org
+                .members
+                .iter()
+                .map(|(user, held)| {
+                    let mut member = json!({"user_id": user});
+                    if with_roles {
+                        member["roles"] = held
+                            .iter()
+                            .map(|r| json!({"id": r, "name": roles.get(r)}))
+                            .collect();
+                    }
+                    member
+                })
+                .collect();
+            checkpoint(query, "members", members)
+        }
+        ("POST", ["organizations", id, "members"]) => {
+            let members: Vec<String> =
+                serde_json::from_value(body["members"].clone()).unwrap_or_default();
+            if members.is_empty() || members.iter().any(|u| !ids.contains(u)) {
+                return Some(error(
+                    400,
+                    "Bad Request",
+                    "One or more users do not exist",
+                    "invalid_body",
+                ));
+            }
+            let Some(org) = tenant.organizations.iter_mut().find(|o| o.id == *id) else {
+                return Some(error(
+                    404,
+                    "Not Found",
+                    "No organization found by that id",
+                    "inexistent_organization",
+                ));
+            };
+            for member in members {
+                if !org.members.iter().any(|(m, _)| *m == member) {
+                    org.members.push((member, Vec::new()));
+                }
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
+        ("POST", ["organizations", id, "members", user, "roles"]) => {
+            let roles: Vec<String> =
+                serde_json::from_value(body["roles"].clone()).unwrap_or_default();
+            let known: Vec<String> = tenant.roles.iter().map(|r| r.id.clone()).collect();
+            if roles.is_empty() || roles.iter().any(|r| !known.contains(r)) {
+                return Some(error(
+                    400,
+                    "Bad Request",
+                    "One or more roles do not exist",
+                    "invalid_body",
+                ));
+            }
+            let Some(org) = tenant.organizations.iter_mut().find(|o| o.id == *id) else {
+                return Some(error(
+                    404,
+                    "Not Found",
+                    "No organization found by that id",
+                    "inexistent_organization",
+                ));
+            };
+            let Some((_, held)) = org.members.iter_mut().find(|(m, _)| m == user) else {
+                return Some(error(
+                    400,
+                    "Bad Request",
+                    "The user is not a member of the organization",
+                    "invalid_body",
+                ));
+            };
+            for role in roles {
+                if !held.contains(&role) {
+                    held.push(role);
+                }
+            }
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => return None,
+    })
 }
