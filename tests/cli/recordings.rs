@@ -345,3 +345,258 @@ fn an_export_job_is_asked_for_as_the_sdk_asked() {
         );
     }
 }
+
+/// Runs `call` with a client of the replaying server (a token given as is), on a runtime
+/// of its own.
+fn with_client<T>(
+    server: &Server,
+    call: impl AsyncFnOnce(&userport::auth0::Client) -> userport::error::Result<T>,
+) -> T {
+    let client = userport::auth0::Client::new(userport::auth0::Tenant {
+        base: server.url.clone(),
+        auth: userport::auth0::Auth::Token(userport::auth0::Secret::new("recorded-token")),
+    })
+    .unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(call(&client))
+        .unwrap()
+}
+
+/// The value of a query parameter.
+fn param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| v.replace("%2C", ","))
+    })
+}
+
+/// Userport's requests against the recorded ones of the same method, in order: the same
+/// path; for a list, the same checkpoint (`from`) and the same values of the parameters the
+/// recording has too (`include_totals`, `fields`, `include_fields`); for a write, the same
+/// JSON body.
+fn assert_like_recorded(server: &Server, interactions: &[Value], method: &str, prefix: &str) {
+    let ours: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == method && r.path.starts_with(prefix))
+        .collect();
+    let recorded: Vec<&Value> = interactions
+        .iter()
+        .filter(|i| {
+            i["method"] == method && split(i["url"].as_str().unwrap()).0.starts_with(prefix)
+        })
+        .collect();
+    assert!(!ours.is_empty());
+    assert_eq!(ours.len(), recorded.len(), "{ours:#?}");
+    for (ours, recorded) in ours.iter().zip(recorded) {
+        let (path, query) = split(recorded["url"].as_str().unwrap());
+        assert_eq!(ours.path, path);
+        assert_eq!(ours.authorization.as_deref(), Some("Bearer recorded-token"));
+        if method == "GET" {
+            assert_eq!(
+                param(ours.query.as_deref(), "from"),
+                param(query.as_deref(), "from"),
+                "the checkpoint of {path}"
+            );
+            for key in ["include_totals", "fields", "include_fields"] {
+                if let (Some(a), Some(b)) = (
+                    param(ours.query.as_deref(), key),
+                    param(query.as_deref(), key),
+                ) {
+                    assert_eq!(a, b, "{key} of {path}");
+                }
+            }
+        } else {
+            let body: Value = serde_json::from_str(&ours.body).unwrap();
+            assert_eq!(
+                body, recorded["request_body"],
+                "the body of {method} {path}"
+            );
+            assert_eq!(ours.content_type.as_deref(), Some("application/json"));
+        }
+    }
+}
+
+#[test]
+fn role_users_are_read_by_checkpoints_and_given_in_a_batch_as_recorded() {
+    for name in [
+        "TestRoleManager_UsersCheckpointPagination",
+        "TestRoleManager_Users",
+    ] {
+        let Some(interactions) = recording(name) else {
+            return;
+        };
+        let post = interactions
+            .iter()
+            .find(|i| {
+                let url = i["url"].as_str().unwrap();
+                i["method"] == "POST" && url.contains("/roles/") && url.ends_with("/users")
+            })
+            .unwrap();
+        let (path, _) = split(post["url"].as_str().unwrap());
+        let role = path.split('/').nth(4).unwrap().to_string();
+        let batch: Vec<String> =
+            serde_json::from_value(post["request_body"]["users"].clone()).unwrap();
+        let server = replaying(&interactions);
+        let users = with_client(&server, async |client| {
+            client.add_role_users(&role, &batch).await?;
+            let mut users = Vec::new();
+            client.role_users(&role, |page| users.extend(page)).await?;
+            Ok(users)
+        });
+        let mut sorted = users.clone();
+        sorted.sort();
+        let mut given = batch.clone();
+        given.sort();
+        assert_eq!(
+            sorted, given,
+            "{name}: every user of the role, across the pages"
+        );
+        assert_like_recorded(
+            &server,
+            &interactions,
+            "POST",
+            &format!("/api/v2/roles/{role}"),
+        );
+        assert_like_recorded(
+            &server,
+            &interactions,
+            "GET",
+            &format!("/api/v2/roles/{role}"),
+        );
+    }
+}
+
+#[test]
+fn organizations_and_members_are_read_by_checkpoints_as_recorded() {
+    let Some(interactions) = recording("TestOrganizationManager_ListCheckpointPagination") else {
+        return;
+    };
+    let server = replaying(&interactions);
+    let organizations = with_client(&server, async |client| client.organizations().await);
+    let names: Vec<&str> = organizations.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "test-organization745",
+            "test-organization24",
+            "test-organization804"
+        ]
+    );
+    assert_like_recorded(&server, &interactions, "GET", "/api/v2/organizations");
+
+    let Some(interactions) = recording("TestOrganizationManager_MembersCheckpointPagination")
+    else {
+        return;
+    };
+    let post = interactions
+        .iter()
+        .find(|i| i["method"] == "POST" && i["url"].as_str().unwrap().ends_with("/members"))
+        .unwrap();
+    let (path, _) = split(post["url"].as_str().unwrap());
+    let org = path.split('/').nth(4).unwrap().to_string();
+    let batch: Vec<String> =
+        serde_json::from_value(post["request_body"]["members"].clone()).unwrap();
+    let server = replaying(&interactions);
+    let members = with_client(&server, async |client| {
+        client.add_organization_members(&org, &batch).await?;
+        let mut members = Vec::new();
+        client
+            .organization_members(&org, |page| members.extend(page))
+            .await?;
+        Ok(members)
+    });
+    let mut ids: Vec<String> = members.into_iter().map(|m| m.user_id).collect();
+    ids.sort();
+    let mut given = batch;
+    given.sort();
+    assert_eq!(ids, given);
+    assert_like_recorded(
+        &server,
+        &interactions,
+        "POST",
+        &format!("/api/v2/organizations/{org}"),
+    );
+    // Three pages: the last answer is empty and ends the list.
+    assert_like_recorded(
+        &server,
+        &interactions,
+        "GET",
+        &format!("/api/v2/organizations/{org}"),
+    );
+}
+
+#[test]
+fn members_roles_and_role_lists_are_as_recorded() {
+    let Some(interactions) = recording("TestOrganizationManager_Members") else {
+        return;
+    };
+    let server = replaying(&interactions);
+    let (path, _) = split(
+        interactions.iter().find(|i| i["method"] == "GET").unwrap()["url"]
+            .as_str()
+            .unwrap(),
+    );
+    let org = path.split('/').nth(4).unwrap().to_string();
+    let members = with_client(&server, async |client| {
+        let mut members = Vec::new();
+        client
+            .organization_members(&org, |page| members.extend(page))
+            .await?;
+        Ok(members)
+    });
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].user_id, "auth0|63d16bb11e39d8a43b8ed0f5");
+    assert_eq!(
+        members[0].roles,
+        ["test-role403"],
+        "the member's roles, asked with the members"
+    );
+    assert_like_recorded(
+        &server,
+        &interactions,
+        "GET",
+        &format!("/api/v2/organizations/{org}"),
+    );
+
+    let Some(interactions) = recording("TestOrganizationManager_MemberRoles") else {
+        return;
+    };
+    let post = interactions
+        .iter()
+        .find(|i| {
+            let url = i["url"].as_str().unwrap();
+            i["method"] == "POST" && url.contains("/members/") && url.ends_with("/roles")
+        })
+        .unwrap();
+    let (path, _) = split(post["url"].as_str().unwrap());
+    let parts: Vec<&str> = path.split('/').collect();
+    let (org, user) = (parts[4].to_string(), parts[6].replace("%7C", "|"));
+    let roles: Vec<String> = serde_json::from_value(post["request_body"]["roles"].clone()).unwrap();
+    let server = replaying(&interactions);
+    with_client(&server, async |client| {
+        client.add_member_roles(&org, &user, &roles).await
+    });
+    assert_like_recorded(
+        &server,
+        &interactions,
+        "POST",
+        &format!("/api/v2/organizations/{org}/members/"),
+    );
+
+    let Some(interactions) = recording("TestRoleManager_List") else {
+        return;
+    };
+    let server = replaying(&interactions);
+    let roles = with_client(&server, async |client| client.roles().await);
+    assert_eq!(roles.len(), 1);
+    assert_eq!(
+        (roles[0].id.as_str(), roles[0].name.as_str()),
+        ("rol_9yRKwo2Bl0zckceV", "test-role14")
+    );
+    assert_eq!(roles[0].description.as_deref(), Some("Test Role"));
+    assert_like_recorded(&server, &interactions, "GET", "/api/v2/roles");
+}
