@@ -571,3 +571,129 @@ fn the_plan_sends_nothing_to_the_target() {
     assert!(target.state.lock().unwrap().users.len() == there);
     assert_eq!(target.state.lock().unwrap().jobs_created(), 0);
 }
+
+#[test]
+fn an_upsert_updates_who_is_there_and_a_user_the_target_refuses_is_reported() {
+    let n = 400;
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, target, hashes) = tenants(n, tmp.path());
+    let work = tmp.path().join("work");
+    let work_arg = work.to_str().unwrap();
+    let args = [
+        "--hashes",
+        hashes.to_str().unwrap(),
+        "--work",
+        work_arg,
+        "--upsert",
+        "-q",
+    ];
+    // The plan first: the steps up to it are done and kept.
+    let (code, stderr) = migrate(&source, &target, &[&args[..], &["--plan"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    // Meanwhile someone creates user 6 on the target: its import fails (DUPLICATED_USER).
+    target.state.lock().unwrap().users.insert(
+        email(6),
+        json!({"user_id": "auth0|meanwhile6", "email": email(6), "email_verified": false,
+               "identities": [{"connection": CONNECTION, "provider": "auth0", "user_id": "meanwhile6", "isSocial": false}]}),
+    );
+    let (code, stderr) = migrate(&source, &target, &args);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("NOT everything meant to move arrived"),
+        "{stderr}"
+    );
+    let report = report(&work);
+    let users = report["users"].as_array().unwrap();
+    let six = users.iter().find(|u| u["email"] == email(6)).unwrap();
+    assert_eq!(six["status"], "failed on the target", "{six}");
+    assert!(
+        six["error"].as_str().unwrap().contains("DUPLICATED_USER"),
+        "{six}"
+    );
+    assert_eq!(report["summary"]["failed_on_target"], 1);
+    // The users that were there are updated with the source's profile (metadata whole).
+    let t = target.state.lock().unwrap();
+    for i in (0..n).filter(|i| on_target(*i)) {
+        let user = &t.users[&email(i)];
+        assert_eq!(
+            user["user_id"],
+            format!("auth0|target{i}"),
+            "the target's id stays"
+        );
+        assert_eq!(
+            user["user_metadata"],
+            json!({"plan": if i % 2 == 0 { "free" } else { "pro" }, "n": i})
+        );
+        let entry = users.iter().find(|u| u["email"] == email(i)).unwrap();
+        assert_eq!(entry["status"], "updated", "{entry}");
+        assert!(
+            entry["changes"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("user_metadata.plan")),
+            "{entry}"
+        );
+    }
+    // The failed user was given no role (it is not the target's user 6).
+    let admin = t.roles.iter().find(|r| r.name == "admin").unwrap();
+    assert!(
+        !admin
+            .users
+            .iter()
+            .any(|u| u.contains("meanwhile") || *u == source_id(6))
+    );
+    drop(t);
+    // Its role membership is reported as not moved, not as missing.
+    assert_eq!(report["summary"]["everything_arrived"], false);
+}
+
+#[test]
+fn an_export_on_disk_moves_without_the_source_tenant() {
+    let n = 120;
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, target, hashes) = tenants(n, tmp.path());
+    let export = tmp.path().join("source.ndjson");
+    let text: String = source
+        .state
+        .lock()
+        .unwrap()
+        .users
+        .values()
+        .map(|u| format!("{u}\n"))
+        .collect();
+    std::fs::write(&export, text).unwrap();
+    let work = tmp.path().join("work");
+    let out = target
+        .userport()
+        .args(["migrate", "--to", &target.url, "--connection", CONNECTION])
+        .args([
+            "--from-file",
+            export.to_str().unwrap(),
+            "--hashes",
+            hashes.to_str().unwrap(),
+        ])
+        .args([
+            "--where",
+            "user_metadata->>'plan' = 'pro'",
+            "--work",
+            work.to_str().unwrap(),
+        ])
+        .env("AUTH0_TO_CLIENT_ID", "target-client")
+        .env("AUTH0_TO_CLIENT_SECRET", "target-secret")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("no --from"), "{stderr}");
+    assert!(source.requests().is_empty(), "the source tenant was called");
+    let t = target.state.lock().unwrap();
+    for i in 0..n {
+        let there = t.users.contains_key(&email(i));
+        let meant = i % 2 == 1 && !broken(i);
+        assert_eq!(there, meant || on_target(i), "user {i}");
+    }
+    assert!(
+        t.roles.iter().all(|r| r.users.is_empty()),
+        "no role without --from"
+    );
+}
