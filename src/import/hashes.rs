@@ -186,13 +186,7 @@ impl Hashes {
     /// another connection is not this user's.
     pub fn find(&self, user_id: &str, connection: Option<&str>) -> Result<Option<Found>> {
         for entry in self.lines.candidates(0, user_id) {
-            let line = self.lines.read(entry)?;
-            let hash = Exported::read(&line.bytes).map_err(|message| Error::Input {
-                path: line.file.clone(),
-                line: u64::from(line.line),
-                column: 1,
-                message,
-            })?;
+            let (hash, _) = self.hash(entry)?;
             let same_connection = match (&hash.connection, connection) {
                 (Some(theirs), Some(ours)) => theirs == ours,
                 _ => true,

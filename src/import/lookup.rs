@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 
 /// A hasher for keys that are fingerprints already.
 #[derive(Default)]
-struct Identity(u64);
+pub struct Identity(u64);
 
 impl Hasher for Identity {
     fn finish(&self) -> u64 {
@@ -33,7 +33,8 @@ impl Hasher for Identity {
     }
 }
 
-type Map<V> = HashMap<u64, V, BuildHasherDefault<Identity>>;
+/// A map keyed by 64-bit fingerprints (which need no more hashing).
+pub type Map<V> = HashMap<u64, V, BuildHasherDefault<Identity>>;
 
 /// Bits of a line's place that hold its length (lines up to 16 MiB; longer ones are refused).
 const LENGTH_BITS: u32 = 24;

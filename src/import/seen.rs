@@ -5,8 +5,7 @@
 //! where each was first seen: about 20 bytes a key, whatever the key's length. Two different
 //! keys share a fingerprint with a probability of about n²/2⁶⁵ (3·10⁻⁶ for ten million).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 
 /// The keys that must be unique among the users of one import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,25 +29,7 @@ impl Key {
     }
 }
 
-/// A hasher for keys that are fingerprints already.
-#[derive(Default)]
-struct Identity(u64);
-
-impl Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Map = HashMap<u64, u64, BuildHasherDefault<Identity>>;
+type Map = super::lookup::Map<u64>;
 
 /// The keys seen so far, each with the note it was first seen with.
 #[derive(Default)]

@@ -117,25 +117,12 @@ pub struct State {
 
 impl State {
     fn load(path: &Path) -> Result<State> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Input {
-                path: path.display().to_string(),
-                line: e.line() as u64,
-                column: e.column() as u64,
-                message: format!("not a userport access state: {e}"),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(source) => Err(Error::Read {
-                path: path.display().to_string(),
-                source,
-            }),
-        }
+        crate::sink::output::read_json(path, "a userport access state")
+            .map(Option::unwrap_or_default)
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::Internal(format!("the access state does not serialize: {e}")))?;
-        crate::sink::output::write_whole(path, &text)
+        crate::sink::output::write_json(path, self)
     }
 }
 

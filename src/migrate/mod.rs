@@ -133,27 +133,11 @@ struct State {
 
 impl State {
     fn load(path: &Path) -> Result<Option<State>> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::Input {
-                    path: path.display().to_string(),
-                    line: e.line() as u64,
-                    column: e.column() as u64,
-                    message: format!("not a userport migration state: {e}"),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::Read {
-                path: path.display().to_string(),
-                source,
-            }),
-        }
+        crate::sink::output::read_json(path, "a userport migration state")
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::Internal(format!("the migration state does not serialize: {e}")))?;
-        crate::sink::output::write_whole(path, &text)
+        crate::sink::output::write_json(path, self)
     }
 
     fn done(&self, step: &str) -> bool {
@@ -278,17 +262,11 @@ pub async fn run(settings: &Settings) -> Result<Ended> {
         .await?;
     let before = work.join("target-before.ndjson.gz");
     if !state.done("target users before") {
-        settings.say(format!(
-            "exporting the users of {} from {} (to find who is there already)",
-            settings.to_connection,
-            settings.target.base()
-        ));
-        upload::keep_export(
-            settings.target.clone(),
-            Some(to_connection_id.clone()),
-            settings.poll,
-            settings.progress.clone(),
+        export_target(
+            settings,
+            &to_connection_id,
             &before,
+            "to find who is there already",
         )
         .await?;
         step(&mut state, "target users before")?;
@@ -375,19 +353,7 @@ pub async fn run(settings: &Settings) -> Result<Ended> {
     // 7. The target's users after.
     let after = work.join("target-after.ndjson.gz");
     if !state.done("target users after") {
-        settings.say(format!(
-            "exporting the users of {} from {} (for the proof)",
-            settings.to_connection,
-            settings.target.base()
-        ));
-        upload::keep_export(
-            settings.target.clone(),
-            Some(to_connection_id.clone()),
-            settings.poll,
-            settings.progress.clone(),
-            &after,
-        )
-        .await?;
+        export_target(settings, &to_connection_id, &after, "for the proof").await?;
         step(&mut state, "target users after")?;
     }
 
@@ -442,6 +408,28 @@ pub async fn run(settings: &Settings) -> Result<Ended> {
 }
 
 mod report;
+
+/// An export job of the target connection, kept at `path`.
+async fn export_target(
+    settings: &Settings,
+    connection_id: &str,
+    path: &Path,
+    why: &str,
+) -> Result<()> {
+    settings.say(format!(
+        "exporting the users of {} from {} ({why})",
+        settings.to_connection,
+        settings.target.base()
+    ));
+    upload::keep_export(
+        settings.target.clone(),
+        Some(connection_id.to_string()),
+        settings.poll,
+        settings.progress.clone(),
+        path,
+    )
+    .await
+}
 
 /// Step 4: the source's users routed against the target's.
 async fn plan(settings: &Settings, state: &State, before: &Path) -> Result<route::Routed> {
@@ -501,7 +489,16 @@ fn plan_text(settings: &Settings, r: &route::Routed, listing: &access::Listing) 
             r.exists
         );
     }
-    let _ = writeln!(out, "  refused:              {:>9}", r.refused_users);
+    let _ = writeln!(
+        out,
+        "  refused:              {:>9}{}",
+        r.refused_users,
+        if r.refused_users > 0 {
+            "  (each with its reasons in create/rejected.json and users.ndjson)"
+        } else {
+            ""
+        }
+    );
     for (code, n) in &r.refused {
         let _ = writeln!(out, "    {code:<28} {n}");
     }
@@ -659,22 +656,13 @@ fn each_fate(path: &Path, mut each: impl FnMut(route::Fate) -> Result<()>) -> Re
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let mut text = serde_json::to_vec_pretty(value)
-        .map_err(|e| Error::Internal(format!("{} does not serialize: {e}", path.display())))?;
-    text.push(b'\n');
-    crate::sink::output::write_whole(path, &text)
+    crate::sink::output::write_json(path, value)
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+    crate::sink::output::read_json(path, "what userport wrote there")?.ok_or_else(|| Error::Read {
         path: path.display().to_string(),
-        source,
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Input {
-        path: path.display().to_string(),
-        line: e.line() as u64,
-        column: e.column() as u64,
-        message: e.to_string(),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
     })
 }
 

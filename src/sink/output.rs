@@ -157,6 +157,35 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
     destination.commit(writer)
 }
 
+/// Writes `value` as pretty JSON to `path`, whole or not at all (state files, plans,
+/// reports).
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    let mut text = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::Internal(format!("{} does not serialize: {e}", path.display())))?;
+    text.push(b'\n');
+    write_whole(path, &text)
+}
+
+/// Reads back a JSON file that [`write_json`] wrote (`None` when there is none); a file
+/// that is not `what` is an error naming its line and column.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Input {
+                path: path.display().to_string(),
+                line: e.line() as u64,
+                column: e.column() as u64,
+                message: format!("not {what}: {e}"),
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Read {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
 /// An output being written: stdout, a device or pipe written in place, or a temporary file
 /// to be renamed to its path.
 pub struct Destination {

@@ -93,39 +93,26 @@ fn tenants(n: usize, dir: &Path) -> (Server, Server, std::path::PathBuf) {
             role("rol_src_editor", "editor", members(3)),
             role("rol_src_support", "support", members(13)),
         ];
+        // Members of every `every`-th user; every other one of them with `role` there.
+        let organization = |id: &str, name: &str, every: usize, role: &str| FakeOrganization {
+            id: id.into(),
+            name: name.into(),
+            display_name: Some(name.to_uppercase()),
+            members: (0..n)
+                .filter(|i| i % every == 0)
+                .map(|i| {
+                    let roles = if i % (2 * every) == 0 {
+                        vec![role.to_string()]
+                    } else {
+                        vec![]
+                    };
+                    (source_id(i), roles)
+                })
+                .collect(),
+        };
         s.organizations = vec![
-            FakeOrganization {
-                id: "org_src_acme".into(),
-                name: "acme".into(),
-                display_name: Some("Acme".into()),
-                members: (0..n)
-                    .filter(|i| i % 5 == 0)
-                    .map(|i| {
-                        let roles = if i % 10 == 0 {
-                            vec!["rol_src_admin".to_string()]
-                        } else {
-                            vec![]
-                        };
-                        (source_id(i), roles)
-                    })
-                    .collect(),
-            },
-            FakeOrganization {
-                id: "org_src_globex".into(),
-                name: "globex".into(),
-                display_name: Some("Globex".into()),
-                members: (0..n)
-                    .filter(|i| i % 11 == 0)
-                    .map(|i| {
-                        let roles = if i % 22 == 0 {
-                            vec!["rol_src_support".to_string()]
-                        } else {
-                            vec![]
-                        };
-                        (source_id(i), roles)
-                    })
-                    .collect(),
-            },
+            organization("org_src_acme", "acme", 5, "rol_src_admin"),
+            organization("org_src_globex", "globex", 11, "rol_src_support"),
         ];
     }
     {
@@ -146,7 +133,7 @@ fn tenants(n: usize, dir: &Path) -> (Server, Server, std::path::PathBuf) {
         t.organizations = vec![FakeOrganization {
             id: "org_tgt_acme".into(),
             name: "acme".into(),
-            display_name: Some("Acme".into()),
+            display_name: Some("ACME".into()),
             members: Vec::new(),
         }];
     }
