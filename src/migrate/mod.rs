@@ -327,7 +327,7 @@ pub async fn run(settings: &Settings) -> Result<Ended> {
         step(&mut state, "imports")?;
     }
     // Users that failed on the target, by email (lower case), with Auth0's error.
-    let failed = failed_users(&outcomes);
+    let failed = failed_users(&outcomes)?;
 
     // 6. Roles and organizations.
     let ids = target_ids(&work.join("users.ndjson"), &listing, &failed)?;
@@ -529,7 +529,7 @@ fn plan_text(settings: &Settings, r: &route::Routed, listing: &access::Listing) 
         if h.profiles_without_hash > 0 {
             let _ = writeln!(
                 out,
-                "  without a hash: {:>9}  database users created without a password \
+                "  without a hash:       {:>9}  database users created without a password \
                  (without-hash.json: send them a password reset)",
                 h.profiles_without_hash
             );
@@ -581,10 +581,18 @@ pub fn why_left(field: &str) -> &'static str {
     }
 }
 
-/// The users the import jobs failed, by lower-case email, with Auth0's errors.
-fn failed_users(outcomes: &[upload::Outcome]) -> HashMap<String, String> {
+/// The users the import jobs failed, by lower-case email, with Auth0's errors; every user of
+/// a file whose job failed as a whole, with why.
+fn failed_users(outcomes: &[upload::Outcome]) -> Result<HashMap<String, String>> {
     let mut out = HashMap::new();
     for outcome in outcomes {
+        if let Some(failure) = &outcome.failure {
+            let users: Vec<Value> = read_json(Path::new(&outcome.file))?;
+            for user in users {
+                let email = user["email"].as_str().unwrap_or_default().to_lowercase();
+                out.insert(email, format!("the import job failed: {failure}"));
+            }
+        }
         for error in &outcome.errors {
             let email = error["user"]["email"].as_str().unwrap_or_default();
             let messages: Vec<String> = error["errors"]
@@ -602,7 +610,7 @@ fn failed_users(outcomes: &[upload::Outcome]) -> HashMap<String, String> {
             out.insert(email.to_lowercase(), messages.join("; "));
         }
     }
-    out
+    Ok(out)
 }
 
 /// Source id → target id of the members of `listing` that are on the target after the run.

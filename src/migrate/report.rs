@@ -257,8 +257,8 @@ fn summary(
     for job in jobs_failed {
         let _ = writeln!(
             out,
-            "import job {} failed: {}",
-            job.job.as_deref().unwrap_or("-"),
+            "import of {}: {}",
+            job.file,
             job.failure.as_deref().unwrap_or_default()
         );
     }

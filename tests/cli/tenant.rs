@@ -122,6 +122,8 @@ pub struct Tenant {
     pub down: bool,
     /// Export jobs: the connection each exports.
     pub export_connections: HashMap<String, String>,
+    /// The import job of this number (1-based) fails as a whole, importing nobody.
+    pub fail_import_job: Option<usize>,
     jobs: Vec<ServerJob>,
 }
 
@@ -531,7 +533,11 @@ async fn answer(State(state): State<Shared>, request: Request) -> Response {
             tenant.jobs[i].polls += 1;
             let job = tenant.jobs[i].clone();
             if job.result.is_none() && job.polls >= 2 {
-                let result = run_import(&mut tenant, &job);
+                let result = if tenant.fail_import_job == Some(i + 1) {
+                    (json!("failed"), Vec::new())
+                } else {
+                    run_import(&mut tenant, &job)
+                };
                 tenant.jobs[i].result = Some(result);
             }
             let job = tenant.jobs[i].clone();
@@ -541,6 +547,10 @@ async fn answer(State(state): State<Shared>, request: Request) -> Response {
                     body["status"] = json!("processing");
                     body["percentage_done"] = json!(50);
                     body["time_left_seconds"] = json!(1);
+                }
+                Some((failed, _)) if *failed == "failed" => {
+                    body["status"] = json!("failed");
+                    body["status_details"] = json!({"error": "the file could not be processed"});
                 }
                 Some((summary, _)) => {
                     body["status"] = json!("completed");

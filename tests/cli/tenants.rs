@@ -684,3 +684,70 @@ fn an_export_on_disk_moves_without_the_source_tenant() {
         "no role without --from"
     );
 }
+
+#[test]
+fn the_users_of_a_failed_import_job_are_reported_and_given_no_role() {
+    let n = 1500;
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, target, hashes) = tenants(n, tmp.path());
+    target.state.lock().unwrap().fail_import_job = Some(1);
+    let work = tmp.path().join("work");
+    let args = [
+        "--hashes",
+        hashes.to_str().unwrap(),
+        "--work",
+        work.to_str().unwrap(),
+        "-q",
+    ];
+    let (code, stderr) = migrate(&source, &target, &args);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("job job_0000000000000001 failed"),
+        "{stderr}"
+    );
+    // Without --create-missing, the roles and organizations the target lacks are reported.
+    assert!(stderr.contains("role support: 0 of"), "{stderr}");
+    assert!(
+        stderr.contains("no organization of this name on the target"),
+        "{stderr}"
+    );
+    let report = report(&work);
+    let failed: Vec<&Value> = report["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["status"] == "failed on the target")
+        .collect();
+    assert!(!failed.is_empty());
+    assert!(failed.iter().all(|u| {
+        u["error"]
+            .as_str()
+            .unwrap()
+            .contains("the import job failed")
+    }));
+    let t = target.state.lock().unwrap();
+    for user in &failed {
+        assert!(!t.users.contains_key(user["email"].as_str().unwrap()));
+    }
+    // The roles went to the users that arrived, and to them only.
+    let arrived: BTreeSet<String> = t
+        .users
+        .values()
+        .map(|u| u["user_id"].as_str().unwrap().to_string())
+        .collect();
+    for role in &t.roles {
+        assert!(
+            role.users.iter().all(|u| arrived.contains(u)),
+            "role {}",
+            role.name
+        );
+    }
+    assert!(
+        !t.roles
+            .iter()
+            .find(|r| r.name == "admin")
+            .unwrap()
+            .users
+            .is_empty()
+    );
+}
