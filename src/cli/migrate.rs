@@ -59,6 +59,12 @@ pub struct Args {
     #[arg(long, value_name = "EXPORT")]
     pub from_file: Vec<PathBuf>,
 
+    /// An export of the target connection already on disk (gzipped or not), instead of an
+    /// export job on the target before the plan: with --plan, nothing at all is sent to
+    /// the target.
+    #[arg(long, value_name = "EXPORT")]
+    pub to_file: Option<PathBuf>,
+
     /// Auth0's password-hash export of the source (NDJSON, decrypted; gzipped or not).
     /// Repeatable.
     #[arg(long, value_name = "FILE")]
@@ -175,6 +181,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or(args.connection.clone()),
         connection: args.connection.clone(),
         from_files: args.from_file.clone(),
+        to_file: args.to_file.clone(),
         hashes: args.hashes.clone(),
         conditions: super::conditions(args.query.as_deref(), args.where_sql.as_deref()),
         upsert: args.upsert,

@@ -50,6 +50,8 @@ pub struct Settings {
     pub to_connection: String,
     /// Exports on disk to start from instead of an export job.
     pub from_files: Vec<PathBuf>,
+    /// An export of the target connection on disk, instead of an export job before the plan.
+    pub to_file: Option<PathBuf>,
     /// Auth0's password-hash exports.
     pub hashes: Vec<PathBuf>,
     /// Only the users these conditions keep.
@@ -101,6 +103,7 @@ impl Settings {
             "connection": self.connection,
             "to_connection": self.to_connection,
             "from_files": paths(&self.from_files),
+            "to_file": self.to_file.as_ref().map(|p| p.display().to_string()),
             "hashes": paths(&self.hashes),
             "conditions": conditions,
             "upsert": self.upsert,
@@ -255,20 +258,19 @@ pub async fn run(settings: &Settings) -> Result<Ended> {
         step(&mut state, "source roles and organizations")?;
     }
 
-    // 3. The target's users before.
-    let to_connection_id = settings
-        .target
-        .connection_id(&settings.to_connection)
-        .await?;
-    let before = work.join("target-before.ndjson.gz");
+    // 3. The target's users before (an export on disk, or an export job).
+    let before = match &settings.to_file {
+        Some(path) => path.clone(),
+        None => work.join("target-before.ndjson.gz"),
+    };
     if !state.done("target users before") {
-        export_target(
-            settings,
-            &to_connection_id,
-            &before,
-            "to find who is there already",
-        )
-        .await?;
+        if settings.to_file.is_none() {
+            let id = settings
+                .target
+                .connection_id(&settings.to_connection)
+                .await?;
+            export_target(settings, &id, &before, "to find who is there already").await?;
+        }
         step(&mut state, "target users before")?;
     }
 
@@ -294,6 +296,10 @@ pub async fn run(settings: &Settings) -> Result<Ended> {
     }
 
     // 5. The imports.
+    let to_connection_id = settings
+        .target
+        .connection_id(&settings.to_connection)
+        .await?;
     let mut outcomes = Vec::new();
     for (folder, upsert) in [("create", false), ("update", true)] {
         let dir = work.join(folder);

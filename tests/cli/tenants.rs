@@ -397,6 +397,23 @@ fn users_hashes_roles_and_organizations_move_and_a_cut_run_resumes() {
     }));
 
     assert_arrived(&target, &source, n);
+    // Each tenant was asked for a token with its own credentials.
+    for (server, id) in [
+        (&source, "client_id=source-client"),
+        (&target, "client_id=target-client"),
+    ] {
+        let tokens: Vec<_> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/oauth/token")
+            .collect();
+        assert!(!tokens.is_empty());
+        assert!(
+            tokens.iter().all(|r| r.body.contains(id)),
+            "{:?}",
+            tokens[0].body
+        );
+    }
 
     // The report says so.
     let report = report(&work);
@@ -557,6 +574,47 @@ fn the_plan_sends_nothing_to_the_target() {
     assert!(stderr.contains("logins_count"), "{stderr}");
     assert!(target.state.lock().unwrap().users.len() == there);
     assert_eq!(target.state.lock().unwrap().jobs_created(), 0);
+
+    // With an export of the target on disk, the plan sends nothing at all to the target.
+    let before = tmp.path().join("target.ndjson");
+    let text: String = target
+        .state
+        .lock()
+        .unwrap()
+        .users
+        .values()
+        .map(|u| format!("{u}\n"))
+        .collect();
+    std::fs::write(&before, text).unwrap();
+    let requests = target.requests().len();
+    let work = tmp.path().join("work2");
+    let (code, again) = migrate(
+        &source,
+        &target,
+        &[
+            "--hashes",
+            hashes.to_str().unwrap(),
+            "--work",
+            work.to_str().unwrap(),
+            "--plan",
+            "--upsert",
+            "--to-file",
+            before.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{again}");
+    assert_eq!(
+        target.requests().len(),
+        requests,
+        "the plan called the target"
+    );
+    let counts = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("  to ") || l.starts_with("  refused"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(counts(&again), counts(&stderr));
 }
 
 #[test]
