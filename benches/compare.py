@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: userport, DuckDB, Polars and jq on the same jobs over the same
-generated users, each run timed with /usr/bin/time (wall, CPU, peak memory); every output is
-checked cell by cell against userport's, and the run fails when one differs.
+"""Side-by-side benchmark of one set of users: userport, DuckDB, Polars and jq on the same
+jobs, each run timed with /usr/bin/time (wall, CPU, peak memory); every output is checked
+cell by cell against userport's, and the run fails when one differs.
+
+userport and DuckDB run in pairs, ROUNDS times (default 5): userport, DuckDB, userport,
+DuckDB, … so that the machine's drift falls on both; Polars and jq (much slower) run once,
+and jq only with JQ=1. The parse floor and `prepare` run ROUNDS times too.
 
 Run through benches/compare.sh (which builds userport, makes a virtual environment with DuckDB
-and Polars, and generates the users). Arguments: USERS_FILE OUT_DIR RESULTS_MD.
+and Polars, generates the users of both profiles and writes RESULTS.md with
+benches/results.py). Arguments: USERS_FILE OUT_DIR RESULT_JSON PROFILE.
 """
 import csv
 import json
@@ -14,7 +19,10 @@ import subprocess
 import sys
 import time
 
-USERS, OUT, RESULTS = sys.argv[1], sys.argv[2], sys.argv[3]
+USERS, OUT, RESULT, PROFILE = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
+WITH_JQ = os.environ.get("JQ") == "1"
+PAIRED = ("userport", "duckdb", "duckdb-auto")
 USERPORT = os.environ["USERPORT"]
 FLOOR = os.environ["FLOOR"]
 PY = sys.executable
@@ -126,30 +134,43 @@ def fields_args(columns):
     return args
 
 
-results = []  # (job, tool, wall, cpu, mb, status)
+results = []  # {job, tool, runs: [[wall, cpu, mb]...], status}
 failures = []
 
 
 def job(name, tools, compare):
+    """Runs the paired tools ROUNDS times in turn, then the others once; checks every output
+    (of the first round) against userport's."""
+    tools = [t for t in tools if WITH_JQ or t[0] != "jq"]
+    rows = {tool: {"job": name, "tool": tool, "runs": [], "status": "failed"} for tool, *_ in tools}
     ref = None
-    for tool, cmd, out, stdout in tools:
-        if os.path.exists(out):
+    paired = [t for t in tools if t[0] in PAIRED]
+    once = [t for t in tools if t[0] not in PAIRED]
+    schedule = [t for _ in range(ROUNDS) for t in paired] + once
+    for tool, cmd, out, stdout in schedule:
+        row = rows[tool]
+        first = not row["runs"]
+        if first and os.path.exists(out):
             os.remove(out)
+        if not first and row["status"] == "failed":
+            continue
         r = run(cmd, stdout)
         if r is None:
-            results.append((name, tool, None, None, None, "failed"))
             continue
-        status = "reference" if ref is None else "same"
-        if ref is None:
-            ref = out
-        else:
-            diff = compare(ref, out)
-            if diff:
-                status = "DIFFERENT: " + diff[:120]
-                failures.append(f"{name}/{tool}: {diff}")
-        results.append((name, tool) + r + (status,))
-        print(f"{name:<28} {tool:<9} {r[0]:7.2f} s wall {r[1]:7.2f} s cpu {r[2]:7.0f} MB  {status}",
-              flush=True)
+        row["runs"].append(list(r))
+        if first:
+            status = "reference" if ref is None else "same"
+            if ref is None:
+                ref = out
+            else:
+                diff = compare(ref, out)
+                if diff:
+                    status = "DIFFERENT: " + diff[:120]
+                    failures.append(f"{PROFILE}: {name}/{tool}: {diff}")
+            row["status"] = status
+        print(f"{PROFILE:<10} {name:<28} {tool:<11} {r[0]:7.2f} s wall {r[1]:7.2f} s cpu "
+              f"{r[2]:7.0f} MB  {row['status']}", flush=True)
+    results.extend(rows.values())
 
 
 def o(name):
@@ -157,9 +178,9 @@ def o(name):
 
 
 # The parse floor: every line parsed (values skipped) on both cores.
-r = run([FLOOR, USERS])
-results.append(("parse floor", "floor", *r, "-"))
-print(f"parse floor: {r[0]:.2f} s", flush=True)
+floor_runs = [list(run([FLOOR, USERS])) for _ in range(ROUNDS)]
+results.append({"job": "parse floor", "tool": "floor", "runs": floor_runs, "status": "-"})
+print(f"{PROFILE}: parse floor: {sorted(r[0] for r in floor_runs)} s", flush=True)
 
 # a. The default-fields CSV report.
 names = [n for n, _ in DEFAULT]
@@ -236,14 +257,20 @@ job("d. NDJSON -> Parquet", [
 
 # e. Import files (userport only: the peers have no such job).
 import shutil
-shutil.rmtree(o("e-import"), ignore_errors=True)
-r = run([USERPORT, "prepare", USERS, "-q", "-o", o("e-import")])
-users = json.load(open(o("e-import/manifest.json")))["totals"]["read"] if r else 0
-results.append(("e. prepare import files", "userport", *(r or (None, None, None)), f"{users / r[0]:,.0f} users/s" if r else "failed"))
-if r:
-    print(f"e. prepare: {r[0]:.2f} s, {users / r[0]:,.0f} users/s, {r[2]:.0f} MB", flush=True)
+prepare_runs = []
+users = 0
+for _ in range(ROUNDS):
+    shutil.rmtree(o("e-import"), ignore_errors=True)
+    r = run([USERPORT, "prepare", USERS, "-q", "-o", o("e-import")])
+    if r is None:
+        break
+    prepare_runs.append(list(r))
+    users = json.load(open(o("e-import/manifest.json")))["totals"]["read"]
+    print(f"{PROFILE}: e. prepare: {r[0]:.2f} s, {users / r[0]:,.0f} users/s, {r[2]:.0f} MB", flush=True)
+results.append({"job": "e. prepare import files", "tool": "userport", "runs": prepare_runs,
+                "status": "failed" if not prepare_runs else f"{users} users read"})
 
-# RESULTS.md
+
 def version(cmd):
     try:
         return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
@@ -255,71 +282,20 @@ import duckdb
 import polars
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem = next((l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")), "0")
-size = os.path.getsize(USERS)
-lines = sum(1 for _ in open(USERS, "rb"))
-by_job = {}
-for row in results:
-    by_job.setdefault(row[0], []).append(row)
-with open(RESULTS, "w") as f:
-    f.write("# Side-by-side results\n\n")
-    f.write(f"Written by `benches/compare.sh` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n")
-    f.write(f"- Machine: {cpu}, {os.cpu_count()} cores, {int(mem) // 1024} MiB; {platform.platform()}\n")
-    f.write(f"- Input: {lines:,} generated users, {size / 1e6:.0f} MB (`benches/generate.rs`)\n")
-    f.write(f"- Versions: {version([USERPORT, '--version'])} ({version(['git', 'rev-parse', '--short', 'HEAD'])}), "
-            f"DuckDB {duckdb.__version__}, Polars {polars.__version__}, {version(['jq', '--version'])}, "
-            f"{version(['rustc', '--version'])}\n")
-    f.write(f"- Reproduce: `benches/compare.sh {lines}`\n\n")
-    f.write("Wall and CPU time in seconds, peak memory (max RSS) in MB; ratio = tool's wall time / userport's. "
-            "Every output is compared cell by cell with userport's (Parquet: user_id, email, "
-            "email_verified and logins_count of every row).\n\n")
-    f.write("| job | tool | wall s | CPU s | peak MB | ratio | output |\n|---|---|---:|---:|---:|---:|---|\n")
-    for name, rows in by_job.items():
-        base = next((r[2] for r in rows if r[1] == "userport" and r[2]), None)
-        for _, tool, wall, cpu_s, mb, status in rows:
-            if wall is None:
-                f.write(f"| {name} | {tool} | – | – | – | – | {status} |\n")
-                continue
-            ratio = f"{wall / base:.2f}" if base else "–"
-            f.write(f"| {name} | {tool} | {wall:.2f} | {cpu_s:.2f} | {mb:.0f} | {ratio} | {status} |\n")
-    # The targets of the benchmark issue, checked on this run.
-    def wall(job_name, tool):
-        return next((r[2] for r in by_job.get(job_name, []) if r[1] == tool and r[2]), None)
-
-    def mem(job_name, tool):
-        return next((r[4] for r in by_job.get(job_name, []) if r[1] == tool and r[4]), None)
-
-    floor = wall("parse floor", "floor")
-    checks = []
-    a = "a. default-fields CSV"
-    for job_name in [a, "b. ten columns + expression", "c. query + sort", "d. NDJSON -> Parquet"]:
-        up = wall(job_name, "userport")
-        peers = [(t, wall(job_name, t)) for t in ("duckdb", "duckdb-auto", "polars") if wall(job_name, t)]
-        if up and peers:
-            best = min(peers, key=lambda p: p[1])
-            checks.append((f"{job_name}: at least as fast as the fastest peer ({best[0]} {best[1]:.2f} s)",
-                           up <= best[1], f"{up:.2f} s"))
-        jq = wall(job_name, "jq")
-        if up and jq:
-            checks.append((f"{job_name}: at least 10x faster than jq", jq >= 10 * up, f"{jq / up:.1f}x"))
-    up_a, duck_a = wall(a, "userport"), wall(a, "duckdb")
-    if up_a and duck_a:
-        checks.append((f"{a}: at most half of DuckDB's wall time, columns typed by hand ({duck_a / 2:.2f} s)",
-                       up_a <= duck_a / 2, f"{up_a:.2f} s"))
-    auto_a = wall(a, "duckdb-auto")
-    if up_a and auto_a:
-        checks.append((f"{a}: at most half of DuckDB's wall time, schema detected ({auto_a / 2:.2f} s)",
-                       up_a <= auto_a / 2, f"{up_a:.2f} s"))
-    if up_a and floor:
-        checks.append((f"{a}: at most 2.5x the parse floor ({2.5 * floor:.2f} s)", up_a <= 2.5 * floor, f"{up_a:.2f} s"))
-    for job_name in [a, "b. ten columns + expression", "d. NDJSON -> Parquet"]:
-        m, d = mem(job_name, "userport"), mem(job_name, "duckdb")
-        if m:
-            checks.append((f"{job_name}: peak memory under 150 MB and at most half of DuckDB's",
-                           m < 150 and (d is None or m <= d / 2), f"{m:.0f} MB (DuckDB {d or 0:.0f} MB)"))
-    f.write("\n## Targets on this run\n\n| target | met | measured |\n|---|---|---|\n")
-    for text, met, measured in checks:
-        f.write(f"| {text} | {'yes' if met else '**no**'} | {measured} |\n")
-print(f"wrote {RESULTS}")
+summary = {
+    "profile": PROFILE,
+    "users": sum(1 for _ in open(USERS, "rb")),
+    "bytes": os.path.getsize(USERS),
+    "rounds": ROUNDS,
+    "machine": f"{cpu}, {os.cpu_count()} cores, {int(mem) // 1024} MiB; {platform.platform()}",
+    "versions": f"{version([USERPORT, '--version'])} ({version(['git', 'rev-parse', '--short', 'HEAD'])}), "
+                f"DuckDB {duckdb.__version__}, Polars {polars.__version__}, {version(['rustc', '--version'])}",
+    "when": time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()),
+    "rows": results,
+}
+with open(RESULT, "w") as f:
+    json.dump(summary, f, indent=1)
+print(f"wrote {RESULT}")
 if failures:
     print("outputs differ:\n" + "\n".join(failures), file=sys.stderr)
     sys.exit(1)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Side by side: userport, DuckDB, Polars and jq on the same jobs over the same generated
-# users; writes benches/RESULTS.md and fails when an output differs from userport's.
+# Side by side: userport, DuckDB, Polars (and jq with JQ=1) on the same jobs over the same
+# generated users, for both profiles of benches/generate.rs (realistic and hostile), in
+# pairs ROUNDS times (default 5); writes benches/RESULTS.md (medians, spreads, the targets
+# as ratios to DuckDB and the parse floor) and fails when an output differs from userport's.
 #
-#   benches/compare.sh [USERS]        (default 1000000)
+#   benches/compare.sh [USERS]        (default 1000000; ROUNDS=N, JQ=1 in the environment)
 #
 # Needs cargo, python3 (DuckDB and Polars are installed from PyPI into a virtual
 # environment), jq (apt-get install jq) and /usr/bin/time.
@@ -29,8 +31,16 @@ floor="$work/floor"
 rustc --edition 2024 -O benches/floor.rs -o "$floor" \
   --extern jiter="$jiter" -L dependency="$deps"
 rustc --edition 2024 -O benches/generate.rs -o "$work/generate"
-data="$work/users-$users.ndjson"
-[ -s "$data" ] || "$work/generate" "$users" "$data"
-
-USERPORT="$CARGO_TARGET_DIR/release/userport" FLOOR="$floor" \
-  "$work/venv/bin/python" benches/compare.py "$data" "$work/out" benches/RESULTS.md
+# Both profiles; each job in pairs (userport, DuckDB, …) ROUNDS times (default 5).
+results=()
+status=0
+for profile in realistic hostile; do
+  data="$work/users-$users-$profile.ndjson"
+  [ -s "$data" ] || "$work/generate" "$users" "$data" 42 "$profile"
+  USERPORT="$CARGO_TARGET_DIR/release/userport" FLOOR="$floor" \
+    "$work/venv/bin/python" benches/compare.py "$data" "$work/out-$profile" \
+    "$work/result-$profile.json" "$profile" || status=1
+  results+=("$work/result-$profile.json")
+done
+"$work/venv/bin/python" benches/results.py benches/RESULTS.md "${results[@]}"
+exit "$status"

@@ -1,8 +1,18 @@
 //! A deterministic generator of realistic Auth0 export users (NDJSON), for benchmarks and
 //! memory measurements. It writes one user at a time, so it can write ten million.
 //!
-//! `cargo bench --bench generate -- COUNT [OUT|-] [SEED]`, or, std only and quick to build:
-//! `rustc --edition 2024 -O benches/generate.rs -o /tmp/generate && /tmp/generate COUNT OUT`
+//! `cargo bench --bench generate -- COUNT [OUT|-] [SEED] [PROFILE]`, or, std only and quick
+//! to build: `rustc --edition 2024 -O benches/generate.rs -o /tmp/generate && /tmp/generate
+//! COUNT OUT [SEED] [PROFILE]`.
+//!
+//! Two profiles. `realistic` (the default) writes users as a typical tenant holds them.
+//! `hostile` writes the same users (the same fields, so every job reads the same columns and
+//! finds the same values) made hard to read: long unicode names written with escapes (`\"`,
+//! `\\`, `\t`, `\n`, `\u00e9`, surrogate pairs), `\uXXXX` in metadata keys and values, deep
+//! and wide metadata of mixed types (one user in fifty with 30 to 60 more members), numbers of every shape (`-0`, `1e21`, `1.5E-7`, 21-digit
+//! integers), empty strings and nulls, rare keys, and long `identities` (linked accounts with
+//! profile data). The realistic part of each user draws from the same generator in both
+//! profiles; the hostile additions from one of their own.
 
 use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
@@ -92,8 +102,9 @@ fn timestamp(rng: &mut Rng, year_from: u64) -> String {
     )
 }
 
-/// Appends one user's JSON object (without the newline) to `out`.
-fn user(i: u64, rng: &mut Rng, out: &mut String) {
+/// Appends one user's JSON object (without the newline) to `out`; `hostile` draws the
+/// hostile additions (see the module's documentation).
+fn user(i: u64, rng: &mut Rng, mut hostile: Option<&mut Rng>, out: &mut String) {
     let first = rng.pick(FIRST);
     let last = rng.pick(LAST);
     let domain = rng.pick(DOMAINS);
@@ -142,17 +153,20 @@ fn user(i: u64, rng: &mut Rng, out: &mut String) {
     if kind <= 5 && rng.chance(30) {
         let _ = write!(out, r#","username":"{}_{i}""#, ascii(first).to_lowercase());
     }
+    let (given, family) = match hostile.as_deref_mut() {
+        Some(h) => (long_name(h, first), long_name(h, &json_escape(last))),
+        None => (first.to_string(), json_escape(last)),
+    };
     if rng.chance(85) {
-        let _ = write!(
-            out,
-            r#","given_name":"{first}","family_name":"{}""#,
-            json_escape(last)
-        );
+        let _ = write!(out, r#","given_name":"{given}","family_name":"{family}""#);
+    } else if let Some(h) = hostile.as_deref_mut()
+        && h.chance(50)
+    {
+        out.push_str(r#","given_name":null,"family_name":"""#);
     }
     let _ = write!(
         out,
-        r#","name":"{first} {}","nickname":"{}""#,
-        json_escape(last),
+        r#","name":"{given} {family}","nickname":"{}""#,
         ascii(first).to_lowercase()
     );
     let _ = write!(
@@ -186,8 +200,12 @@ fn user(i: u64, rng: &mut Rng, out: &mut String) {
     };
     let _ = write!(
         out,
-        r#","identities":[{{"connection":"{connection}","user_id":{identity_id},"provider":"{provider}","isSocial":{social}}}]"#
+        r#","identities":[{{"connection":"{connection}","user_id":{identity_id},"provider":"{provider}","isSocial":{social}}}"#
     );
+    if let Some(h) = hostile.as_deref_mut() {
+        linked_identities(h, i, out);
+    }
+    out.push(']');
     // 0–8 metadata keys of mixed types, some nested.
     let keys = rng.below(9);
     if keys > 0 || rng.chance(50) {
@@ -253,6 +271,9 @@ fn user(i: u64, rng: &mut Rng, out: &mut String) {
                 }
             }
         }
+        if let Some(h) = hostile.as_deref_mut() {
+            wide_metadata(h, keys > 0, out);
+        }
         out.push('}');
     }
     if rng.chance(70) {
@@ -274,9 +295,113 @@ fn user(i: u64, rng: &mut Rng, out: &mut String) {
                 1 + rng.below(4)
             );
         }
+        if let Some(h) = hostile.as_deref_mut() {
+            // A rare key: its name is this user's own.
+            let _ = write!(out, r#","rare_{i:x}":{}"#, number(h));
+        }
         out.push('}');
     }
     out.push('}');
+}
+
+/// Escapes and characters that readers must decode (JSON text, escaped already).
+const ESCAPES: &[&str] = &[
+    r"\u00e9", r#"\""#, r"\\", r"\t", r"\/", r"\ud83d\ude00", r"\u4e2d\u6587", r"\n", "ñ", "ß",
+    "Ω", "🙂", r"\u0041", r"\u200b",
+];
+
+/// A name made long and full of escapes (JSON text, escaped already).
+fn long_name(h: &mut Rng, base: &str) -> String {
+    let mut out = String::new();
+    for k in 0..1 + h.below(3) {
+        if k > 0 {
+            out.push(' ');
+        }
+        out.push_str(base);
+        out.push_str(h.pick(ESCAPES));
+    }
+    out
+}
+
+/// A number of one of JSON's many shapes.
+fn number(h: &mut Rng) -> String {
+    match h.below(10) {
+        0 => "-0".into(),
+        1 => "1e21".into(),
+        2 => "1.5E-7".into(),
+        3 => format!("{}{:020}", 1 + h.below(9), h.next()),
+        4 => format!("-{}.{}", h.below(1000), h.below(1000)),
+        5 => "0.0".into(),
+        6 => format!("{}e+{}", 1 + h.below(9), h.below(300)),
+        7 => format!("{}", h.next() >> 11),
+        8 => "-1.7976931348623157e308".into(),
+        _ => format!("{}", h.below(100)),
+    }
+}
+
+/// A JSON value of a random type, `depth` levels deep at the most.
+fn value(h: &mut Rng, depth: u64, out: &mut String) {
+    let kind = if depth == 0 { h.below(5) } else { h.below(7) };
+    match kind {
+        0 => out.push_str(&number(h)),
+        1 => {
+            let _ = write!(out, r#""{}""#, long_name(h, "v"));
+        }
+        2 => out.push_str(if h.chance(50) { "true" } else { "null" }),
+        3 => out.push_str(r#""""#),
+        4 => out.push_str(if h.chance(50) { "[]" } else { "{}" }),
+        5 => {
+            out.push('[');
+            for k in 0..1 + h.below(4) {
+                if k > 0 {
+                    out.push(',');
+                }
+                value(h, depth - 1, out);
+            }
+            out.push(']');
+        }
+        _ => {
+            out.push('{');
+            for k in 0..1 + h.below(4) {
+                if k > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, r#""k\u00e9y{k}{}":"#, h.pick(ESCAPES));
+                value(h, depth - 1, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// 2 to 7 more metadata members (one user in fifty: 30 to 60): escaped keys, values of every
+/// type, up to 5 levels deep.
+fn wide_metadata(h: &mut Rng, after_others: bool, out: &mut String) {
+    let wide = if h.chance(2) { 30 + h.below(31) } else { 2 + h.below(6) };
+    for k in 0..wide {
+        if k > 0 || after_others {
+            out.push(',');
+        }
+        let _ = write!(out, r#""m\u0065ta_{k}{}":"#, h.pick(ESCAPES));
+        let depth = if h.chance(5) { 5 } else { h.below(3) };
+        value(h, depth, out);
+    }
+}
+
+/// Up to four linked identities (for one user in three), with profile data.
+fn linked_identities(h: &mut Rng, i: u64, out: &mut String) {
+    let linked = if h.chance(33) { 1 + h.below(4) } else { 0 };
+    for k in 0..linked {
+        let name = long_name(h, "linked");
+        let verified = h.chance(50);
+        let locale = h.pick(&["en", "pt-BR", "zh-Hant"]);
+        let _ = write!(
+            out,
+            r#",{{"connection":"linked-{k}","user_id":"{i}{k}","provider":"oauth2","isSocial":true,"profileData":{{"name":"{name}","email_verified":{verified},"locale":"{locale}","raw":"#
+        );
+        value(h, 2, out);
+        out.push_str("}}");
+    }
 }
 
 fn ascii(s: &str) -> String {
@@ -305,6 +430,15 @@ fn main() -> io::Result<()> {
         .unwrap_or(1_000_000);
     let out_path = args.get(1).map(String::as_str).unwrap_or("-");
     let seed: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(42);
+    let hostile = match args.get(3).map(String::as_str) {
+        None | Some("realistic") => false,
+        Some("hostile") => true,
+        Some(other) => {
+            eprintln!("unknown profile {other}: realistic or hostile");
+            std::process::exit(2);
+        }
+    };
+    let mut hostile_rng = hostile.then(|| Rng(seed ^ 0x686f_7374_696c_6521));
     let sink: Box<dyn Write> = if out_path == "-" {
         Box::new(io::stdout())
     } else {
@@ -315,7 +449,7 @@ fn main() -> io::Result<()> {
     let mut line = String::with_capacity(2048);
     for i in 0..count {
         line.clear();
-        user(i, &mut rng, &mut line);
+        user(i, &mut rng, hostile_rng.as_mut(), &mut line);
         line.push('\n');
         out.write_all(line.as_bytes())?;
     }
