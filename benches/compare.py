@@ -21,6 +21,9 @@ import time
 
 USERS, OUT, RESULT, PROFILE = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
+# A run that takes longer is stopped and recorded as such (DuckDB's schema detection over
+# wide mixed metadata can take many minutes).
+TIMEOUT = int(os.environ.get("TIMEOUT", "300"))
 WITH_JQ = os.environ.get("JQ") == "1"
 PAIRED = ("userport", "duckdb", "duckdb-auto")
 USERPORT = os.environ["USERPORT"]
@@ -83,17 +86,28 @@ def jq_csv(columns, expr_tail=""):
 
 
 def run(cmd, stdout=None):
-    """Runs cmd under /usr/bin/time; returns (wall s, cpu s, peak MB) or None on failure."""
+    """Runs cmd under /usr/bin/time; returns (wall s, cpu s, peak MB), None on failure, or
+    "timeout" when it ran longer than TIMEOUT seconds."""
     timing = os.path.join(OUT, "time.txt")
     full = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", timing] + cmd
     out = open(stdout, "wb") if stdout else subprocess.DEVNULL
     try:
-        proc = subprocess.run(full, stdout=out, stderr=subprocess.PIPE)
+        # A session of its own, so that a run stopped for time is stopped whole (the timer
+        # and the tool under it).
+        proc = subprocess.Popen(full, stdout=out, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            _, err = proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.communicate()
+            sys.stderr.write(f"stopped after {TIMEOUT} s: {' '.join(cmd)[:200]}\n")
+            return "timeout"
+        proc.stderr_text = err
     finally:
         if stdout:
             out.close()
     if proc.returncode != 0:
-        sys.stderr.write(f"failed: {' '.join(cmd)[:200]}\n{proc.stderr.decode()[-2000:]}\n")
+        sys.stderr.write(f"failed: {' '.join(cmd)[:200]}\n{proc.stderr_text.decode()[-2000:]}\n")
         return None
     wall, user, sys_, rss = open(timing).read().split()[-4:]
     return float(wall), float(user) + float(sys_), int(rss) / 1024
@@ -147,15 +161,19 @@ def job(name, tools, compare):
     paired = [t for t in tools if t[0] in PAIRED]
     once = [t for t in tools if t[0] not in PAIRED]
     schedule = [t for _ in range(ROUNDS) for t in paired] + once
+    tried = set()
     for tool, cmd, out, stdout in schedule:
         row = rows[tool]
-        first = not row["runs"]
+        first = tool not in tried
+        if not first and not row["runs"]:
+            continue
+        tried.add(tool)
         if first and os.path.exists(out):
             os.remove(out)
-        if not first and row["status"] == "failed":
-            continue
         r = run(cmd, stdout)
-        if r is None:
+        if r is None or r == "timeout":
+            if r == "timeout":
+                row["status"] = f"stopped after {TIMEOUT} s"
             continue
         row["runs"].append(list(r))
         if first:
