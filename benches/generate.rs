@@ -295,7 +295,7 @@ fn user(i: u64, rng: &mut Rng, mut hostile: Option<&mut Rng>, out: &mut String) 
                 1 + rng.below(4)
             );
         }
-        if let Some(h) = hostile.as_deref_mut() {
+        if let Some(h) = hostile {
             // A rare key: its name is this user's own.
             let _ = write!(out, r#","rare_{i:x}":{}"#, number(h));
         }
@@ -306,8 +306,20 @@ fn user(i: u64, rng: &mut Rng, mut hostile: Option<&mut Rng>, out: &mut String) 
 
 /// Escapes and characters that readers must decode (JSON text, escaped already).
 const ESCAPES: &[&str] = &[
-    r"\u00e9", r#"\""#, r"\\", r"\t", r"\/", r"\ud83d\ude00", r"\u4e2d\u6587", r"\n", "ñ", "ß",
-    "Ω", "🙂", r"\u0041", r"\u200b",
+    r"\u00e9",
+    r#"\""#,
+    r"\\",
+    r"\t",
+    r"\/",
+    r"\ud83d\ude00",
+    r"\u4e2d\u6587",
+    r"\n",
+    "ñ",
+    "ß",
+    "Ω",
+    "🙂",
+    r"\u0041",
+    r"\u200b",
 ];
 
 /// A name made long and full of escapes (JSON text, escaped already).
@@ -377,7 +389,11 @@ fn value(h: &mut Rng, depth: u64, out: &mut String) {
 /// 2 to 7 more metadata members (one user in fifty: 30 to 60): escaped keys, values of every
 /// type, up to 5 levels deep.
 fn wide_metadata(h: &mut Rng, after_others: bool, out: &mut String) {
-    let wide = if h.chance(2) { 30 + h.below(31) } else { 2 + h.below(6) };
+    let wide = if h.chance(2) {
+        30 + h.below(31)
+    } else {
+        2 + h.below(6)
+    };
     for k in 0..wide {
         if k > 0 || after_others {
             out.push(',');
@@ -438,7 +454,7 @@ fn main() -> io::Result<()> {
             std::process::exit(2);
         }
     };
-    let mut hostile_rng = hostile.then(|| Rng(seed ^ 0x686f_7374_696c_6521));
+    let mut hostile_rng = hostile.then_some(Rng(seed ^ 0x686f_7374_696c_6521));
     let sink: Box<dyn Write> = if out_path == "-" {
         Box::new(io::stdout())
     } else {
