@@ -103,8 +103,9 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub member_batch: usize,
 
-    /// Memory that sorts may hold before they spill to disk.
-    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = crate::pipeline::parse_size)]
+    /// Memory that the proof's sorts (a diff of what was meant against what arrived) may
+    /// hold before they spill to disk; the default is `diff`'s.
+    #[arg(long, value_name = "SIZE", default_value = "192M", value_parser = crate::pipeline::parse_size)]
     pub memory_limit: usize,
 
     /// The longest line (one user) of an export.
