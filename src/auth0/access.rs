@@ -65,6 +65,14 @@ fn path(template: &str, ids: &[&str]) -> String {
     out
 }
 
+/// An answer of the call `what` read as `T`.
+fn decode<T: serde::de::DeserializeOwned>(what: &str, answer: Value) -> Result<T> {
+    serde_json::from_value(answer).map_err(|e| crate::error::Error::Http {
+        what: what.to_string(),
+        message: format!("unexpected answer: {e}"),
+    })
+}
+
 impl Client {
     /// `GET path` with `query`, as JSON.
     async fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
@@ -112,11 +120,7 @@ impl Client {
             }
             let answer = self.get_json(path, &query).await?;
             let items = answer.get(key).cloned().unwrap_or(Value::Array(Vec::new()));
-            let items: Vec<T> =
-                serde_json::from_value(items).map_err(|e| crate::error::Error::Http {
-                    what: format!("GET {path}"),
-                    message: format!("unexpected answer: {e}"),
-                })?;
+            let items: Vec<T> = decode(&format!("GET {path}"), items)?;
             let empty = items.is_empty();
             each(items)?;
             match answer.get("next").and_then(Value::as_str) {
@@ -188,10 +192,7 @@ impl Client {
             body["description"] = json!(d);
         }
         let answer = self.post_json("/api/v2/roles", &body).await?;
-        serde_json::from_value(answer).map_err(|e| crate::error::Error::Http {
-            what: "POST /api/v2/roles".into(),
-            message: format!("unexpected answer: {e}"),
-        })
+        decode("POST /api/v2/roles", answer)
     }
 
     /// Every organization of the tenant, by checkpoints.
@@ -287,10 +288,7 @@ impl Client {
             body["display_name"] = json!(d);
         }
         let answer = self.post_json("/api/v2/organizations", &body).await?;
-        serde_json::from_value(answer).map_err(|e| crate::error::Error::Http {
-            what: "POST /api/v2/organizations".into(),
-            message: format!("unexpected answer: {e}"),
-        })
+        decode("POST /api/v2/organizations", answer)
     }
 }
 

@@ -147,7 +147,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             upsert: args.upsert,
             connection: args.connection.clone(),
             unconvertible_without_password: args.unconvertible == Unconvertible::NoPassword,
-            hashes: open_hashes(&args.hashes)?,
+            hashes: crate::import::hashes::Hashes::open_all(&args.hashes)?,
         },
         mapped: None,
         force: args.force,
@@ -217,17 +217,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let manifest = prepare::run(frame, &settings, checks).await?;
     eprint!("{}", summary(&manifest, &args.output));
     Ok(ExitCode::SUCCESS)
-}
-
-/// The password-hash exports of `--hashes`, indexed (none when none is given).
-pub fn open_hashes(
-    paths: &[PathBuf],
-) -> Result<Option<std::sync::Arc<crate::import::hashes::Hashes>>, Error> {
-    if paths.is_empty() {
-        return Ok(None);
-    }
-    let hashes = crate::import::hashes::Hashes::open(paths)?;
-    Ok(Some(std::sync::Arc::new(hashes)))
 }
 
 /// `prepare --upsert --base EXPORT --sql …`: the query's changes merged into the base.

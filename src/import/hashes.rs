@@ -172,6 +172,14 @@ impl Hashes {
         Ok(Hashes { lines, used })
     }
 
+    /// The exports of `paths` indexed and shared, or none when no path is given.
+    pub fn open_all(paths: &[PathBuf]) -> Result<Option<std::sync::Arc<Hashes>>> {
+        if paths.is_empty() {
+            return Ok(None);
+        }
+        Hashes::open(paths).map(|h| Some(std::sync::Arc::new(h)))
+    }
+
     /// How many hashes there are.
     pub fn len(&self) -> usize {
         self.lines.len()

@@ -155,13 +155,11 @@ impl Lines {
     }
 
     /// The entries that may hold `key` of `kind` (read each with [`Lines::read`] and check).
-    pub fn candidates(&self, kind: u8, key: &str) -> Vec<u32> {
+    pub fn candidates(&self, kind: u8, key: &str) -> impl Iterator<Item = u32> + '_ {
         let print = fingerprint(kind, key);
-        let mut out: Vec<u32> = self.first.get(&print).copied().into_iter().collect();
-        if let Some(more) = self.more.get(&print) {
-            out.extend(more);
-        }
-        out
+        let first = self.first.get(&print).copied();
+        let more = self.more.get(&print).into_iter().flatten().copied();
+        first.into_iter().chain(more)
     }
 
     /// Reads entry `entry` back.
@@ -262,16 +260,24 @@ mod tests {
         })
         .unwrap();
         assert_eq!(lines.len(), 4);
-        let a = lines.candidates(0, "a");
+        let a: Vec<u32> = lines.candidates(0, "a").collect();
         assert_eq!(a.len(), 2);
         let second = lines.read(a[1]).unwrap();
         assert_eq!(second.line, 4);
         assert_eq!(second.bytes, b"{\"id\":\"a\"}");
-        let c = lines.read(lines.candidates(0, "c")[0]).unwrap();
+        let c = lines
+            .read(lines.candidates(0, "c").next().unwrap())
+            .unwrap();
         assert_eq!((c.line, c.bytes.as_slice()), (1, &b"{\"id\":\"c\"}"[..]));
         assert!(c.file.ends_with("b.ndjson.gz"));
-        assert_eq!(lines.read(lines.candidates(0, "b")[0]).unwrap().line, 3);
-        assert!(lines.candidates(1, "a").is_empty());
+        assert_eq!(
+            lines
+                .read(lines.candidates(0, "b").next().unwrap())
+                .unwrap()
+                .line,
+            3
+        );
+        assert!(lines.candidates(1, "a").next().is_none());
     }
 
     #[test]

@@ -104,6 +104,27 @@ pub struct Progress {
     pub member_roles: u64,
 }
 
+impl Progress {
+    /// Resumes the batches of members whose list has `digest`, given on the target's `id`:
+    /// the batches sent already. A list that changed after batches of it were sent is not
+    /// resumed (`what` names it in the error).
+    fn resume(&mut self, digest: String, id: &str, what: &str, state: &Path) -> Result<usize> {
+        if self.digest != digest {
+            if self.batches > 0 || self.member_roles > 0 {
+                return Err(Error::usage(
+                    format!("--work {}", state.display()),
+                    format!(
+                        "{what} changed since batches were sent: start again in another folder"
+                    ),
+                ));
+            }
+            self.digest = digest;
+        }
+        self.target_id = Some(id.to_string());
+        Ok(self.batches as usize)
+    }
+}
+
 /// `access-state.json`: per role and organization, what was sent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
@@ -277,23 +298,12 @@ pub async fn give(target: &Client, meant: &Meant, options: &Options<'_>) -> Resu
         let Some(id) = role_ids.get(&role.name) else {
             continue;
         };
-        let digest = digest(members.iter().cloned());
-        let progress = state.roles.entry(role.name.clone()).or_default();
-        if progress.digest != digest {
-            if progress.batches > 0 {
-                return Err(Error::usage(
-                    format!("--work {}", options.state.display()),
-                    format!(
-                        "the users of role {} changed since batches were sent: start again \
-                         in another folder",
-                        role.name
-                    ),
-                ));
-            }
-            progress.digest = digest;
-        }
-        progress.target_id = Some(id.clone());
-        let done = progress.batches as usize;
+        let done = state.roles.entry(role.name.clone()).or_default().resume(
+            digest(members.iter().cloned()),
+            id,
+            &format!("the users of role {}", role.name),
+            options.state,
+        )?;
         let batches: Vec<&[String]> = members.chunks(options.role_batch.max(1)).collect();
         for (i, batch) in batches.iter().enumerate().skip(done) {
             target.add_role_users(id, batch).await?;
@@ -341,29 +351,22 @@ pub async fn give(target: &Client, meant: &Meant, options: &Options<'_>) -> Resu
             }
             None => continue,
         };
-        let digest = digest(
-            members
-                .iter()
-                .map(|(m, roles)| format!("{m}\t{}", roles.join(","))),
-        );
-        let progress = state.organizations.entry(org.name.clone()).or_default();
-        if progress.digest != digest {
-            if progress.batches > 0 || progress.member_roles > 0 {
-                return Err(Error::usage(
-                    format!("--work {}", options.state.display()),
-                    format!(
-                        "the members of organization {} changed since batches were sent: \
-                         start again in another folder",
-                        org.name
-                    ),
-                ));
-            }
-            progress.digest = digest;
-        }
-        progress.target_id = Some(id.clone());
+        let done = state
+            .organizations
+            .entry(org.name.clone())
+            .or_default()
+            .resume(
+                digest(
+                    members
+                        .iter()
+                        .map(|(m, roles)| format!("{m}\t{}", roles.join(","))),
+                ),
+                &id,
+                &format!("the members of organization {}", org.name),
+                options.state,
+            )?;
         let ids: Vec<String> = members.iter().map(|(m, _)| m.clone()).collect();
         let batches: Vec<&[String]> = ids.chunks(options.member_batch.max(1)).collect();
-        let done = progress.batches as usize;
         for (i, batch) in batches.iter().enumerate().skip(done) {
             target.add_organization_members(&id, batch).await?;
             let progress = state

@@ -453,13 +453,7 @@ async fn plan(settings: &Settings, state: &State, before: &Path) -> Result<route
     };
     let planned = request.plan(&ctx, &source).await?;
     let target = route::Target::open(before, &settings.to_connection)?;
-    let hashes = if settings.hashes.is_empty() {
-        None
-    } else {
-        Some(Arc::new(crate::import::hashes::Hashes::open(
-            &settings.hashes,
-        )?))
-    };
+    let hashes = crate::import::hashes::Hashes::open_all(&settings.hashes)?;
     route::route(
         planned.frame,
         &settings.work,

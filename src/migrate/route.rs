@@ -35,8 +35,8 @@ const USER_ID: u8 = 1;
 pub struct Existing {
     /// Its id there.
     pub user_id: String,
-    /// The user as the target exported it.
-    pub user: Value,
+    /// The user's line of the target's export.
+    pub line: Vec<u8>,
 }
 
 impl Target {
@@ -76,7 +76,10 @@ impl Target {
                 };
                 if held.as_deref() == Some(key.as_str()) {
                     let user_id = user["user_id"].as_str().unwrap_or_default().to_string();
-                    return Ok(Some(Existing { user_id, user }));
+                    return Ok(Some(Existing {
+                        user_id,
+                        line: line.bytes,
+                    }));
                 }
             }
         }
@@ -255,8 +258,8 @@ pub async fn route(
                     };
                     let change = convert(object, &update_settings.conversion);
                     if let Outcome::Row(up) = &change {
-                        let old = crate::json::Value::parse(existing.user.to_string().as_bytes())
-                            .map_err(Error::Internal)?;
+                        let old =
+                            crate::json::Value::parse(&existing.line).map_err(Error::Internal)?;
                         let new = crate::json::Value::parse(&up.json).map_err(Error::Internal)?;
                         let paths = crate::diff::update_paths(&old, &new);
                         if paths.is_empty() {

@@ -197,6 +197,19 @@ impl Server {
         self.state.lock().unwrap().requests.clone()
     }
 
+    /// Writes the tenant's users to `path` as an export on disk (NDJSON, as stored).
+    pub fn write_users(&self, path: &std::path::Path) {
+        let text: String = self
+            .state
+            .lock()
+            .unwrap()
+            .users
+            .values()
+            .map(|u| format!("{u}\n"))
+            .collect();
+        std::fs::write(path, text).unwrap();
+    }
+
     /// Runs `userport ARGS` against this tenant: exit code, stdout, stderr.
     pub fn run(&self, args: &[&str]) -> (i32, String, String) {
         let out = self.userport().args(args).output().unwrap();

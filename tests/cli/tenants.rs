@@ -577,15 +577,7 @@ fn the_plan_sends_nothing_to_the_target() {
 
     // With an export of the target on disk, the plan sends nothing at all to the target.
     let before = tmp.path().join("target.ndjson");
-    let text: String = target
-        .state
-        .lock()
-        .unwrap()
-        .users
-        .values()
-        .map(|u| format!("{u}\n"))
-        .collect();
-    std::fs::write(&before, text).unwrap();
+    target.write_users(&before);
     let requests = target.requests().len();
     let work = tmp.path().join("work2");
     let (code, again) = migrate(
@@ -698,15 +690,7 @@ fn an_export_on_disk_moves_without_the_source_tenant() {
     let tmp = tempfile::tempdir().unwrap();
     let (source, target, hashes) = tenants(n, tmp.path());
     let export = tmp.path().join("source.ndjson");
-    let text: String = source
-        .state
-        .lock()
-        .unwrap()
-        .users
-        .values()
-        .map(|u| format!("{u}\n"))
-        .collect();
-    std::fs::write(&export, text).unwrap();
+    source.write_users(&export);
     let work = tmp.path().join("work");
     let out = target
         .userport()
