@@ -85,9 +85,9 @@ def jq_csv(columns, expr_tail=""):
     return cells, header
 
 
-def run(cmd, stdout=None):
-    """Runs cmd under /usr/bin/time; returns (wall s, cpu s, peak MB), None on failure, or
-    "timeout" when it ran longer than TIMEOUT seconds."""
+def run(cmd, stdout=None, ok=(0,)):
+    """Runs cmd under /usr/bin/time; returns (wall s, cpu s, peak MB), None on failure (an
+    exit status not in ok), or "timeout" when it ran longer than TIMEOUT seconds."""
     timing = os.path.join(OUT, "time.txt")
     full = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", timing] + cmd
     out = open(stdout, "wb") if stdout else subprocess.DEVNULL
@@ -106,7 +106,7 @@ def run(cmd, stdout=None):
     finally:
         if stdout:
             out.close()
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         sys.stderr.write(f"failed: {' '.join(cmd)[:200]}\n{proc.stderr_text.decode()[-2000:]}\n")
         return None
     wall, user, sys_, rss = open(timing).read().split()[-4:]
@@ -287,6 +287,44 @@ for _ in range(ROUNDS):
     print(f"{PROFILE}: e. prepare: {r[0]:.2f} s, {users / r[0]:,.0f} users/s, {r[2]:.0f} MB", flush=True)
 results.append({"job": "e. prepare import files", "tool": "userport", "runs": prepare_runs,
                 "status": "failed" if not prepare_runs else f"{users} users read"})
+
+# f. diff of two exports (userport only): the users against a copy of them with 1% changed
+# (a top-level key added) and 0.1% removed, each run paired with a run of job a on the same
+# users, for the ratio.
+changed = o("f-changed.ndjson")
+if not os.path.exists(changed):
+    with open(USERS, "rb") as src, open(changed + ".tmp", "wb") as dst:
+        for i, line in enumerate(src):
+            if i % 1000 == 7:
+                continue
+            if i % 100 == 3:
+                line = b'{"diff_marker":%d,' % i + line[1:]
+            dst.write(line)
+    os.replace(changed + ".tmp", changed)
+diff_runs, a_runs = [], []
+diff_status = "failed"
+for _ in range(ROUNDS):
+    r = run([USERPORT, "export", USERS, "-q", "-o", o("f-a.csv")])
+    if isinstance(r, tuple):
+        a_runs.append(list(r))
+    r = run([USERPORT, "diff", USERS, changed, "-q", "-o", o("f-diff.csv")], ok=(1,))
+    if not isinstance(r, tuple):
+        break
+    diff_runs.append(list(r))
+    kinds = {}
+    for row in csv_rows(o("f-diff.csv"))[1:]:
+        kinds[row[1]] = kinds.get(row[1], 0) + 1
+    lines = sum(1 for _ in open(USERS, "rb"))
+    expected = {"changed": sum(1 for i in range(lines) if i % 100 == 3),
+                "removed": sum(1 for i in range(lines) if i % 1000 == 7)}
+    diff_status = "same" if kinds == expected else f"differs: {kinds} (expected {expected})"
+    if kinds != expected:
+        failures.append(f"{PROFILE}: f. diff: {kinds} (expected {expected})")
+    print(f"{PROFILE}: f. diff: {r[0]:.2f} s, {r[2]:.0f} MB ({kinds})", flush=True)
+results.append({"job": "f. diff of two exports", "tool": "userport", "runs": diff_runs,
+                "status": diff_status})
+results.append({"job": "f. diff of two exports", "tool": "job a (paired)", "runs": a_runs,
+                "status": "for the ratio"})
 
 
 def version(cmd):

@@ -38,8 +38,8 @@ def duck(profile, job):
     return min(walls) if walls else None
 
 
-A, B, C, D, E = ("a. default-fields CSV", "b. ten columns + expression", "c. query + sort",
-                 "d. NDJSON -> Parquet", "e. prepare import files")
+A, B, C, D, E, F = ("a. default-fields CSV", "b. ten columns + expression", "c. query + sort",
+                    "d. NDJSON -> Parquet", "e. prepare import files", "f. diff of two exports")
 
 with open(out_path, "w") as f:
     first = profiles[0]
@@ -113,4 +113,9 @@ with open(out_path, "w") as f:
            lambda p: (f"{prepare_rate(p):,.0f}/s", prepare_rate(p) >= 350_000))
     target("prepare peak memory under 150 MB",
            lambda p: (f"{peak(p, E, 'userport'):.0f} MB", peak(p, E, "userport") < 150))
+    target("diff ≤ 3x a (paired runs)",
+           lambda p: (f"{wall(p, F, 'userport') / wall(p, F, 'job a (paired)'):.2f}x",
+                      wall(p, F, "userport") <= 3 * wall(p, F, "job a (paired)")))
+    target("diff peak memory ≤ 300 MB",
+           lambda p: (f"{peak(p, F, 'userport'):.0f} MB", peak(p, F, "userport") <= 300))
 print(f"wrote {out_path}")

@@ -1,12 +1,15 @@
 //! Two user sets compared user by user: the users added, removed and changed, and each
 //! changed field as a JSON path with its old and new value.
 //!
-//! Both sides are read by the source into the canonical schema, sorted by the key (`user_id`
-//! without its `auth0|` prefix, or the email in lower case) with DataFusion's external sort,
-//! which spills to disk past the memory limit, and merged as two sorted streams: two exports
-//! of millions of users are compared in bounded memory. Each user is rendered back into its
-//! JSON object; paired users are compared member by member (objects recursively; arrays and
-//! other values whole).
+//! Each side is scanned for two columns only, the key (`user_id` without its `auth0|`
+//! prefix, or the email in lower case) and the user's ordinal (where its text starts in its
+//! input), sorted by key with DataFusion's external sort (each side in a memory pool of its
+//! own, spilling to disk past it), and the two sorted streams are merged. A user's text is
+//! read back from its input by its place only when the merge reaches it: two exports of
+//! millions of users are compared in the memory of their keys, not of their users. Paired
+//! users whose texts have the same digest (XXH3, 128 bits, computed as they are decoded)
+//! are equal without being read again; others are read, parsed and compared member by
+//! member (objects recursively; arrays and other values whole).
 //!
 //! In `partial` mode the new side is an update (upsert rows): only its users are compared,
 //! and only the fields it holds, the way Auth0 applies it — metadata objects replaced whole,
@@ -26,8 +29,7 @@ use futures::StreamExt;
 use crate::error::{Error, Result};
 use crate::json::Value;
 use crate::pipeline::UsersTable;
-use crate::sink::Shape;
-use crate::sink::json::ObjectWriter;
+use crate::source::input::Plain;
 use crate::source::{self, Input, schema};
 
 /// What identifies a user on both sides.
@@ -86,7 +88,7 @@ pub struct Options {
     pub key: Key,
     /// The new side is an update: compare only its users and the fields it holds.
     pub partial: bool,
-    /// Memory the join's sorts may hold before they spill.
+    /// Memory the sorts of the keys may hold before they spill (half for each side).
     pub memory_limit: usize,
     /// The longest line (one user) of an input.
     pub max_line: usize,
@@ -125,15 +127,23 @@ impl Summary {
 /// key last). Each side is sorted by its key (an external sort that spills past the memory
 /// limit) and the two sorted streams are merged; a key held by several users of one side
 /// pairs them in order.
+///
+/// The sorts hold only each user's key and place (its ordinal: which input, how many bytes
+/// in), never the user: each user's text is read back from its input by its place when the
+/// merge reaches it (a gzipped input, or one that can be read only once, is inflated into
+/// the run's temporary folder first). Two users whose texts have the same digest are equal
+/// without being read.
 pub async fn compare(
     old: Vec<Input>,
     new: Vec<Input>,
     options: Options,
     mut each: impl FnMut(&Change) -> Result<()>,
 ) -> Result<Summary> {
-    let ctx = crate::pipeline::session(options.memory_limit)?;
-    let old_users = source::open(old)?.with_max_line(options.max_line);
-    let new_users = source::open(new)?.with_max_line(options.max_line);
+    // Each side sorts in a pool of its own, half the limit: the side sorted first keeps
+    // what it sorted until the merge ends, and in a pool shared with the other side it
+    // could leave that side's sorts nothing to start with.
+    let old_ctx = crate::pipeline::session(options.memory_limit / 2)?;
+    let new_ctx = crate::pipeline::session(options.memory_limit / 2)?;
     let only = (!options.old_connections.is_empty()).then(|| {
         let connection = datafusion_functions_json::udfs::json_get_str_udf().call(vec![
             col("identities"),
@@ -142,9 +152,24 @@ pub async fn compare(
         ]);
         connection.in_list(options.old_connections.iter().map(lit).collect(), false)
     });
-    let mut old = Cursor::new(sorted(&ctx, old_users, options.key, only)?).await?;
-    let mut new = Cursor::new(sorted(&ctx, new_users, options.key, None)?).await?;
+    // Both sides are made plain at once (a gzipped side is inflated on a thread of its own).
+    let (old_plain, new_plain) = std::thread::scope(|scope| {
+        let old = scope.spawn(|| Texts::open(&old, "old", options.max_line));
+        let new = Texts::open(&new, "new", options.max_line);
+        let old = old
+            .join()
+            .unwrap_or_else(|_| Err(Error::usage("diff", "the old side's copy failed")));
+        (old, new)
+    });
+    let (old_texts, old_inputs) = old_plain?;
+    let (new_texts, new_inputs) = new_plain?;
+    let old_users = source::open(old_inputs)?.with_max_line(options.max_line);
+    let new_users = source::open(new_inputs)?.with_max_line(options.max_line);
+    let mut old = Cursor::new(sorted(&old_ctx, old_users, options.key, only)?, old_texts).await?;
+    let mut new = Cursor::new(sorted(&new_ctx, new_users, options.key, None)?, new_texts).await?;
     let mut summary = Summary::default();
+    // Both sides are scanned and sorted at once; each waits for the other at the merge.
+    futures::try_join!(old.key(), new.key())?;
     loop {
         let (a, b) = (old.key().await?, new.key().await?);
         let order = match (&a, &b) {
@@ -158,11 +183,12 @@ pub async fn compare(
         };
         match order {
             std::cmp::Ordering::Less => {
-                let user = old.user("old", &a)?;
-                old.advance();
                 if options.partial {
+                    old.advance();
                     continue;
                 }
+                let user = old.user(&a)?;
+                old.advance();
                 summary.old_users += 1;
                 summary.removed += 1;
                 each(&Change {
@@ -174,7 +200,7 @@ pub async fn compare(
                 })?;
             }
             std::cmp::Ordering::Greater => {
-                let user = new.user("new", &b)?;
+                let user = new.user(&b)?;
                 new.advance();
                 summary.new_users += 1;
                 summary.added += 1;
@@ -187,11 +213,20 @@ pub async fn compare(
                 })?;
             }
             std::cmp::Ordering::Equal => {
-                let (old_user, new_user) = (old.user("old", &a)?, new.user("new", &b)?);
-                old.advance();
-                new.advance();
                 summary.old_users += 1;
                 summary.new_users += 1;
+                // The same text is the same user (not so for an update, which changes
+                // `email_verified` when it leaves it out): told by the digests, without
+                // reading either.
+                if !options.partial && old.digest() == new.digest() {
+                    old.advance();
+                    new.advance();
+                    summary.unchanged += 1;
+                    continue;
+                }
+                let (old_user, new_user) = (old.user(&a)?, new.user(&b)?);
+                old.advance();
+                new.advance();
                 let mut found = Vec::new();
                 if options.partial {
                     partial_fields(&old_user, &new_user, &mut found);
@@ -220,9 +255,9 @@ pub async fn compare(
     Ok(summary)
 }
 
-/// The users of `source` that pass `filter`, as the key then the user's columns, sorted by
-/// key (users without one last). Users that share a key stay in input order, however far
-/// the sort spills: the scan's ordinal breaks ties.
+/// The users of `source` that pass `filter`, as their key, their ordinal (the place of the
+/// user's text in its input) and the digest of their text, sorted by key (users without one last). Users that share
+/// a key stay in input order, however far the sort spills: the ordinal breaks ties.
 fn sorted(
     ctx: &SessionContext,
     source: source::Source,
@@ -230,13 +265,10 @@ fn sorted(
     filter: Option<Expr>,
 ) -> Result<DataFrame> {
     use datafusion::functions::expr_fn::{lower, starts_with, substr};
-    let names: Vec<String> = schema::user_schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let ordinal = "input order";
-    let mut frame = UsersTable::with_ordinal(source, ordinal).frame(ctx)?;
+    let table = UsersTable::with_ordinal(source, ORDINAL)
+        .with_digest(DIGEST)
+        .ok_or_else(|| Error::Internal("a digest needs an ordinal".into()))?;
+    let mut frame = table.frame(ctx)?;
     if let Some(filter) = filter {
         frame = frame.filter(filter)?;
     }
@@ -248,31 +280,144 @@ fn sorted(
         .otherwise(col("user_id"))?,
         Key::Email => lower(col("email")),
     };
-    let key_name = "key";
-    let columns = std::iter::once(key.alias(key_name))
-        .chain(names.iter().map(|n| col(Column::from_name(n))))
-        .chain(std::iter::once(col(Column::from_name(ordinal))));
-    let frame = frame.select(columns)?.sort(vec![
-        col(Column::from_name(key_name)).sort(true, false),
-        col(Column::from_name(ordinal)).sort(true, false),
-    ])?;
-    let out = std::iter::once(col(Column::from_name(key_name)))
-        .chain(names.iter().map(|n| col(Column::from_name(n))));
-    Ok(frame.select(out)?)
+    let ordinal = col(Column::from_name(ORDINAL));
+    let digest = col(Column::from_name(DIGEST));
+    let frame = frame
+        .select(vec![key.alias(KEY), ordinal.clone(), digest])?
+        .sort(vec![
+            col(Column::from_name(KEY)).sort(true, false),
+            ordinal.sort(true, false),
+        ])?;
+    Ok(frame)
+}
+
+/// The name of the sorted key column.
+const KEY: &str = "key";
+
+/// The name of the ordinal column (the place of a user's text).
+const ORDINAL: &str = "input order";
+
+/// The name of the digest column (of a user's text).
+const DIGEST: &str = "digest";
+
+/// The texts of one side's users, read back by their places.
+struct Texts {
+    /// The side, as messages name it (`old`, `new`).
+    side: &'static str,
+    /// Per input: its bytes in a plain file, and whether it is a JSON array (else lines).
+    inputs: Vec<(Plain, bool)>,
+    /// The longest user accepted.
+    max_line: usize,
+    /// The text read last.
+    buffer: Vec<u8>,
+    /// Bytes to read first for a user: about half again the longest of the last users.
+    guess: usize,
+}
+
+impl Texts {
+    /// The inputs of one side as plain files, and the inputs to scan for the same users at
+    /// the same places.
+    fn open(inputs: &[Input], side: &'static str, max_line: usize) -> Result<(Texts, Vec<Input>)> {
+        let mut plains = Vec::new();
+        let mut scans = Vec::new();
+        for input in inputs {
+            let plain = Plain::open(input)?;
+            let mut head = vec![0u8; 1 << 16];
+            let n = plain.read_at(&mut head, 0).map_err(read_error(&plain))?;
+            let array = matches!(
+                source::input::sniff(&head[..n]),
+                source::input::Kind::Array { .. }
+            );
+            scans.push(plain.input(input).map_err(read_error(&plain))?);
+            plains.push((plain, array));
+        }
+        let texts = Texts {
+            side,
+            inputs: plains,
+            max_line,
+            buffer: Vec::new(),
+            guess: 1024,
+        };
+        Ok((texts, scans))
+    }
+
+    /// The text of the user whose ordinal is `ordinal`: its line, or its object in an array.
+    fn read(&mut self, ordinal: u64) -> Result<&[u8]> {
+        let (input, position) = source::batches::place(ordinal);
+        let (plain, array) = self
+            .inputs
+            .get(input)
+            .ok_or_else(|| Error::usage("diff", format!("no input number {input}")))?;
+        let mut want = self.guess;
+        self.buffer.clear();
+        let end = loop {
+            let have = self.buffer.len();
+            self.buffer.resize(want, 0);
+            let n = plain
+                .read_at(&mut self.buffer[have..], position + have as u64)
+                .map_err(read_error(plain))?;
+            self.buffer.truncate(have + n);
+            let whole = self.buffer.len() < want;
+            let end = if *array {
+                value_end(&self.buffer, whole)
+            } else {
+                memchr::memchr(b'\n', &self.buffer[have..])
+                    .map(|e| have + e)
+                    .or(whole.then_some(self.buffer.len()))
+            };
+            if let Some(end) = end {
+                break end;
+            }
+            if want > self.max_line {
+                return Err(Error::usage(
+                    format!("diff: {} side, {}", self.side, plain.name()),
+                    format!(
+                        "the user at byte {position} is longer than {} bytes",
+                        self.max_line
+                    ),
+                ));
+            }
+            want *= 4;
+        };
+        self.guess = (end + end / 2).clamp(512, 1 << 16);
+        Ok(&self.buffer[..end])
+    }
+}
+
+/// Where the JSON value at the start of `bytes` ends; `None` when it may go on past them
+/// (`whole`: the input ends there).
+fn value_end(bytes: &[u8], whole: bool) -> Option<usize> {
+    let mut jiter = jiter::Jiter::new(bytes);
+    match jiter.next_skip() {
+        Ok(_) => Some(jiter.current_index()),
+        // A value cut short, or one that is not JSON (which the scan read whole before):
+        // the rest of the input says which.
+        Err(_) if !whole => None,
+        Err(_) => Some(bytes.len()),
+    }
+}
+
+/// The error of a failed read of a side's input.
+fn read_error(plain: &Plain) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Read {
+        path: plain.name().to_string(),
+        source,
+    }
 }
 
 /// One side, sorted by key, read user by user.
 struct Cursor {
     stream: datafusion::execution::SendableRecordBatchStream,
-    /// The keys and the users (as JSON) of the current batch.
+    /// The keys, the ordinals and the digests of the current batch.
     keys: Vec<Option<String>>,
-    users: Vec<Vec<u8>>,
+    ordinals: Vec<u64>,
+    digests: Option<datafusion::arrow::array::FixedSizeBinaryArray>,
     row: usize,
-    objects: ObjectWriter,
+    texts: Texts,
 }
 
 impl Cursor {
-    async fn new(frame: DataFrame) -> Result<Cursor> {
+    async fn new(frame: DataFrame, texts: Texts) -> Result<Cursor> {
         let stream = frame
             .execute_stream()
             .await
@@ -280,9 +425,10 @@ impl Cursor {
         Ok(Cursor {
             stream,
             keys: Vec::new(),
-            users: Vec::new(),
+            ordinals: Vec::new(),
+            digests: None,
             row: 0,
-            objects: ObjectWriter::new(&schema::user_schema(), Shape::Users),
+            texts,
         })
     }
 
@@ -293,23 +439,35 @@ impl Cursor {
                 return Ok(None);
             };
             let batch = batch.map_err(Error::from_datafusion)?;
-            let user = schema::user_schema();
             let keys = batch.column(0).as_string::<i32>();
             self.keys = (0..batch.num_rows())
                 .map(|i| keys.is_valid(i).then(|| keys.value(i).to_string()))
                 .collect();
-            // The key, then the user's columns.
-            let users = batch.project(&(1..=user.fields().len()).collect::<Vec<_>>())?;
-            self.users = self.objects.rows(&user, &users, 0..batch.num_rows())?;
+            let ordinals = batch
+                .column(1)
+                .as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+            self.ordinals = ordinals.values().to_vec();
+            self.digests = Some(batch.column(2).as_fixed_size_binary().clone());
             self.row = 0;
         }
         Ok(Some(self.keys[self.row].clone()))
     }
 
+    /// The digest of the current user's text.
+    fn digest(&self) -> Option<&[u8]> {
+        self.digests.as_ref().map(|d| d.value(self.row))
+    }
+
+    /// The current user's text, as its input holds it.
+    fn text(&mut self) -> Result<&[u8]> {
+        self.texts.read(self.ordinals[self.row])
+    }
+
     /// The current user as JSON, its `auth0|` prefix reconciled with a bare id; a user that
     /// cannot be compared (nested too deep) is an error naming it.
-    fn user(&self, side: &str, key: &Option<Option<String>>) -> Result<Value> {
-        let mut user = Value::parse(&self.users[self.row]).map_err(|why| {
+    fn user(&mut self, key: &Option<Option<String>>) -> Result<Value> {
+        let side = self.texts.side;
+        let mut user = Value::parse(self.text()?).map_err(|why| {
             let who = key.clone().flatten().unwrap_or_else(|| "(no key)".into());
             Error::usage(
                 format!("diff: {side} user {who}"),

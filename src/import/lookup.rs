@@ -8,12 +8,12 @@
 //! user of a source user.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::{BufRead, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::BufRead;
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+use crate::source::input::Plain;
 
 /// A hasher for keys that are fingerprints already.
 #[derive(Default)]
@@ -42,7 +42,7 @@ const LENGTH_BITS: u32 = 24;
 /// The lines of one or more NDJSON files, indexed by keys of several kinds.
 pub struct Lines {
     /// Per file: how messages name it, and the plain file read back.
-    files: Vec<(String, File, Option<tempfile::NamedTempFile>)>,
+    files: Vec<Plain>,
     /// Per entry: its offset, its file number and length packed, and its line number.
     entries: Vec<(u64, u32, u32)>,
     /// Fingerprint of (kind, key) → the first entry with it.
@@ -81,9 +81,9 @@ impl Lines {
         let mut found = Vec::new();
         for path in paths {
             let name = path.display().to_string();
-            let (file, kept) = plain(path)?;
+            let plain = Plain::open(&crate::source::Input::Path(path.clone()))?;
             let number = lines.files.len() as u32;
-            let mut reader = std::io::BufReader::with_capacity(1 << 20, &file);
+            let mut reader = std::io::BufReader::with_capacity(1 << 20, &plain.file);
             let mut buffer = Vec::new();
             let (mut offset, mut line_no) = (0u64, 0u32);
             loop {
@@ -139,7 +139,7 @@ impl Lines {
                     }
                 }
             }
-            lines.files.push((name, file, kept));
+            lines.files.push(plain);
         }
         Ok(lines)
     }
@@ -167,63 +167,26 @@ impl Lines {
         let (offset, packed, line) = self.entries[entry as usize];
         let number = (packed >> LENGTH_BITS) as usize;
         let length = (packed & ((1 << LENGTH_BITS) - 1)) as usize;
-        let (name, file, _) = &self.files[number];
+        let plain = &self.files[number];
+        let name = plain.name().to_string();
         let mut bytes = vec![0; length];
-        read_at(file, &mut bytes, offset).map_err(|source| Error::Read {
-            path: name.clone(),
-            source,
-        })?;
+        match plain.read_at(&mut bytes, offset) {
+            Ok(n) if n == length => {}
+            Ok(_) => {
+                return Err(Error::Read {
+                    path: name,
+                    source: std::io::ErrorKind::UnexpectedEof.into(),
+                });
+            }
+            Err(source) => return Err(Error::Read { path: name, source }),
+        }
         Ok(Line {
             entry,
-            file: name.clone(),
+            file: name,
             line,
             bytes,
         })
     }
-}
-
-/// The file's bytes as a plain file that can be read at any offset: the file itself, or its
-/// content inflated into a temporary file when it is gzipped.
-fn plain(path: &Path) -> Result<(File, Option<tempfile::NamedTempFile>)> {
-    let name = path.display().to_string();
-    let read_error = |source| Error::Read {
-        path: name.clone(),
-        source,
-    };
-    let mut file = File::open(path).map_err(read_error)?;
-    let mut head = [0u8; 4];
-    let n = file.read(&mut head).map_err(read_error)?;
-    if crate::source::input::sniff(&head[..n]) != crate::source::input::Kind::Gzip {
-        return Ok((File::open(path).map_err(read_error)?, None));
-    }
-    let dir = crate::temp::spill_dir().unwrap_or_else(std::env::temp_dir);
-    let mut copy = tempfile::Builder::new()
-        .prefix("lines-")
-        .tempfile_in(&dir)
-        .map_err(|source| Error::Write {
-            path: dir.display().to_string(),
-            source,
-        })?;
-    let reader = File::open(path).map_err(read_error)?;
-    let mut inflated = crate::source::input::inflated(Box::new(reader)).map_err(read_error)?;
-    std::io::copy(&mut inflated, copy.as_file_mut())
-        .and_then(|_| copy.as_file_mut().flush())
-        .map_err(read_error)?;
-    let file = copy.reopen().map_err(read_error)?;
-    Ok((file, Some(copy)))
-}
-
-#[cfg(unix)]
-fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
-}
-
-#[cfg(not(unix))]
-fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
-    use std::io::Seek;
-    let mut file = file;
-    file.seek(std::io::SeekFrom::Start(offset))?;
-    file.read_exact(buffer)
 }
 
 /// The fingerprint of a key of a kind.
@@ -237,6 +200,8 @@ fn fingerprint(kind: u8, key: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
+    use std::io::Write;
 
     #[test]
     fn lines_are_found_by_their_keys_in_plain_and_gzipped_files() {

@@ -42,12 +42,14 @@ use crate::source::{Decoding, Meters, Scan, Source, schema};
 
 /// The users of a source as a table. With an ordinal, the table has one more column, last:
 /// a number that grows with the input order (the position of each user in its input), and
-/// its scans declare that they give the users in that order.
+/// its scans declare that they give the users in that order; a digest of each user's text
+/// may follow it.
 #[derive(Debug, Clone)]
 pub struct UsersTable {
     source: Source,
     schema: SchemaRef,
     ordinal: Option<usize>,
+    digest: Option<usize>,
 }
 
 impl UsersTable {
@@ -57,6 +59,7 @@ impl UsersTable {
             source,
             schema: schema::user_schema(),
             ordinal: None,
+            digest: None,
         }
     }
 
@@ -73,7 +76,27 @@ impl UsersTable {
             source,
             schema: Arc::new(Schema::new(fields)),
             ordinal: Some(ordinal),
+            digest: None,
         }
+    }
+
+    /// The same table with each user's digest (see [`crate::source::Decoding::digest`]) as
+    /// one more column, after the ordinal, named `name`; `None` without an ordinal.
+    pub fn with_digest(self, name: &str) -> Option<UsersTable> {
+        self.ordinal?;
+        let mut fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let digest = fields.len();
+        fields.push(Field::new(name, DataType::FixedSizeBinary(16), false));
+        Some(UsersTable {
+            schema: Arc::new(Schema::new(fields)),
+            digest: Some(digest),
+            ..self
+        })
     }
 
     /// The source of the users.
@@ -286,7 +309,7 @@ impl UsersExec {
             .column_indices()
             .into_iter()
             .chain(filtered)
-            .filter(|&i| Some(i) != self.table.ordinal)
+            .filter(|&i| Some(i) != self.table.ordinal && Some(i) != self.table.digest)
             .collect();
         columns.sort_unstable();
         columns.dedup();
@@ -324,6 +347,7 @@ impl UsersExec {
             decoding: Decoding {
                 mask: self.mask(),
                 ordinal: self.table.ordinal.map(|_| table.clone()),
+                digest: self.table.digest.is_some(),
                 work: Some(Arc::new(work)),
                 batch_rows: self.batch_rows,
                 max_line: self.table.source.max_line(),
@@ -418,6 +442,9 @@ impl DisplayAs for UsersExec {
         )?;
         if self.table.ordinal.is_some() {
             f.write_str(", ordinal")?;
+        }
+        if self.table.digest.is_some() {
+            f.write_str(", digest")?;
         }
         if let Some(filter) = &self.filter {
             write!(f, ", filter={filter}")?;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, FixedSizeBinaryArray, UInt64Array};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
@@ -22,8 +22,13 @@ pub type WorkFn =
 pub struct Decoding {
     /// The decoded columns (see [`BatchBuilder::with_mask`]).
     pub mask: u64,
-    /// With an ordinal: the canonical schema with the ordinal (UInt64) column last.
+    /// With an ordinal: the canonical schema with the ordinal (UInt64) column, then the
+    /// digest column when [`Decoding::digest`] says so.
     pub ordinal: Option<SchemaRef>,
+    /// Whether each user's digest follows its ordinal (with an ordinal only): the 128-bit
+    /// XXH3 of its text as the input holds it, so that users can be told equal by their
+    /// digests without being read again.
+    pub digest: bool,
     /// Run on each batch (after the ordinal is added).
     pub work: Option<Arc<WorkFn>>,
     /// Users per batch.
@@ -38,11 +43,24 @@ pub fn ordinal(input: usize, position: u64) -> u64 {
     ((input as u64) << 48) | (position & ((1 << 48) - 1))
 }
 
-/// A batch builder, the ordinals of its users and the scan's work on each of its batches.
+/// The input number and the position of the user whose ordinal is `ordinal` (the inverse
+/// of [`ordinal`]).
+pub fn place(ordinal: u64) -> (usize, u64) {
+    ((ordinal >> 48) as usize, ordinal & ((1 << 48) - 1))
+}
+
+/// The digest of a user's text (see [`Decoding::digest`]).
+pub fn digest(text: &[u8]) -> [u8; 16] {
+    twox_hash::XxHash3_128::oneshot(text).to_le_bytes()
+}
+
+/// A batch builder, the ordinals (and digests) of its users and the scan's work on each of
+/// its batches.
 pub struct Builder {
     inner: BatchBuilder,
     decoding: Arc<Decoding>,
     ordinals: Vec<u64>,
+    digests: Vec<[u8; 16]>,
     input: usize,
 }
 
@@ -53,6 +71,7 @@ impl Builder {
             inner: BatchBuilder::with_mask(decoding.mask),
             decoding,
             ordinals: Vec::new(),
+            digests: Vec::new(),
             input: 0,
         }
     }
@@ -74,6 +93,11 @@ impl Builder {
                 Arc::new(UInt64Array::from(std::mem::take(&mut self.ordinals)));
             let mut columns = batch.columns().to_vec();
             columns.push(ordinals);
+            if self.decoding.digest {
+                let digests = std::mem::take(&mut self.digests);
+                let digests = FixedSizeBinaryArray::try_from_iter(digests.iter())?;
+                columns.push(Arc::new(digests));
+            }
             batch = RecordBatch::try_new(schema.clone(), columns)?;
         }
         let batch = match &self.decoding.work {
@@ -122,6 +146,9 @@ impl Rows<'_> {
         let builder = &mut *self.builder;
         if builder.decoding.ordinal.is_some() {
             builder.ordinals.push(ordinal(builder.input, position));
+            if builder.decoding.digest {
+                builder.digests.push(digest(text.as_bytes()));
+            }
         }
         if builder.inner.len() >= builder.decoding.batch_rows {
             return self.flush();

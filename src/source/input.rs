@@ -197,6 +197,120 @@ impl<R: Read> Read for GzipErrors<R> {
     }
 }
 
+/// An input's bytes (inflated) in a plain file that can be read at any offset: a file that
+/// is not gzipped is read in place; a gzipped file, standard input and a one-shot reader are
+/// copied once, inflated, into the run's temporary folder (removed with it). Offsets into it
+/// are the positions the readers give users (see [`super::batches::ordinal`]).
+pub struct Plain {
+    /// The plain bytes, open for reading at offsets.
+    pub file: File,
+    /// The copy, when the input was not a plain file (removed when dropped).
+    copy: Option<tempfile::NamedTempFile>,
+    /// How messages name the input.
+    name: String,
+}
+
+impl Plain {
+    /// The bytes of `input` as a plain file; a read error names the input.
+    pub fn open(input: &Input) -> crate::error::Result<Plain> {
+        let name = input.to_string();
+        let read_error = |source| crate::error::Error::Read {
+            path: name.clone(),
+            source,
+        };
+        if let Input::Path(path) = input {
+            let mut file = File::open(path).map_err(read_error)?;
+            let mut head = [0u8; 4];
+            let n = read_head(&mut file, &mut head).map_err(read_error)?;
+            if sniff(&head[..n]) != Kind::Gzip && file.metadata().is_ok_and(|m| m.is_file()) {
+                let file = File::open(path).map_err(read_error)?;
+                return Ok(Plain {
+                    file,
+                    copy: None,
+                    name,
+                });
+            }
+        }
+        let dir = crate::temp::spill_dir().unwrap_or_else(std::env::temp_dir);
+        let mut copy = tempfile::Builder::new()
+            .prefix("plain-")
+            .tempfile_in(&dir)
+            .map_err(|source| crate::error::Error::Write {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        let mut inflated = inflated(input.open().map_err(read_error)?).map_err(read_error)?;
+        if sniff(inflated.fill_buf().map_err(read_error)?) == Kind::Gzip {
+            return Err(crate::error::Error::usage(
+                name.clone(),
+                "holds a gzip stream inside a gzip stream: inflate it once first",
+            ));
+        }
+        io::copy(&mut inflated, copy.as_file_mut())
+            .and_then(|_| std::io::Write::flush(copy.as_file_mut()))
+            .map_err(read_error)?;
+        let file = copy.reopen().map_err(read_error)?;
+        Ok(Plain {
+            file,
+            copy: Some(copy),
+            name,
+        })
+    }
+
+    /// The input to scan for the same users at the same positions: the input itself when it
+    /// is read in place, else its copy, named as the input in messages.
+    pub fn input(&self, input: &Input) -> io::Result<Input> {
+        Ok(match &self.copy {
+            None => input.clone(),
+            Some(copy) => Input::reader(self.name.clone(), Box::new(copy.reopen()?)),
+        })
+    }
+
+    /// How messages name the input.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reads `buffer.len()` bytes at `offset`, or fewer at the end of the file; returns how
+    /// many were read.
+    pub fn read_at(&self, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+        let mut done = 0;
+        while done < buffer.len() {
+            match read_at(&self.file, &mut buffer[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// Reads the first bytes of `file` into `head`; how many there were.
+fn read_head(file: &mut File, head: &mut [u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < head.len() {
+        match file.read(&mut head[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buffer, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buffer, offset)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

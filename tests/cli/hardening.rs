@@ -369,32 +369,165 @@ fn fifos_and_devices_are_written_in_place() {
 fn diff_pairs_users_of_one_key_in_input_order_when_the_sort_spills() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("users.ndjson");
+    let changed = tmp.path().join("changed.ndjson");
     {
         let mut out = std::io::BufWriter::new(fs::File::create(&path).unwrap());
+        let mut other = std::io::BufWriter::new(fs::File::create(&changed).unwrap());
         for i in 0..90_000 {
-            // Every id three times, with different users.
-            writeln!(
-                out,
-                r#"{{"user_id":"auth0|{:06}","email":"u{i}@example.com","logins_count":{i},"user_metadata":{{"pad":"{}"}}}}"#,
+            // Every id three times, with different users; long ids, so that the sorts of
+            // the keys alone (90,000 × 70 bytes a side) spill past 4 MB.
+            let line = format!(
+                r#"{{"user_id":"auth0|{:064}","email":"u{i}@example.com","logins_count":{i},"user_metadata":{{"pad":"{}"}}}}"#,
                 i / 3,
                 "x".repeat(40)
-            )
-            .unwrap();
+            );
+            writeln!(out, "{line}").unwrap();
+            // The second user of every thousandth id changed: found only if the users
+            // of one id pair in input order.
+            if i % 3000 == 1 {
+                writeln!(
+                    other,
+                    "{}",
+                    line.replace(&format!("\"logins_count\":{i},"), "\"logins_count\":-1,")
+                )
+                .unwrap();
+            } else {
+                writeln!(other, "{line}").unwrap();
+            }
         }
     }
     let p = path.to_str().unwrap();
-    let out = run_guarded(
-        userport()
-            .env("TMPDIR", tmp.path())
-            .args(["diff", p, p, "--memory-limit", "32M", "-q"]),
-        "diff",
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for limit in ["4M", "64M", "512M"] {
+        let out = run_guarded(
+            userport().env("TMPDIR", tmp.path()).args([
+                "diff",
+                p,
+                p,
+                "--memory-limit",
+                limit,
+                "-q",
+            ]),
+            "diff",
+        );
+        assert_eq!(out.status.code(), Some(0), "{limit}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("changed 0, unchanged 90000"),
+            "{limit}: {}",
+            text(&out.stderr)
+        );
+        let out = run_guarded(
+            userport().env("TMPDIR", tmp.path()).args([
+                "diff",
+                p,
+                changed.to_str().unwrap(),
+                "--memory-limit",
+                limit,
+                "--format",
+                "ndjson",
+                "-q",
+            ]),
+            "diff",
+        );
+        assert_eq!(out.status.code(), Some(1), "{limit}: {}", text(&out.stderr));
+        let report = text(&out.stdout);
+        let rows: Vec<&str> = report.lines().collect();
+        assert_eq!(rows.len(), 30, "{limit}: {report}");
+        for (n, row) in rows.iter().enumerate() {
+            let i = n * 3000 + 1;
+            assert!(
+                row.ends_with(&format!(r#""path":"logins_count","old":{i},"new":-1}}"#)),
+                "{limit}: {row}"
+            );
+        }
+    }
+}
+
+#[test]
+fn diff_reads_users_back_from_gzipped_piped_and_array_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let users: Vec<String> = (0..2_000)
+        .map(|i| {
+            format!(
+                r#"{{"user_id":"auth0|{i}","email":"U{i}@Example.com","name":"n\u00e9 {i}","user_metadata":{{"k":[{i},{{"x":null}}]}}}}"#
+            )
+        })
+        .collect();
+    // Old: gzipped lines, with a byte-order mark and blank lines.
+    let old = tmp.path().join("old.ndjson.gz");
+    {
+        let mut gz = flate2::write::GzEncoder::new(
+            fs::File::create(&old).unwrap(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(b"\xEF\xBB\xBF").unwrap();
+        for user in &users {
+            writeln!(gz, "{user}\n").unwrap();
+        }
+        gz.finish().unwrap();
+    }
+    // New: a JSON array on standard input, user 7 changed, user 9 gone, one added, the
+    // users in another order and ids without their prefix.
+    let mut new: Vec<String> = users
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 9)
+        .map(|(i, u)| {
+            let u = u.replace("auth0|", "");
+            if i == 7 {
+                u.replace("n\\u00e9 7", "changed")
+            } else {
+                u
+            }
+        })
+        .collect();
+    new.reverse();
+    new.push(r#"{"user_id":"auth0|new","email":"new@example.com"}"#.into());
+    let array = format!("[\n  {}\n]\n", new.join(",\n  "));
+    let spill = tmp.path().join("spill");
+    fs::create_dir(&spill).unwrap();
+    let mut child = userport()
+        .env("TMPDIR", &spill)
+        .args([
+            "diff",
+            old.to_str().unwrap(),
+            "-",
+            "--format",
+            "ndjson",
+            "-q",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(array.as_bytes())
+        .unwrap();
+    let out = finish(child, Duration::from_secs(120), "diff");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    let rows: Vec<&str> = report.lines().collect();
+    assert_eq!(rows.len(), 3, "{report}");
     assert!(
-        text(&out.stderr).contains("changed 0, unchanged 90000"),
-        "{}",
-        text(&out.stderr)
+        rows[0].starts_with(
+            r#"{"key":"7","change":"changed","path":"name","old":"né 7","new":"changed"}"#
+        ),
+        "{report}"
     );
+    assert!(
+        rows[1].starts_with(r#"{"key":"9","change":"removed","path":"","old":{"#)
+            && rows[1].contains(r#""user_metadata":{"k":[9,{"x":null}]}"#),
+        "{report}"
+    );
+    assert!(
+        rows[2].starts_with(r#"{"key":"new","change":"added","path":"","old":null,"new":{"#),
+        "{report}"
+    );
+    // The inflated copies went with the run.
+    assert_eq!(fs::read_dir(&spill).unwrap().count(), 0);
 }
 
 #[test]
