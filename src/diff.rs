@@ -32,6 +32,12 @@ use crate::pipeline::UsersTable;
 use crate::source::input::Plain;
 use crate::source::{self, Input, schema};
 
+/// The memory limit of a diff when none is given: the sorts of the keys hold half of it
+/// each. Two 1M-user exports then spill a little, and the run peaks near 210 MB (the
+/// scans' buffers come on top of the limit); at 192M the sorts keep everything in memory
+/// and it peaks past 300 MB, no faster (`benches/compare.sh`, job f).
+pub const MEMORY_LIMIT: usize = 128 << 20;
+
 /// What identifies a user on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Key {

@@ -75,7 +75,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             .key
             .unwrap_or(if update { Key::Email } else { Key::UserId }),
         partial: update,
-        memory_limit: args.out.memory(192 << 20),
+        memory_limit: args.out.memory(diff::MEMORY_LIMIT),
         max_line: args.out.max_line_bytes,
         old_connections,
     };

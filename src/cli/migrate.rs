@@ -105,7 +105,7 @@ pub struct Args {
 
     /// Memory that the proof's sorts (a diff of what was meant against what arrived) may
     /// hold before they spill to disk; the default is `diff`'s.
-    #[arg(long, value_name = "SIZE", default_value = "192M", value_parser = crate::pipeline::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "128M", value_parser = crate::pipeline::parse_size)]
     pub memory_limit: usize,
 
     /// The longest line (one user) of an export.

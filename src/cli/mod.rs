@@ -285,7 +285,7 @@ pub struct OutputArgs {
     pub no_csv_guard: bool,
 
     /// Memory that sorts, joins and aggregations may hold before they spill to disk
-    /// (e.g. 256M, 2G) [default: 512M; for diff 192M].
+    /// (e.g. 256M, 2G) [default: 512M; for diff 128M].
     #[arg(long, value_name = "SIZE", value_parser = crate::pipeline::parse_size)]
     pub memory_limit: Option<usize>,
 
