@@ -218,17 +218,21 @@ impl Plain {
             path: name.clone(),
             source,
         };
-        if let Input::Path(path) = input {
-            let mut file = File::open(path).map_err(read_error)?;
+        // A regular file that is not gzipped is read in place. Anything else is opened once
+        // only (a named pipe gives its bytes to one reader), to be copied.
+        if let Input::Path(path) = input
+            && std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        {
+            let file = File::open(path).map_err(read_error)?;
             let mut head = [0u8; 4];
-            let n = read_head(&mut file, &mut head).map_err(read_error)?;
-            if sniff(&head[..n]) != Kind::Gzip && file.metadata().is_ok_and(|m| m.is_file()) {
-                let file = File::open(path).map_err(read_error)?;
-                return Ok(Plain {
-                    file,
-                    copy: None,
-                    name,
-                });
+            let plain = Plain {
+                file,
+                copy: None,
+                name: name.clone(),
+            };
+            let n = plain.read_at(&mut head, 0).map_err(read_error)?;
+            if sniff(&head[..n]) != Kind::Gzip {
+                return Ok(plain);
             }
         }
         let dir = crate::temp::spill_dir().unwrap_or_else(std::env::temp_dir);
@@ -287,20 +291,6 @@ impl Plain {
     }
 }
 
-/// Reads the first bytes of `file` into `head`; how many there were.
-fn read_head(file: &mut File, head: &mut [u8]) -> io::Result<usize> {
-    let mut done = 0;
-    while done < head.len() {
-        match file.read(&mut head[done..]) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
-}
-
 #[cfg(unix)]
 fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buffer, offset)
@@ -322,5 +312,46 @@ mod tests {
         assert_eq!(sniff(b"\n\t[ {}]"), Kind::Array { bom: 0 });
         assert_eq!(sniff(b"\xEF\xBB\xBF{\"a\":1}\n"), Kind::Lines { bom: 3 });
         assert_eq!(sniff(b""), Kind::Lines { bom: 0 });
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn plain_files_are_read_in_place_and_pipes_and_gzip_copied_whole() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"{\"user_id\":\"a\"}\n{\"user_id\":\"b\"}\n";
+        let plain = dir.path().join("users.ndjson");
+        std::fs::write(&plain, text).unwrap();
+        let gz = dir.path().join("users.ndjson.gz");
+        let mut encoder =
+            flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
+        encoder.write_all(text).unwrap();
+        encoder.finish().unwrap();
+        // A named pipe: its first bytes must not be lost to a look at them.
+        let fifo = dir.path().join("pipe");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+        };
+        for path in [&plain, &gz, &fifo] {
+            let input = Input::Path(path.clone());
+            let opened = Plain::open(&input).unwrap();
+            assert_eq!(opened.copy.is_some(), path != &plain, "{}", path.display());
+            let mut back = vec![0u8; 64];
+            let n = opened.read_at(&mut back, 0).unwrap();
+            assert_eq!(&back[..n], text, "{}", path.display());
+            let mut second = vec![0u8; 3];
+            assert_eq!(opened.read_at(&mut second, 16).unwrap(), 3);
+            assert_eq!(&second, b"{\"u");
+            assert_eq!(opened.name(), path.display().to_string());
+        }
+        writer.join().unwrap();
     }
 }
