@@ -304,7 +304,7 @@ if not os.path.exists(changed):
 diff_runs, a_runs = [], []
 diff_status = "failed"
 for _ in range(ROUNDS):
-    r = run([USERPORT, "export", USERS, "-q", "-o", o("f-a.csv")])
+    r = run([USERPORT, "export", USERS, "--default-fields", "-q", "-o", o("f-a.csv")])
     if isinstance(r, tuple):
         a_runs.append(list(r))
     r = run([USERPORT, "diff", USERS, changed, "-q", "-o", o("f-diff.csv")], ok=(1,))

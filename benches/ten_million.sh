@@ -30,7 +30,7 @@ measure() {
     local size
     size=$(du -sb "$out" | cut -f1)
     printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$profile" "$job" "$wall" \
-      "$(echo "$user + $sys" | bc)" "$((rss / 1024))" "$size" >>"$results"
+      "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$((rss / 1024))" "$size" >>"$results"
     echo "$profile $job: ${wall} s, $((rss / 1024)) MB" >&2
   else
     printf '%s\t%s\tfailed\t\t\t\n' "$profile" "$job" >>"$results"
@@ -67,7 +67,7 @@ done
   echo
   for profile in realistic hostile; do
     size=$(awk -F'\t' -v p="$profile" '$1 == p && $2 == "size" {print $3}' "$results")
-    echo "## $profile: $(printf "%'d" "$users") users, $((size / 1000000)) MB"
+    echo "## $profile: $users users, $((size / 1000000)) MB"
     echo
     echo "| job | wall s | CPU s | peak MB | users/s | output MB |"
     echo "|---|---:|---:|---:|---:|---:|"
