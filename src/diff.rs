@@ -29,6 +29,7 @@ use futures::StreamExt;
 use crate::error::{Error, Result};
 use crate::json::Value;
 use crate::pipeline::UsersTable;
+use crate::source::batches::read_error;
 use crate::source::input::Plain;
 use crate::source::{self, Input, schema};
 
@@ -262,8 +263,9 @@ pub async fn compare(
 }
 
 /// The users of `source` that pass `filter`, as their key, their ordinal (the place of the
-/// user's text in its input) and the digest of their text, sorted by key (users without one last). Users that share
-/// a key stay in input order, however far the sort spills: the ordinal breaks ties.
+/// user's text in its input) and the digest of their text, sorted by key (users without one
+/// last). Users that share a key stay in input order, however far the sort spills: the
+/// ordinal breaks ties.
 fn sorted(
     ctx: &SessionContext,
     source: source::Source,
@@ -310,8 +312,8 @@ const DIGEST: &str = "digest";
 struct Texts {
     /// The side, as messages name it (`old`, `new`).
     side: &'static str,
-    /// Per input: its bytes in a plain file, and whether it is a JSON array (else lines).
-    inputs: Vec<(Plain, bool)>,
+    /// Per input: its bytes in a plain file.
+    inputs: Vec<Plain>,
     /// The longest user accepted.
     max_line: usize,
     /// The text read last.
@@ -328,14 +330,8 @@ impl Texts {
         let mut scans = Vec::new();
         for input in inputs {
             let plain = Plain::open(input)?;
-            let mut head = vec![0u8; 1 << 16];
-            let n = plain.read_at(&mut head, 0).map_err(read_error(&plain))?;
-            let array = matches!(
-                source::input::sniff(&head[..n]),
-                source::input::Kind::Array { .. }
-            );
-            scans.push(plain.input(input).map_err(read_error(&plain))?);
-            plains.push((plain, array));
+            scans.push(plain.input(input).map_err(read_error(plain.name()))?);
+            plains.push(plain);
         }
         let texts = Texts {
             side,
@@ -350,7 +346,7 @@ impl Texts {
     /// The text of the user whose ordinal is `ordinal`: its line, or its object in an array.
     fn read(&mut self, ordinal: u64) -> Result<&[u8]> {
         let (input, position) = source::batches::place(ordinal);
-        let (plain, array) = self
+        let plain = self
             .inputs
             .get(input)
             .ok_or_else(|| Error::usage("diff", format!("no input number {input}")))?;
@@ -361,10 +357,10 @@ impl Texts {
             self.buffer.resize(want, 0);
             let n = plain
                 .read_at(&mut self.buffer[have..], position + have as u64)
-                .map_err(read_error(plain))?;
+                .map_err(read_error(plain.name()))?;
             self.buffer.truncate(have + n);
             let whole = self.buffer.len() < want;
-            let end = if *array {
+            let end = if plain.is_array() {
                 value_end(&self.buffer, whole)
             } else {
                 memchr::memchr(b'\n', &self.buffer[have..])
@@ -400,14 +396,6 @@ fn value_end(bytes: &[u8], whole: bool) -> Option<usize> {
         // the rest of the input says which.
         Err(_) if !whole => None,
         Err(_) => Some(bytes.len()),
-    }
-}
-
-/// The error of a failed read of a side's input.
-fn read_error(plain: &Plain) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::Read {
-        path: plain.name().to_string(),
-        source,
     }
 }
 

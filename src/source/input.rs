@@ -208,30 +208,34 @@ pub struct Plain {
     copy: Option<tempfile::NamedTempFile>,
     /// How messages name the input.
     name: String,
+    /// What the plain bytes hold (lines or an array; never gzip).
+    kind: Kind,
 }
+
+/// The bytes [`Plain::open`] looks at to tell what a file holds.
+const PLAIN_HEAD: usize = 1 << 16;
 
 impl Plain {
     /// The bytes of `input` as a plain file; a read error names the input.
     pub fn open(input: &Input) -> crate::error::Result<Plain> {
         let name = input.to_string();
-        let read_error = |source| crate::error::Error::Read {
-            path: name.clone(),
-            source,
-        };
+        let read_error = super::batches::read_error(&name);
         // A regular file that is not gzipped is read in place. Anything else is opened once
         // only (a named pipe gives its bytes to one reader), to be copied.
         if let Input::Path(path) = input
             && std::fs::metadata(path).is_ok_and(|m| m.is_file())
         {
-            let file = File::open(path).map_err(read_error)?;
-            let mut head = [0u8; 4];
-            let plain = Plain {
+            let file = File::open(path).map_err(&read_error)?;
+            let mut plain = Plain {
                 file,
                 copy: None,
                 name: name.clone(),
+                kind: Kind::Lines { bom: 0 },
             };
-            let n = plain.read_at(&mut head, 0).map_err(read_error)?;
-            if sniff(&head[..n]) != Kind::Gzip {
+            let mut head = vec![0u8; PLAIN_HEAD];
+            let n = plain.read_at(&mut head, 0).map_err(&read_error)?;
+            plain.kind = sniff(&head[..n]);
+            if plain.kind != Kind::Gzip {
                 return Ok(plain);
             }
         }
@@ -243,8 +247,9 @@ impl Plain {
                 path: dir.display().to_string(),
                 source,
             })?;
-        let mut inflated = inflated(input.open().map_err(read_error)?).map_err(read_error)?;
-        if sniff(inflated.fill_buf().map_err(read_error)?) == Kind::Gzip {
+        let mut inflated = inflated(input.open().map_err(&read_error)?).map_err(&read_error)?;
+        let kind = sniff(inflated.fill_buf().map_err(&read_error)?);
+        if kind == Kind::Gzip {
             return Err(crate::error::Error::usage(
                 name.clone(),
                 "holds a gzip stream inside a gzip stream: inflate it once first",
@@ -252,12 +257,13 @@ impl Plain {
         }
         io::copy(&mut inflated, copy.as_file_mut())
             .and_then(|_| std::io::Write::flush(copy.as_file_mut()))
-            .map_err(read_error)?;
-        let file = copy.reopen().map_err(read_error)?;
+            .map_err(&read_error)?;
+        let file = copy.reopen().map_err(&read_error)?;
         Ok(Plain {
             file,
             copy: Some(copy),
-            name,
+            name: name.clone(),
+            kind,
         })
     }
 
@@ -273,6 +279,11 @@ impl Plain {
     /// How messages name the input.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether the bytes are a JSON array of users (else lines).
+    pub fn is_array(&self) -> bool {
+        matches!(self.kind, Kind::Array { .. })
     }
 
     /// Reads `buffer.len()` bytes at `offset`, or fewer at the end of the file; returns how
@@ -296,9 +307,12 @@ fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::unix::fs::FileExt::read_at(file, buffer, offset)
 }
 
-#[cfg(windows)]
+#[cfg(not(unix))]
 fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_read(file, buffer, offset)
+    use std::io::Seek;
+    let mut file = file;
+    file.seek(io::SeekFrom::Start(offset))?;
+    file.read(buffer)
 }
 
 #[cfg(test)]
@@ -351,7 +365,11 @@ mod tests {
             assert_eq!(opened.read_at(&mut second, 16).unwrap(), 3);
             assert_eq!(&second, b"{\"u");
             assert_eq!(opened.name(), path.display().to_string());
+            assert!(!opened.is_array());
         }
         writer.join().unwrap();
+        let array = dir.path().join("users.json");
+        std::fs::write(&array, b"\xEF\xBB\xBF\n [{\"user_id\":\"a\"}]").unwrap();
+        assert!(Plain::open(&Input::Path(array)).unwrap().is_array());
     }
 }
