@@ -472,6 +472,212 @@ pub fn quote_into(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// Whether the JSON text `raw` has white space between tokens. Only white space beside a
+/// structural character (or at either end) can be between tokens and is looked at closer
+/// by a compaction; white space inside strings ("Zoë López") mostly is not, and is left
+/// alone without a copy. A space beside such a character inside a string ("Paris, France")
+/// only costs a compaction that changes nothing.
+pub fn has_space(raw: &[u8]) -> bool {
+    let structural = |b: u8| matches!(b, b',' | b':' | b'{' | b'[' | b'}' | b']');
+    let last = raw.len().saturating_sub(1);
+    let between =
+        |i: usize| i == 0 || i >= last || structural(raw[i - 1]) || structural(raw[i + 1]);
+    memchr::memchr3_iter(b' ', b'\n', b'\r', raw).any(between)
+        || memchr::memchr_iter(b'\t', raw).any(between)
+}
+
+/// Appends the value `raw` (valid JSON) to `out` as the decoder stores JSON values: compact,
+/// and with an object's repeated keys resolved as `JSON.parse` does ([`dedupe`]).
+pub fn clean_into(raw: &[u8], out: &mut Vec<u8>) {
+    if !matches!(raw.first(), Some(b'{' | b'[')) {
+        out.extend_from_slice(raw);
+        return;
+    }
+    let mut jiter = Jiter::new(raw);
+    let repeated = jiter
+        .peek()
+        .and_then(|peek| skip_checking(&mut jiter, raw, peek, &mut Vec::new()));
+    match repeated {
+        Ok(true) => out.extend_from_slice(&dedupe(raw)),
+        _ if has_space(raw) => compact_into(raw, out),
+        _ => out.extend_from_slice(raw),
+    }
+}
+
+/// The text of one JSON value, valid JSON (a member of a user the reader has checked, a
+/// row userport wrote), read where it is without building a tree: its type, its string,
+/// its members and items, each again a [`Raw`] viewing the same text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raw<'a>(pub &'a str);
+
+impl<'a> Raw<'a> {
+    /// The value's JSON type as messages name it (`integer` for a number without a fraction
+    /// or exponent that fits 64 bits, as serde_json reads it).
+    pub fn type_name(self) -> &'static str {
+        match self.0.as_bytes().first() {
+            Some(b'n') => "null",
+            Some(b't' | b'f') => "boolean",
+            Some(b'"') => "string",
+            Some(b'[') => "array",
+            Some(b'{') => "object",
+            _ if self.is_integer_text() => "integer",
+            _ => "number",
+        }
+    }
+
+    /// Whether a number written as an integer that fits 64 bits.
+    fn is_integer_text(self) -> bool {
+        !self.0.contains(['.', 'e', 'E'])
+            && (self.0.parse::<i64>().is_ok() || self.0.parse::<u64>().is_ok())
+    }
+
+    /// Whether `true` or `false`.
+    pub fn is_bool(self) -> bool {
+        matches!(self.0, "true" | "false")
+    }
+
+    /// Whether an object.
+    pub fn is_object(self) -> bool {
+        self.0.starts_with('{')
+    }
+
+    /// Whether `null`.
+    pub fn is_null(self) -> bool {
+        self.0 == "null"
+    }
+
+    /// The characters of a string (borrowed when it holds no escape); `None` for another
+    /// type.
+    pub fn string(self) -> Option<std::borrow::Cow<'a, str>> {
+        let inner = self.0.strip_prefix('"')?.strip_suffix('"')?;
+        if !inner.contains('\\') {
+            return Some(std::borrow::Cow::Borrowed(inner));
+        }
+        serde_json::from_str::<String>(self.0)
+            .ok()
+            .map(std::borrow::Cow::Owned)
+    }
+
+    /// The members of an object in their order (a repeated key as often as it is written);
+    /// `None` for another type.
+    pub fn members(self) -> Option<Vec<(std::borrow::Cow<'a, str>, Raw<'a>)>> {
+        if !self.is_object() {
+            return None;
+        }
+        let text = self.0;
+        let mut jiter = Jiter::new(text.as_bytes());
+        let mut out = Vec::new();
+        let mut key = jiter.next_object().ok()?.map(|k| lasting(text, k));
+        while let Some(k) = key {
+            out.push((k, self.next(&mut jiter)?));
+            key = jiter.next_key().ok()?.map(|k| lasting(text, k));
+        }
+        Some(out)
+    }
+
+    /// The members of an object by key, as a map reads them: sorted by key, a repeated key
+    /// once with its last value; `None` for another type.
+    pub fn map(self) -> Option<Vec<(std::borrow::Cow<'a, str>, Raw<'a>)>> {
+        let mut members = self.members()?;
+        members.reverse();
+        // Stable: of a repeated key, the last written comes first and is kept.
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        members.dedup_by(|later, kept| later.0 == kept.0);
+        Some(members)
+    }
+
+    /// The member `key` of an object (its last value when repeated).
+    pub fn get(self, key: &str) -> Option<Raw<'a>> {
+        self.members()?
+            .into_iter()
+            .rev()
+            .find_map(|(k, v)| (k == key).then_some(v))
+    }
+
+    /// The items of an array; `None` for another type.
+    pub fn items(self) -> Option<Vec<Raw<'a>>> {
+        if !self.0.starts_with('[') {
+            return None;
+        }
+        let mut jiter = Jiter::new(self.0.as_bytes());
+        let mut out = Vec::new();
+        let mut next = jiter.next_array().ok()?;
+        while next.is_some() {
+            out.push(self.next(&mut jiter)?);
+            next = jiter.array_step().ok()?;
+        }
+        Some(out)
+    }
+
+    /// The value `jiter` (over this text) stands before.
+    fn next(self, jiter: &mut Jiter<'_>) -> Option<Raw<'a>> {
+        let peek = jiter.peek().ok()?;
+        let start = jiter.current_index();
+        jiter.known_skip(peek).ok()?;
+        self.0.get(start..jiter.current_index()).map(Raw)
+    }
+
+    /// Whether some object key inside the value, at any depth, holds one of `chars`.
+    pub fn any_key_with(self, chars: &[char]) -> bool {
+        let mut jiter = Jiter::new(self.0.as_bytes());
+        jiter
+            .peek()
+            .is_ok_and(|peek| keys_with(&mut jiter, peek, chars, 0).unwrap_or(true))
+    }
+}
+
+/// [`Raw::any_key_with`] for the value `peek` starts, `depth` levels down (`Err` when the
+/// text breaks or nests too deep).
+fn keys_with(
+    jiter: &mut Jiter<'_>,
+    peek: Peek,
+    chars: &[char],
+    depth: usize,
+) -> jiter::JiterResult<bool> {
+    if depth > MAX_DEPTH {
+        return Ok(true);
+    }
+    match peek {
+        Peek::Array => {
+            let mut next = jiter.known_array()?;
+            while let Some(peek) = next {
+                if keys_with(jiter, peek, chars, depth + 1)? {
+                    return Ok(true);
+                }
+                next = jiter.array_step()?;
+            }
+            Ok(false)
+        }
+        Peek::Object => {
+            let mut key = jiter.known_object()?.map(|k| k.contains(chars));
+            while let Some(found) = key {
+                let peek = jiter.peek()?;
+                if found || keys_with(jiter, peek, chars, depth + 1)? {
+                    return Ok(true);
+                }
+                key = jiter.next_key()?.map(|k| k.contains(chars));
+            }
+            Ok(false)
+        }
+        _ => {
+            jiter.known_skip(peek)?;
+            Ok(false)
+        }
+    }
+}
+
+/// A key jiter read from `text`: borrowed from `text` when jiter gave it from there (no
+/// escape), copied when jiter decoded it.
+fn lasting<'a>(text: &'a str, key: &str) -> std::borrow::Cow<'a, str> {
+    let start = (key.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    match text.get(start..start.wrapping_add(key.len())) {
+        Some(slice) if std::ptr::eq(slice.as_ptr(), key.as_ptr()) => {
+            std::borrow::Cow::Borrowed(slice)
+        }
+        _ => std::borrow::Cow::Owned(key.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -555,5 +761,52 @@ mod tests {
         let mut out = Vec::new();
         compact_into(br#"{ "a b" : [ 1 , "x\" y" ] }"#, &mut out);
         assert_eq!(out, br#"{"a b":[1,"x\" y"]}"#);
+    }
+
+    #[test]
+    fn raw_values_are_read_where_they_are() {
+        let user = Raw(r#"{"b":1,"a\u002e":"x\"y","b":[true,{"k.$":null}],"n":-1.5e3,"i":7}"#);
+        let members = user.members().unwrap();
+        let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["b", "a.", "b", "n", "i"]);
+        assert!(matches!(members[0].0, std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(members[1].0, std::borrow::Cow::Owned(_)));
+        // As a map: by key, the last value of a repeated key.
+        let map = user.map().unwrap();
+        let keys: Vec<(&str, &str)> = map.iter().map(|(k, v)| (k.as_ref(), v.0)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("a.", r#""x\"y""#),
+                ("b", r#"[true,{"k.$":null}]"#),
+                ("i", "7"),
+                ("n", "-1.5e3")
+            ]
+        );
+        assert_eq!(user.get("a.").unwrap().string().unwrap(), "x\"y");
+        assert_eq!(user.get("b").unwrap().items().unwrap().len(), 2);
+        let types: Vec<&str> = map.iter().map(|(_, v)| v.type_name()).collect();
+        assert_eq!(types, ["string", "array", "integer", "number"]);
+        assert!(user.get("b").unwrap().any_key_with(&['$']));
+        assert!(!Raw(r#"{"a":"x.y$","b":[1,{"c":2}]}"#).any_key_with(&['.', '$']));
+        assert!(Raw("3").members().is_none() && Raw("{}").items().is_none());
+    }
+
+    #[test]
+    fn clean_values_are_compact_and_keep_the_last_of_a_repeated_key() {
+        let clean = |raw: &str| {
+            let mut out = Vec::new();
+            clean_into(raw.as_bytes(), &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            clean(r#"{ "a" : [1, 2] , "b": "x y" }"#),
+            r#"{"a":[1,2],"b":"x y"}"#
+        );
+        assert_eq!(
+            clean(r#"{"a":1,"b":{"c":1,"c":2},"a":3}"#),
+            r#"{"a":3,"b":{"c":2}}"#
+        );
+        assert_eq!(clean(r#""a  b""#), r#""a  b""#);
     }
 }

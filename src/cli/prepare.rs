@@ -200,8 +200,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 )
             }
             None => {
+                // Users are converted from their text as the input holds it.
                 let request = Request {
                     conditions: super::conditions(args.query.as_deref(), args.where_sql.as_deref()),
+                    text: Some(prepare::USER_TEXT.to_string()),
                     ..Request::default()
                 };
                 let planned = request.plan(&users.ctx, &users.source).await?;

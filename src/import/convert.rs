@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::hashes::Hashes;
 use super::rules::{self, Code, Options, Origin, PROPERTIES, Problem, UPSERTABLE};
-use crate::json::members;
+use crate::json::{Raw, clean_into};
 use crate::sink::render::write_json_string;
 
 /// How users are converted.
@@ -92,7 +92,12 @@ impl Dropped {
     /// Counts what was left out of a row that is written.
     pub fn count(&mut self, row: &Row) {
         for field in &row.dropped {
-            *self.fields.entry(field.clone()).or_default() += 1;
+            match self.fields.get_mut(field) {
+                Some(count) => *count += 1,
+                None => {
+                    self.fields.insert(field.clone(), 1);
+                }
+            }
         }
         self.linked_identities += row.linked_identities;
         self.email_verified_added += u64::from(row.email_verified_added);
@@ -107,21 +112,28 @@ struct Identity {
     linked: u64,
 }
 
-/// Converts the exported user `object` (one JSON object text) into an import row.
+/// Converts the exported user `object` (one JSON object text) into an import row. The
+/// user's members are copied as they are written (compacted, a repeated key inside a value
+/// resolved as the reader resolves it), and the row is checked by the rules where it is.
 pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
-    let Some(members) = members(object) else {
+    let members = simdutf8::basic::from_utf8(object)
+        .ok()
+        .and_then(|text| Raw(text).members());
+    let Some(members) = members else {
         return refused(
             Code::InvalidType,
             "",
             "the user is not a JSON object".into(),
         );
     };
-    let raw = |range: &std::ops::Range<usize>| &object[range.clone()];
+    fn raw<'a>(value: &Raw<'a>) -> &'a [u8] {
+        value.0.as_bytes()
+    }
     let text_of = |key: &str| -> Option<String> {
-        let (_, range) = members.iter().rev().find(|(k, _)| k == key)?;
-        serde_json::from_slice::<String>(raw(range)).ok()
+        let (_, value) = members.iter().rev().find(|(k, _)| k == key)?;
+        Some(value.string()?.into_owned())
     };
-    let identity = identity(&members, object);
+    let identity = identity(&members);
     let user_id = text_of("user_id");
     let provider = identity.provider.clone().or_else(|| {
         user_id
@@ -195,13 +207,13 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
         first = false;
         write_json_string(key, out);
         out.push(b':');
-        out.extend_from_slice(value);
+        clean_into(value, out);
     };
-    for (i, (key, range)) in members.iter().enumerate() {
+    for (i, (key, value)) in members.iter().enumerate() {
         if members[i + 1..].iter().any(|(k, _)| k == key) {
             continue;
         }
-        let value = raw(range);
+        let value = raw(value);
         if value == b"null" {
             dropped.push(format!("{key} (null)"));
             continue;
@@ -221,7 +233,7 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
             }
             continue;
         }
-        match key.as_str() {
+        match key.as_ref() {
             "user_id" if !conversion.upsert => {
                 let id = user_id.as_deref().unwrap_or_default();
                 let id = match provider.as_deref() {
@@ -249,7 +261,7 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
                             .into(),
                     });
                 } else {
-                    dropped.push(key.clone());
+                    dropped.push(key.to_string());
                 }
             }
             k if allowed.contains(&k) => {
@@ -261,7 +273,7 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
                 }
                 has_verified |= k == "email_verified";
             }
-            _ => dropped.push(key.clone()),
+            _ => dropped.push(key.to_string()),
         }
     }
     if !has_verified {
@@ -294,12 +306,12 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
     }
     out.push(b'}');
 
-    let value: Value = match serde_json::from_slice(&out) {
-        Ok(value) => value,
-        Err(e) => return refused(Code::InvalidJson, "", format!("not valid JSON: {e}")),
+    // Made of the user's own (valid) values: the rules read the row where it is.
+    let Ok(row) = std::str::from_utf8(&out) else {
+        return refused(Code::InvalidJson, "", "not valid UTF-8".into());
     };
     problems.extend(rules::check(
-        &value,
+        row,
         Options {
             upsert: conversion.upsert,
         },
@@ -310,11 +322,20 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
             row: Some(out),
         };
     }
-    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+    let [email, user_id, username] = {
+        let written = Raw(row).members().unwrap_or_default();
+        ["email", "user_id", "username"].map(|key| {
+            written
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, v)| Some(v.string()?.into_owned()))
+        })
+    };
     Outcome::Row(Row {
-        email: text("email").unwrap_or_default(),
-        user_id: text("user_id"),
-        username: text("username"),
+        email: email.unwrap_or_default(),
+        user_id,
+        username,
         connection: identity.connection,
         json: out,
         dropped,
@@ -359,21 +380,18 @@ fn refused(code: Code, pointer: &str, message: String) -> Outcome {
 }
 
 /// The primary identity (`identities[0]`); linked identities after it are counted.
-fn identity(members: &[(String, std::ops::Range<usize>)], object: &[u8]) -> Identity {
+fn identity(members: &[(std::borrow::Cow<'_, str>, Raw<'_>)]) -> Identity {
     let found = members
         .iter()
         .rev()
         .find(|(k, _)| k == "identities")
-        .and_then(|(_, range)| serde_json::from_slice::<Value>(&object[range.clone()]).ok());
-    let Some(Value::Array(identities)) = found else {
+        .and_then(|(_, value)| value.items());
+    let Some(identities) = found else {
         return Identity::default();
     };
     let field = |name: &str| {
-        identities
-            .first()
-            .and_then(|i| i.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_string)
+        let value = identities.first()?.get(name)?;
+        Some(value.string()?.into_owned())
     };
     Identity {
         provider: field("provider"),

@@ -15,7 +15,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
@@ -91,8 +92,13 @@ pub async fn run(frame: DataFrame, settings: &Settings, checks: Checks) -> Resul
     preparer.finish()
 }
 
-/// Runs `frame` and hands each user (one a row, rendered as a JSON object; with `mapped`,
-/// the row's columns mapped to import attributes) to `each` in order, with its conversion.
+/// The name of the column of each user's JSON text, when a request asks for whole users as
+/// their text (see [`crate::pipeline::Request::text`]): conversion reads them as written.
+pub const USER_TEXT: &str = "user text";
+
+/// Runs `frame` and hands each user (one a row: its JSON text in a [`USER_TEXT`] column, or
+/// its columns rendered as a JSON object; with `mapped`, the row's columns mapped to import
+/// attributes) to `each` in order, with its conversion.
 pub async fn each_user(
     frame: DataFrame,
     mapped: Option<&str>,
@@ -100,8 +106,12 @@ pub async fn each_user(
     mut each: impl FnMut(&[u8], Outcome) -> Result<()>,
 ) -> Result<()> {
     let schema = Arc::new(frame.schema().as_arrow().clone());
+    let texts = schema.fields().len() == 1
+        && schema.field(0).name() == USER_TEXT
+        && schema.field(0).data_type() == &DataType::Utf8;
     let render = match mapped {
         Some(context) => Render::Mapped(Mapping::new(&schema, conversion.upsert, context)?),
+        None if texts => Render::Texts,
         None => Render::Users(ObjectWriter::new(&schema, Shape::Users)),
     };
     let mut stream = frame
@@ -124,53 +134,62 @@ pub async fn each_user(
                 .unwrap_or_else(|_| Err(Error::Internal("a conversion thread panicked".into())));
             (first, second)
         });
-        for converted in [first?, second?] {
-            for (object, outcome) in converted {
-                each(&object, outcome)?;
+        let texts = match &render {
+            Render::Texts => Some(batch.column(0).as_string::<i32>()),
+            _ => None,
+        };
+        for (start, converted) in [(0, first?), (mid, second?)] {
+            let Converted { objects, outcomes } = converted;
+            for (i, outcome) in outcomes.into_iter().enumerate() {
+                let object = match texts {
+                    Some(texts) => texts.value(start + i).as_bytes(),
+                    None => objects[i].as_slice(),
+                };
+                each(object, outcome)?;
             }
         }
     }
     Ok(())
 }
 
-/// Rows `rows` of a batch, each rendered as a JSON object and converted.
-type Converted = Vec<(Vec<u8>, Outcome)>;
-
-/// How a row becomes a user object: whole users as they are, a query's rows mapped.
-enum Render {
-    Users(ObjectWriter),
-    Mapped(Mapping),
+/// Rows of a batch converted: each one's outcome, and its JSON object when it was rendered
+/// (users read as their text are not copied).
+struct Converted {
+    objects: Vec<Vec<u8>>,
+    outcomes: Vec<Outcome>,
 }
 
-impl Render {
-    fn rows(
-        &self,
-        schema: &Schema,
-        batch: &RecordBatch,
-        rows: std::ops::Range<usize>,
-    ) -> Result<Vec<Vec<u8>>> {
-        match self {
-            Render::Users(w) => w.rows(schema, batch, rows),
-            Render::Mapped(m) => m.rows(schema, batch, rows),
-        }
-    }
+/// How a row becomes a user object: users as their text, whole users rendered from their
+/// columns, a query's rows mapped.
+enum Render {
+    Texts,
+    Users(ObjectWriter),
+    Mapped(Mapping),
 }
 
 fn convert_rows(
     schema: &Schema,
     batch: &RecordBatch,
-    objects: &Render,
+    render: &Render,
     rows: std::ops::Range<usize>,
     conversion: &Conversion,
 ) -> Result<Converted> {
-    Ok(objects
-        .rows(schema, batch, rows)?
-        .into_iter()
-        .map(|object| {
-            let outcome = convert(&object, conversion);
-            (object, outcome)
-        })
-        .collect())
+    let objects = match render {
+        Render::Texts => {
+            let texts = batch.column(0).as_string::<i32>();
+            let outcomes = rows
+                .map(|i| convert(texts.value(i).as_bytes(), conversion))
+                .collect();
+            return Ok(Converted {
+                objects: Vec::new(),
+                outcomes,
+            });
+        }
+        Render::Users(w) => w.rows(schema, batch, rows)?,
+        Render::Mapped(m) => m.rows(schema, batch, rows)?,
+    };
+    let outcomes = objects.iter().map(|o| convert(o, conversion)).collect();
+    Ok(Converted { objects, outcomes })
 }
 
 /// Prepares users one at a time into a staging folder, then puts it in place.

@@ -11,6 +11,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::json::Raw;
+
 use crate::password::hashes::{
     ALGORITHMS, DIGESTS, ENCODINGS, HASH_PROPERTIES, PASSWORD_ENCODINGS, check_argon2, check_ldap,
     check_pbkdf2, decode, digest_len, is_bcrypt,
@@ -202,10 +204,13 @@ pub const RESERVED_APP_METADATA: &[&str] = &[
 
 const FACTORS: &[&str] = &["totp", "phone", "email"];
 
-/// Checks one user against every rule; an empty list means Auth0 will accept it.
-pub fn check(user: &Value, options: Options) -> Vec<Problem> {
+/// Checks one user, given as its JSON text (valid JSON), against every rule; an empty list
+/// means Auth0 will accept it. The text is read where it is: only a password hash and MFA
+/// factors (rare, and with many rules) are parsed into values; metadata is walked for its
+/// keys.
+pub fn check(user: &str, options: Options) -> Vec<Problem> {
     let mut check = Checker::default();
-    check.user(user, options);
+    check.user(Raw(user), options);
     check.problems
 }
 
@@ -329,12 +334,41 @@ impl Checker {
     }
 
     fn wrong_type(&mut self, at: &Loc<'_>, expected: &str, value: &Value) {
+        self.wrong_type_named(at, expected, type_name(value));
+    }
+
+    fn wrong_type_named(&mut self, at: &Loc<'_>, expected: &str, found: &str) {
         self.push(
             at,
             Code::InvalidType,
             Origin::Schema,
-            format!("expected {expected}, found {}", type_name(value)),
+            format!("expected {expected}, found {found}"),
         );
+    }
+
+    /// The characters of a string member, or a wrong type named.
+    fn text<'v>(&mut self, at: &Loc<'_>, value: Raw<'v>) -> Option<std::borrow::Cow<'v, str>> {
+        let text = value.string();
+        if text.is_none() {
+            self.wrong_type_named(at, "string", value.type_name());
+        }
+        text
+    }
+
+    /// A member that is parsed into a value for the rules that read it whole.
+    fn parsed(&mut self, at: &Loc<'_>, value: Raw<'_>) -> Option<Value> {
+        match serde_json::from_str(value.0) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.push(
+                    at,
+                    Code::InvalidJson,
+                    Origin::Schema,
+                    format!("not valid JSON: {e}"),
+                );
+                None
+            }
+        }
     }
 
     fn string<'v>(&mut self, at: &Loc<'_>, value: &'v Value) -> Option<&'v str> {
@@ -354,12 +388,6 @@ impl Checker {
                 self.wrong_type(at, "object", other);
                 None
             }
-        }
-    }
-
-    fn boolean(&mut self, at: &Loc<'_>, value: &Value) {
-        if !value.is_boolean() {
-            self.wrong_type(at, "boolean", value);
         }
     }
 
@@ -410,9 +438,13 @@ impl Checker {
     }
 
     fn email(&mut self, at: &Loc<'_>, value: &Value) {
-        if let Some(text) = self.string(at, value)
-            && !is_email(text)
-        {
+        if let Some(text) = self.string(at, value) {
+            self.email_text(at, text);
+        }
+    }
+
+    fn email_text(&mut self, at: &Loc<'_>, text: &str) {
+        if !is_email(text) {
             self.push(
                 at,
                 Code::InvalidFormat,
@@ -422,19 +454,37 @@ impl Checker {
         }
     }
 
-    fn user(&mut self, user: &Value, options: Options) {
-        let Some(map) = self.object(&ROOT, user) else {
-            return;
+    fn user(&mut self, user: Raw<'_>, options: Options) {
+        // Members as a map reads them: by key, a repeated key once, with its last value.
+        let Some(map) = user.map() else {
+            return self.wrong_type_named(&ROOT, "object", user.type_name());
         };
-        self.required(&ROOT, map, "email", Origin::Schema);
-        for (key, value) in map {
+        let has = |key: &str| map.iter().any(|(k, _)| k == key);
+        if !has("email") {
+            self.push(
+                &ROOT.key("email"),
+                Code::ObjectRequired,
+                Origin::Schema,
+                "email is required",
+            );
+        }
+        for (key, value) in &map {
+            let (key, value) = (key.as_ref(), *value);
             let at = ROOT.key(key);
-            match key.as_str() {
-                "email" => self.email(&at, value),
-                "email_verified" | "phone_verified" | "blocked" => self.boolean(&at, value),
+            match key {
+                "email" => {
+                    if let Some(text) = self.text(&at, value) {
+                        self.email_text(&at, &text);
+                    }
+                }
+                "email_verified" | "phone_verified" | "blocked" => {
+                    if !value.is_bool() {
+                        self.wrong_type_named(&at, "boolean", value.type_name());
+                    }
+                }
                 "phone_number" => {
-                    if let Some(text) = self.string(&at, value)
-                        && !is_e164(text)
+                    if let Some(text) = self.text(&at, value)
+                        && !is_e164(&text)
                     {
                         self.push(
                             &at,
@@ -447,16 +497,16 @@ impl Checker {
                     }
                 }
                 "user_id" => {
-                    if let Some(text) = self.string(&at, value) {
-                        self.user_id(&at, text);
+                    if let Some(text) = self.text(&at, value) {
+                        self.user_id(&at, &text);
                     }
                 }
                 "username" | "given_name" | "family_name" | "name" | "nickname" | "picture" => {
-                    self.string(&at, value);
+                    self.text(&at, value);
                 }
                 "password_hash" => {
-                    if let Some(text) = self.string(&at, value)
-                        && !is_bcrypt(text, false)
+                    if let Some(text) = self.text(&at, value)
+                        && !is_bcrypt(&text, false)
                     {
                         self.push(
                             &at,
@@ -468,13 +518,26 @@ impl Checker {
                         );
                     }
                 }
-                "custom_password_hash" => self.custom_hash(&at, value),
-                "mfa_factors" => self.mfa_factors(&at, value),
+                "custom_password_hash" => {
+                    if let Some(value) = self.parsed(&at, value) {
+                        self.custom_hash(&at, &value);
+                    }
+                }
+                "mfa_factors" => {
+                    if let Some(value) = self.parsed(&at, value) {
+                        self.mfa_factors(&at, &value);
+                    }
+                }
                 "user_metadata" | "app_metadata" => {
-                    if let Some(meta) = self.object(&at, value) {
-                        if key == "app_metadata" {
-                            self.reserved(&at, meta);
-                        }
+                    if !value.is_object() {
+                        self.wrong_type_named(&at, "object", value.type_name());
+                        continue;
+                    }
+                    if key == "app_metadata" {
+                        self.reserved(&at, value);
+                    }
+                    // Walked whole only when some key is wrong, to name each where it is.
+                    if value.any_key_with(&['.', '$']) {
                         self.metadata_keys(&at, value);
                     }
                 }
@@ -486,7 +549,7 @@ impl Checker {
                 ),
             }
         }
-        if map.contains_key("password_hash") && map.contains_key("custom_password_hash") {
+        if has("password_hash") && has("custom_password_hash") {
             self.push(
                 &ROOT.key("custom_password_hash"),
                 Code::Conflict,
@@ -495,7 +558,8 @@ impl Checker {
             );
         }
         if options.upsert {
-            for key in map.keys().filter(|k| !UPSERTABLE.contains(&k.as_str())) {
+            let keys = map.iter().map(|(k, _)| k.as_ref());
+            for key in keys.filter(|k| !UPSERTABLE.contains(k)) {
                 let message = if key == "blocked" {
                     "an upsert cannot block or unblock users: set blocked with the Management \
                      API (PATCH /api/v2/users/{id} with {\"blocked\": true})"
@@ -524,10 +588,12 @@ impl Checker {
         }
     }
 
-    fn reserved(&mut self, at: &Loc<'_>, meta: &Map<String, Value>) {
-        for key in meta
-            .keys()
-            .filter(|k| RESERVED_APP_METADATA.contains(&k.as_str()))
+    fn reserved(&mut self, at: &Loc<'_>, meta: Raw<'_>) {
+        let map = meta.map().unwrap_or_default();
+        for key in map
+            .iter()
+            .map(|(k, _)| k.as_ref())
+            .filter(|k| RESERVED_APP_METADATA.contains(k))
         {
             self.push(
                 &at.key(key),
@@ -539,28 +605,24 @@ impl Checker {
     }
 
     /// Metadata keys anywhere inside (objects in arrays too) may not hold `.` or `$`.
-    fn metadata_keys(&mut self, at: &Loc<'_>, value: &Value) {
-        match value {
-            Value::Object(map) => {
-                for (key, inner) in map {
-                    let here = at.key(key);
-                    if key.contains(['.', '$']) {
-                        self.push(
-                            &here,
-                            Code::InvalidKey,
-                            Origin::Auth0,
-                            format!("metadata key {key:?} contains '.' or '$'"),
-                        );
-                    }
-                    self.metadata_keys(&here, inner);
+    fn metadata_keys(&mut self, at: &Loc<'_>, value: Raw<'_>) {
+        if let Some(map) = value.map() {
+            for (key, inner) in &map {
+                let here = at.key(key);
+                if key.contains(['.', '$']) {
+                    self.push(
+                        &here,
+                        Code::InvalidKey,
+                        Origin::Auth0,
+                        format!("metadata key {key:?} contains '.' or '$'"),
+                    );
                 }
+                self.metadata_keys(&here, *inner);
             }
-            Value::Array(items) => {
-                for (i, inner) in items.iter().enumerate() {
-                    self.metadata_keys(&at.index(i), inner);
-                }
+        } else if let Some(items) = value.items() {
+            for (i, inner) in items.into_iter().enumerate() {
+                self.metadata_keys(&at.index(i), inner);
             }
-            _ => {}
         }
     }
 
@@ -905,7 +967,7 @@ mod tests {
     use serde_json::json;
 
     fn codes(user: Value) -> Vec<(String, &'static str)> {
-        check(&user, Options::default())
+        check(&user.to_string(), Options::default())
             .into_iter()
             .map(|p| (p.pointer, p.code.as_str()))
             .collect()
@@ -1022,7 +1084,7 @@ mod tests {
     #[test]
     fn upserts_change_only_what_they_can() {
         let problems = check(
-            &json!({"email": "a@b.co", "blocked": true, "username": "x"}),
+            &json!({"email": "a@b.co", "blocked": true, "username": "x"}).to_string(),
             Options { upsert: true },
         );
         assert_eq!(problems.len(), 2);

@@ -2,11 +2,10 @@
 //! JSON array per file, at most [`MAX_FILE_BYTES`], every user by the [`rules`], and no
 //! duplicate email, `user_id` or `username` across all the files checked together.
 
-use jiter::{Jiter, JiterError, Peek};
-use serde_json::Value;
-
 use super::rules::{self, Code, Options, Origin, Problem};
 use super::seen::{Key, Seen};
+use crate::json::Raw;
+use jiter::{Jiter, JiterError, Peek};
 
 /// The largest import file Auth0 accepts, in bytes (larger ones get a 413).
 pub const MAX_FILE_BYTES: usize = 512_000;
@@ -248,8 +247,13 @@ impl Validator {
                 problem,
             })
         };
-        let value: Value = match serde_json::from_slice(text) {
-            Ok(value) => value,
+        // Checked whole as JSON (escapes, characters) without building it; the rules then
+        // read the text where it is.
+        let checked = serde_json::from_slice::<serde::de::IgnoredAny>(text)
+            .map_err(|e| e.to_string())
+            .and_then(|_| std::str::from_utf8(text).map_err(|e| e.to_string()));
+        let text = match checked {
+            Ok(text) => Raw(text),
             Err(e) => {
                 let problem = Problem {
                     pointer: String::new(),
@@ -260,15 +264,23 @@ impl Validator {
                 return push(&mut self.findings, None, problem);
             }
         };
-        let email = value.get("email").and_then(Value::as_str);
-        for problem in rules::check(&value, self.options) {
-            push(&mut self.findings, email, problem);
+        let members = text.map().unwrap_or_default();
+        let string = |key: &str| {
+            members
+                .iter()
+                .find(|(k, _)| k == key)
+                .and_then(|(_, v)| v.string())
+        };
+        let email = string("email");
+        for problem in rules::check(text.0, self.options) {
+            push(&mut self.findings, email.as_deref(), problem);
         }
         let note = (file_no << 40) | index as u64;
         for key in [Key::Email, Key::UserId, Key::Username] {
-            let Some(text) = value.get(key.name()).and_then(Value::as_str) else {
+            let Some(text) = string(key.name()) else {
                 continue;
             };
+            let text = text.as_ref();
             if let Some(first) = self.seen.insert(key, text, note) {
                 let (first_file, first_index) = (first >> 40, first & ((1 << 40) - 1));
                 let whose = if first_file == file_no {
@@ -290,7 +302,7 @@ impl Validator {
                     origin: Origin::Auth0,
                     message: format!("{} {text:?} is already used{case} by {whose}", key.name()),
                 };
-                push(&mut self.findings, email, problem);
+                push(&mut self.findings, email.as_deref(), problem);
             }
         }
     }

@@ -449,6 +449,7 @@ async fn plan(settings: &Settings, state: &State, before: &Path) -> Result<route
     crate::pipeline::register(&ctx, source.clone())?;
     let request = Request {
         conditions: settings.conditions.clone(),
+        text: Some(crate::import::prepare::USER_TEXT.to_string()),
         ..Request::default()
     };
     let planned = request.plan(&ctx, &source).await?;

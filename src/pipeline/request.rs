@@ -86,6 +86,9 @@ pub struct Request {
     pub sort: Vec<SortKey>,
     /// At most this many users (after the conditions and the sort).
     pub limit: Option<usize>,
+    /// With no columns: each user as one column of this name, its JSON text as the input
+    /// holds it (no column of the user is decoded for it), instead of the canonical columns.
+    pub text: Option<String>,
 }
 
 /// A planned request: the DataFrame and the filter compiled from its conditions.
@@ -178,11 +181,14 @@ impl Request {
     pub async fn plan(&self, ctx: &SessionContext, source: &Source) -> Result<Planned> {
         let names: Vec<String> = self.columns.iter().map(|c| c.name.clone()).collect();
         let ordinal = fresh("input order", &names);
-        let table = if self.sort.is_empty() {
+        let mut table = if self.sort.is_empty() {
             UsersTable::new(source.clone())
         } else {
             UsersTable::with_ordinal(source.clone(), &ordinal)
         };
+        if let Some(text) = self.text.as_deref().filter(|_| self.columns.is_empty()) {
+            table = table.with_text(text);
+        }
         let mut frame = table.frame(ctx)?;
         let filter = self.filter(&frame).await?;
         if let Some(filter) = &filter {
@@ -216,7 +222,10 @@ impl Request {
     /// sorted (and spilled), and it runs in the scan's decoding threads.
     fn order(&self, frame: DataFrame, ordinal: &str) -> Result<DataFrame> {
         let by_name = |name: &str| Expr::Column(Column::from_name(name));
-        let mut output: Vec<(String, Expr)> = if self.columns.is_empty() {
+        let text = self.text.as_ref().filter(|_| self.columns.is_empty());
+        let mut output: Vec<(String, Expr)> = if let Some(text) = text {
+            vec![(text.clone(), by_name(text))]
+        } else if self.columns.is_empty() {
             frame
                 .schema()
                 .fields()
@@ -235,7 +244,7 @@ impl Request {
                 Some(n) => frame.limit(0, Some(n))?,
                 None => frame,
             };
-            if self.columns.is_empty() {
+            if self.columns.is_empty() && text.is_none() {
                 return Ok(frame);
             }
             return Ok(frame.select(output.into_iter().map(|(n, e)| e.alias(n)))?);

@@ -40,16 +40,17 @@ use futures::{StreamExt, TryStreamExt};
 use crate::source::decode::EXTRA_BIT;
 use crate::source::{Decoding, Meters, Scan, Source, schema};
 
-/// The users of a source as a table. With an ordinal, the table has one more column, last:
-/// a number that grows with the input order (the position of each user in its input), and
+/// The users of a source as a table. With an ordinal, the table has one more column: a
+/// number that grows with the input order (the position of each user in its input), and
 /// its scans declare that they give the users in that order; a digest of each user's text
-/// may follow it.
+/// may follow it, and the text itself may come last. None of these is decoded.
 #[derive(Debug, Clone)]
 pub struct UsersTable {
     source: Source,
     schema: SchemaRef,
     ordinal: Option<usize>,
     digest: Option<usize>,
+    text: Option<usize>,
 }
 
 impl UsersTable {
@@ -60,43 +61,64 @@ impl UsersTable {
             schema: schema::user_schema(),
             ordinal: None,
             digest: None,
+            text: None,
         }
     }
 
     /// The users of `source` with their ordinal as a last column named `name`.
     pub fn with_ordinal(source: Source, name: &str) -> UsersTable {
-        let mut fields: Vec<Field> = schema::user_schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        let ordinal = fields.len();
-        fields.push(Field::new(name, DataType::UInt64, false));
+        let (schema, ordinal) = UsersTable::new(source.clone()).extended(name, DataType::UInt64);
         UsersTable {
             source,
-            schema: Arc::new(Schema::new(fields)),
+            schema,
             ordinal: Some(ordinal),
             digest: None,
+            text: None,
         }
     }
 
     /// The same table with each user's digest (see [`crate::source::Decoding::digest`]) as
-    /// one more column, after the ordinal, named `name`; `None` without an ordinal.
+    /// one more column, after the ordinal, named `name`; `None` without an ordinal or after
+    /// the text.
     pub fn with_digest(self, name: &str) -> Option<UsersTable> {
         self.ordinal?;
+        if self.text.is_some() {
+            return None;
+        }
+        let (schema, digest) = self.extended(name, DataType::FixedSizeBinary(16));
+        Some(UsersTable {
+            schema,
+            digest: Some(digest),
+            ..self
+        })
+    }
+
+    /// The same table with each user's JSON text, as its input holds it, as a last column
+    /// named `name` (see [`crate::source::Decoding::text`]).
+    pub fn with_text(self, name: &str) -> UsersTable {
+        let (schema, text) = self.extended(name, DataType::Utf8);
+        UsersTable {
+            schema,
+            text: Some(text),
+            ..self
+        }
+    }
+
+    /// This table's schema with one more column, and that column's index.
+    fn extended(&self, name: &str, data_type: DataType) -> (SchemaRef, usize) {
         let mut fields: Vec<Field> = self
             .schema
             .fields()
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        let digest = fields.len();
-        fields.push(Field::new(name, DataType::FixedSizeBinary(16), false));
-        Some(UsersTable {
-            schema: Arc::new(Schema::new(fields)),
-            digest: Some(digest),
-            ..self
-        })
+        fields.push(Field::new(name, data_type, false));
+        (Arc::new(Schema::new(fields)), self.schema.fields().len())
+    }
+
+    /// Whether column `index` is one about each user (ordinal, digest, text), not decoded.
+    fn is_about(&self, index: usize) -> bool {
+        [self.ordinal, self.digest, self.text].contains(&Some(index))
     }
 
     /// The source of the users.
@@ -309,7 +331,7 @@ impl UsersExec {
             .column_indices()
             .into_iter()
             .chain(filtered)
-            .filter(|&i| Some(i) != self.table.ordinal && Some(i) != self.table.digest)
+            .filter(|&i| !self.table.is_about(i))
             .collect();
         columns.sort_unstable();
         columns.dedup();
@@ -346,8 +368,10 @@ impl UsersExec {
         Ok(Scan {
             decoding: Decoding {
                 mask: self.mask(),
-                ordinal: self.table.ordinal.map(|_| table.clone()),
+                extended: (self.table.is_about(table.fields().len() - 1)).then(|| table.clone()),
+                ordinal: self.table.ordinal.is_some(),
                 digest: self.table.digest.is_some(),
+                text: self.table.text.is_some(),
                 work: Some(Arc::new(work)),
                 batch_rows: self.batch_rows,
                 max_line: self.table.source.max_line(),
@@ -445,6 +469,9 @@ impl DisplayAs for UsersExec {
         }
         if self.table.digest.is_some() {
             f.write_str(", digest")?;
+        }
+        if self.table.text.is_some() {
+            f.write_str(", text")?;
         }
         if let Some(filter) = &self.filter {
             write!(f, ", filter={filter}")?;

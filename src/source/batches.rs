@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, FixedSizeBinaryArray, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, FixedSizeBinaryArray, StringBuilder, UInt64Array};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
@@ -16,19 +16,25 @@ use crate::error::{Error, Result};
 pub type WorkFn =
     dyn Fn(RecordBatch) -> std::result::Result<RecordBatch, DataFusionError> + Send + Sync;
 
-/// How the users of one scan become batches: which columns are decoded, whether each user's
-/// ordinal is added, the work run on each batch, and the rows of a batch.
+/// How the users of one scan become batches: which columns are decoded, which columns
+/// about each user follow them (its ordinal, digest, text), the work run on each batch, and
+/// the rows of a batch.
 #[derive(Clone)]
 pub struct Decoding {
     /// The decoded columns (see [`BatchBuilder::with_mask`]).
     pub mask: u64,
-    /// With an ordinal: the canonical schema with the ordinal (UInt64) column, then the
-    /// digest column when [`Decoding::digest`] says so.
-    pub ordinal: Option<SchemaRef>,
-    /// Whether each user's digest follows its ordinal (with an ordinal only): the 128-bit
-    /// XXH3 of its text as the input holds it, so that users can be told equal by their
-    /// digests without being read again.
+    /// When columns about each user follow the canonical ones: the table's schema (the
+    /// canonical columns, then the ordinal, the digest and the text, those asked for, in
+    /// that order).
+    pub extended: Option<SchemaRef>,
+    /// Whether each user's ordinal follows (UInt64, see [`ordinal`]).
+    pub ordinal: bool,
+    /// Whether each user's digest follows: the 128-bit XXH3 of its text as the input holds
+    /// it, so that users can be told equal by their digests without being read again.
     pub digest: bool,
+    /// Whether each user's text follows, as the input holds it (Utf8): for the commands that
+    /// read a user's own members (prepare's conversion) rather than decoded columns.
+    pub text: bool,
     /// Run on each batch (after the ordinal is added).
     pub work: Option<Arc<WorkFn>>,
     /// Users per batch.
@@ -54,13 +60,14 @@ pub fn digest(text: &[u8]) -> [u8; 16] {
     twox_hash::XxHash3_128::oneshot(text).to_le_bytes()
 }
 
-/// A batch builder, the ordinals (and digests) of its users and the scan's work on each of
-/// its batches.
+/// A batch builder, the ordinals, digests and texts of its users and the scan's work on
+/// each of its batches.
 pub struct Builder {
     inner: BatchBuilder,
     decoding: Arc<Decoding>,
     ordinals: Vec<u64>,
     digests: Vec<[u8; 16]>,
+    texts: StringBuilder,
     input: usize,
 }
 
@@ -72,6 +79,7 @@ impl Builder {
             decoding,
             ordinals: Vec::new(),
             digests: Vec::new(),
+            texts: StringBuilder::new(),
             input: 0,
         }
     }
@@ -88,15 +96,19 @@ impl Builder {
             return Ok(None);
         }
         let mut batch = self.inner.finish()?;
-        if let Some(schema) = &self.decoding.ordinal {
-            let ordinals: ArrayRef =
-                Arc::new(UInt64Array::from(std::mem::take(&mut self.ordinals)));
+        if let Some(schema) = &self.decoding.extended {
             let mut columns = batch.columns().to_vec();
-            columns.push(ordinals);
+            if self.decoding.ordinal {
+                let ordinals = std::mem::take(&mut self.ordinals);
+                columns.push(Arc::new(UInt64Array::from(ordinals)) as ArrayRef);
+            }
             if self.decoding.digest {
                 let digests = std::mem::take(&mut self.digests);
                 let digests = FixedSizeBinaryArray::try_from_iter(digests.iter())?;
                 columns.push(Arc::new(digests));
+            }
+            if self.decoding.text {
+                columns.push(Arc::new(self.texts.finish()));
             }
             batch = RecordBatch::try_new(schema.clone(), columns)?;
         }
@@ -144,11 +156,14 @@ impl Rows<'_> {
             .append_text(text, escapes)
             .map_err(|e| self.error(text.as_bytes(), e.offset, line, column, e.message))?;
         let builder = &mut *self.builder;
-        if builder.decoding.ordinal.is_some() {
+        if builder.decoding.ordinal {
             builder.ordinals.push(ordinal(builder.input, position));
-            if builder.decoding.digest {
-                builder.digests.push(digest(text.as_bytes()));
-            }
+        }
+        if builder.decoding.digest {
+            builder.digests.push(digest(text.as_bytes()));
+        }
+        if builder.decoding.text {
+            builder.texts.append_value(text);
         }
         if builder.inner.len() >= builder.decoding.batch_rows {
             return self.flush();

@@ -239,7 +239,7 @@ impl BatchBuilder {
                         // a repeated key has its last value, as JSON.parse gives it.
                         self.raw_buf = crate::json::dedupe(raw.as_bytes());
                         b.append_value(as_str(&self.raw_buf));
-                    } else if has_space(raw.as_bytes()) {
+                    } else if crate::json::has_space(raw.as_bytes()) {
                         self.raw_buf.clear();
                         compact_into(raw.as_bytes(), &mut self.raw_buf);
                         b.append_value(as_str(&self.raw_buf));
@@ -341,21 +341,6 @@ fn classify(
 /// Where `part` (a slice of `whole`) starts in `whole`.
 fn offset_in(whole: &[u8], part: &[u8]) -> usize {
     (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize)
-}
-
-/// Whether raw JSON text (one valid value) may hold white space between tokens, which
-/// compacting would remove. Between two tokens of valid JSON there is always a structural
-/// character (`,` `:` `{` `[` `}` `]`), so such white space touches one, or the ends of
-/// the text; white space inside strings ("Zoë López") mostly does not, and is left alone
-/// without a copy. A space beside such a character inside a string ("Paris, France") only
-/// costs a compaction that changes nothing.
-fn has_space(raw: &[u8]) -> bool {
-    let structural = |b: u8| matches!(b, b',' | b':' | b'{' | b'[' | b'}' | b']');
-    let last = raw.len().saturating_sub(1);
-    let between =
-        |i: usize| i == 0 || i >= last || structural(raw[i - 1]) || structural(raw[i + 1]);
-    memchr::memchr3_iter(b' ', b'\n', b'\r', raw).any(between)
-        || memchr::memchr_iter(b'\t', raw).any(between)
 }
 
 /// Appends `"key":raw` to the extra buffer, the key quoted as JSON and the value compacted.
@@ -500,8 +485,8 @@ mod tests {
             ("{\"a\":1\t}", true),
             (r#"[true,false,null]"#, false),
         ] {
-            assert_eq!(has_space(raw.as_bytes()), spaced, "{raw}");
-            if !has_space(raw.as_bytes()) {
+            assert_eq!(crate::json::has_space(raw.as_bytes()), spaced, "{raw}");
+            if !crate::json::has_space(raw.as_bytes()) {
                 // What is not compacted is compact already.
                 let mut compacted = Vec::new();
                 compact_into(raw.as_bytes(), &mut compacted);

@@ -445,3 +445,50 @@ fn the_folder_appears_whole_or_not_at_all() {
         "{e}"
     );
 }
+
+#[test]
+fn users_are_converted_as_written_compact_and_as_json_parse_reads_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A pretty-printed JSON array: members out of the usual order, spaces between tokens,
+    // an escaped key, a repeated key inside metadata, and a key that is only wrong once its
+    // escape is read.
+    let input = tmp.path().join("users.json");
+    fs::write(
+        &input,
+        r#"[
+  {
+    "email" : "zoë@example.com",
+    "user_metadata" : { "na\u006de" : "Zoë López", "tags" : [ 1, { "k" : 1, "k" : 2 } ] },
+    "user_id" : "auth0|first",
+    "app_metadata" : { "plan" : "free", "plan" : "pro" },
+    "logins_count" : 3
+  },
+  {
+    "user_id": "auth0|second", "email": "b@example.com",
+    "user_metadata": { "a\u002eb": 1 }
+  }
+]
+"#,
+    )
+    .unwrap();
+    let (out, _) = prepare(tmp.path(), &[input.to_str().unwrap()]);
+    let text = fs::read_to_string(out.join("users-0001.json")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "[",
+            r#"{"email":"zoë@example.com","email_verified":false,"user_metadata":{"name":"Zoë López","tags":[1,{"k":2}]},"user_id":"first","app_metadata":{"plan":"pro"}}"#,
+            "]"
+        ],
+        "{text}"
+    );
+    // The second user's metadata key holds a dot once its escape is read.
+    assert_eq!(
+        rejected(&out),
+        BTreeMap::from([(2, vec!["INVALID_KEY".to_string()])])
+    );
+    let problems = &json(&out.join("rejected.json"))[0]["problems"];
+    assert_eq!(problems[0]["pointer"], "/user_metadata/a.b", "{problems}");
+    ok(&["validate", out.to_str().unwrap()]);
+}
