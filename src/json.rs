@@ -549,30 +549,39 @@ impl<'a> Raw<'a> {
     /// The characters of a string (borrowed when it holds no escape); `None` for another
     /// type.
     pub fn string(self) -> Option<std::borrow::Cow<'a, str>> {
-        let inner = self.0.strip_prefix('"')?.strip_suffix('"')?;
-        if !inner.contains('\\') {
-            return Some(std::borrow::Cow::Borrowed(inner));
-        }
-        serde_json::from_str::<String>(self.0)
-            .ok()
-            .map(std::borrow::Cow::Owned)
+        decoded(self.0)
     }
 
     /// The members of an object in their order (a repeated key as often as it is written);
     /// `None` for another type.
     pub fn members(self) -> Option<Vec<(std::borrow::Cow<'a, str>, Raw<'a>)>> {
-        if !self.is_object() {
+        let text = self.0;
+        let b = text.as_bytes();
+        if b.first() != Some(&b'{') {
             return None;
         }
-        let text = self.0;
-        let mut jiter = Jiter::new(text.as_bytes());
         let mut out = Vec::new();
-        let mut key = jiter.next_object().ok()?.map(|k| lasting(text, k));
-        while let Some(k) = key {
-            out.push((k, self.next(&mut jiter)?));
-            key = jiter.next_key().ok()?.map(|k| lasting(text, k));
+        let mut i = after_space(b, 1);
+        if b.get(i) == Some(&b'}') {
+            return Some(out);
         }
-        Some(out)
+        loop {
+            let key_end = string_end(b, i)?;
+            let key = decoded(text.get(i..key_end)?)?;
+            i = after_space(b, key_end);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            let start = after_space(b, i + 1);
+            let end = value_end(b, start)?;
+            out.push((key, Raw(text.get(start..end)?)));
+            i = after_space(b, end);
+            match b.get(i) {
+                Some(b',') => i = after_space(b, i + 1),
+                Some(b'}') => return Some(out),
+                _ => return None,
+            }
+        }
     }
 
     /// The members of an object by key, as a map reads them: sorted by key, a repeated key
@@ -596,86 +605,124 @@ impl<'a> Raw<'a> {
 
     /// The items of an array; `None` for another type.
     pub fn items(self) -> Option<Vec<Raw<'a>>> {
-        if !self.0.starts_with('[') {
+        let text = self.0;
+        let b = text.as_bytes();
+        if b.first() != Some(&b'[') {
             return None;
         }
-        let mut jiter = Jiter::new(self.0.as_bytes());
         let mut out = Vec::new();
-        let mut next = jiter.next_array().ok()?;
-        while next.is_some() {
-            out.push(self.next(&mut jiter)?);
-            next = jiter.array_step().ok()?;
+        let mut i = after_space(b, 1);
+        if b.get(i) == Some(&b']') {
+            return Some(out);
         }
-        Some(out)
+        loop {
+            let end = value_end(b, i)?;
+            out.push(Raw(text.get(i..end)?));
+            i = after_space(b, end);
+            match b.get(i) {
+                Some(b',') => i = after_space(b, i + 1),
+                Some(b']') => return Some(out),
+                _ => return None,
+            }
+        }
     }
 
-    /// The value `jiter` (over this text) stands before.
-    fn next(self, jiter: &mut Jiter<'_>) -> Option<Raw<'a>> {
-        let peek = jiter.peek().ok()?;
-        let start = jiter.current_index();
-        jiter.known_skip(peek).ok()?;
-        self.0.get(start..jiter.current_index()).map(Raw)
-    }
-
-    /// Whether some object key inside the value, at any depth, holds one of `chars`.
+    /// Whether some object key inside the value, at any depth, holds one of `chars`. In
+    /// valid JSON a string followed by `:` is a key, wherever it stands: the text is read
+    /// once, string by string, without following its nesting.
     pub fn any_key_with(self, chars: &[char]) -> bool {
-        let mut jiter = Jiter::new(self.0.as_bytes());
-        jiter
-            .peek()
-            .is_ok_and(|peek| keys_with(&mut jiter, peek, chars, 0).unwrap_or(true))
+        let text = self.0;
+        let b = text.as_bytes();
+        let mut i = 0;
+        while let Some(at) = memchr::memchr(b'"', &b[i.min(b.len())..]) {
+            let start = i + at;
+            let Some(end) = string_end(b, start) else {
+                return true;
+            };
+            i = after_space(b, end);
+            if b.get(i) == Some(&b':') {
+                match text.get(start..end).and_then(decoded) {
+                    Some(key) if !key.contains(chars) => {}
+                    _ => return true,
+                }
+            }
+        }
+        false
     }
 }
 
-/// [`Raw::any_key_with`] for the value `peek` starts, `depth` levels down (`Err` when the
-/// text breaks or nests too deep).
-fn keys_with(
-    jiter: &mut Jiter<'_>,
-    peek: Peek,
-    chars: &[char],
-    depth: usize,
-) -> jiter::JiterResult<bool> {
-    if depth > MAX_DEPTH {
-        return Ok(true);
+/// The first byte at or after `i` that is not white space.
+fn after_space(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        i += 1;
     }
-    match peek {
-        Peek::Array => {
-            let mut next = jiter.known_array()?;
-            while let Some(peek) = next {
-                if keys_with(jiter, peek, chars, depth + 1)? {
-                    return Ok(true);
-                }
-                next = jiter.array_step()?;
-            }
-            Ok(false)
+    i
+}
+
+/// The end (one past the closing quote) of the string whose opening quote is at `i`.
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    loop {
+        let at = j + memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        if b[at] == b'"' {
+            return Some(at + 1);
         }
-        Peek::Object => {
-            let mut key = jiter.known_object()?.map(|k| k.contains(chars));
-            while let Some(found) = key {
-                let peek = jiter.peek()?;
-                if found || keys_with(jiter, peek, chars, depth + 1)? {
-                    return Ok(true);
+        // An escape: the character after the backslash is never the end.
+        j = at + 2;
+    }
+}
+
+/// The end of the value (valid JSON) that starts at `i`: a string to its closing quote, a
+/// container to its closing bracket (strings inside skipped whole), a number or literal to
+/// the first byte that cannot continue it.
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => string_end(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match *b.get(j)? {
+                    b'"' => {
+                        j = string_end(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
                 }
-                key = jiter.next_key()?.map(|k| k.contains(chars));
+                j += 1;
             }
-            Ok(false)
         }
         _ => {
-            jiter.known_skip(peek)?;
-            Ok(false)
+            let rest = &b[i..];
+            let len = rest
+                .iter()
+                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
+                .unwrap_or(rest.len());
+            (len > 0).then_some(i + len)
         }
     }
 }
 
-/// A key jiter read from `text`: borrowed from `text` when jiter gave it from there (no
-/// escape), copied when jiter decoded it.
-fn lasting<'a>(text: &'a str, key: &str) -> std::borrow::Cow<'a, str> {
-    let start = (key.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
-    match text.get(start..start.wrapping_add(key.len())) {
-        Some(slice) if std::ptr::eq(slice.as_ptr(), key.as_ptr()) => {
-            std::borrow::Cow::Borrowed(slice)
-        }
-        _ => std::borrow::Cow::Owned(key.to_string()),
+/// The characters of a string given as its quoted text: borrowed without an escape,
+/// decoded with one.
+fn decoded(quoted: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    if !inner.contains('\\') {
+        return Some(std::borrow::Cow::Borrowed(inner));
     }
+    serde_json::from_str::<String>(quoted)
+        .ok()
+        .map(std::borrow::Cow::Owned)
 }
 
 #[cfg(test)]
