@@ -92,15 +92,20 @@ impl Dropped {
     /// Counts what was left out of a row that is written.
     pub fn count(&mut self, row: &Row) {
         for field in &row.dropped {
-            match self.fields.get_mut(field) {
-                Some(count) => *count += 1,
-                None => {
-                    self.fields.insert(field.clone(), 1);
-                }
-            }
+            tally(&mut self.fields, field);
         }
         self.linked_identities += row.linked_identities;
         self.email_verified_added += u64::from(row.email_verified_added);
+    }
+}
+
+/// Counts one more `key` in `counts` (the key is copied only the first time).
+pub fn tally(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(count) => *count += 1,
+        None => {
+            counts.insert(key.to_string(), 1);
+        }
     }
 }
 

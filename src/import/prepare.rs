@@ -4,7 +4,9 @@
 //! before it (duplicates by email without regard to case, `user_id`, `username`; the same
 //! id in two connections), and appended to the current file; a file is closed before it
 //! would pass `max_bytes`. A user is never split and the input order is kept. Every file is
-//! read back and checked by the [`Validator`] as it is closed. The folder is built beside
+//! read back and checked by the [`Validator`] as it is closed, on a thread of its own, for
+//! what writing can get wrong (its framing, its size, each user whole and once); the rules
+//! ran on each row's very bytes before it was written. The folder is built beside
 //! the target and renamed into place at the end, with `manifest.json` (per file: users,
 //! bytes, SHA-256) and `rejected.json` (every refused user with its reasons): it appears
 //! whole or not at all.
@@ -58,16 +60,6 @@ pub struct Settings {
     /// When the users are the rows of a query: how the user named it. Its columns are then
     /// mapped to import attributes by name ([`Mapping`]).
     pub mapped: Option<String>,
-}
-
-/// One entry of `rejected.json`.
-#[derive(Serialize)]
-struct Rejected<'a> {
-    input: u64,
-    user_id: Option<Box<serde_json::value::RawValue>>,
-    email: Option<Box<serde_json::value::RawValue>>,
-    problems: Vec<RejectedProblem<'a>>,
-    row: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// One reason in `rejected.json`.
@@ -281,11 +273,18 @@ impl ListFile {
     }
 
     fn push(&mut self, entry: &impl Serialize, dir: &Path) -> Result<()> {
+        let text = serde_json::to_vec(entry)
+            .map_err(|e| Error::Internal(format!("an entry does not serialize: {e}")))?;
+        self.push_raw(&text, dir)
+    }
+
+    /// Appends an entry already written as compact JSON.
+    fn push_raw(&mut self, entry: &[u8], dir: &Path) -> Result<()> {
         let separator: &[u8] = if self.entries == 0 { b"\n" } else { b",\n" };
         self.entries += 1;
         self.writer
             .write_all(separator)
-            .and_then(|()| serde_json::to_writer(&mut self.writer, entry).map_err(Into::into))
+            .and_then(|()| self.writer.write_all(entry))
             .map_err(|e| write_error(dir, self.name, e))
     }
 
@@ -500,38 +499,48 @@ impl Preparer {
             .map(|p| p.code.as_str())
             .collect::<std::collections::BTreeSet<_>>()
         {
-            *self.rejected_by_code.entry(code.to_string()).or_default() += 1;
+            super::convert::tally(&mut self.rejected_by_code, code);
         }
+        // The entry: the input number, the user's own user_id and email (as written), the
+        // reasons, and the row as far as it was built.
         let text = std::str::from_utf8(object).unwrap_or_default();
+        let members = crate::json::Raw(text).members().unwrap_or_default();
         let field = |key: &str| {
-            crate::json::get_path(text, &[crate::json::Step::Key(key.to_string())])
-                .and_then(|raw| serde_json::value::RawValue::from_string(raw.to_string()).ok())
+            members
+                .iter()
+                .rev()
+                .find_map(|(k, v)| (k == key).then_some(*v))
         };
         let email = field("email");
-        if let Some(email) = email.as_ref()
+        if let Some(email) = email.and_then(|e| e.string())
             && !self.checks.is_empty()
-            && let Ok(email) = serde_json::from_str::<String>(email.get())
         {
             self.checks.refused(&email);
         }
-        let entry = Rejected {
-            input,
-            user_id: field("user_id"),
-            email,
-            problems: problems
-                .iter()
-                .map(|p| RejectedProblem {
-                    pointer: &p.pointer,
-                    code: p.code.as_str(),
-                    rule: p.origin.as_str(),
-                    message: &p.message,
-                })
-                .collect(),
-            row: row.and_then(|r| {
-                serde_json::value::RawValue::from_string(String::from_utf8(r).ok()?).ok()
-            }),
-        };
-        self.rejected.push(&entry, &self.settings.dir)?;
+        let mut entry = format!("{{\"input\":{input}").into_bytes();
+        for (name, value) in [("user_id", field("user_id")), ("email", email)] {
+            entry.extend_from_slice(format!(",\"{name}\":").as_bytes());
+            match value {
+                Some(value) => crate::json::clean_into(value.0.as_bytes(), &mut entry),
+                None => entry.extend_from_slice(b"null"),
+            }
+        }
+        entry.extend_from_slice(b",\"problems\":");
+        let reasons: Vec<RejectedProblem<'_>> = problems
+            .iter()
+            .map(|p| RejectedProblem {
+                pointer: &p.pointer,
+                code: p.code.as_str(),
+                rule: p.origin.as_str(),
+                message: &p.message,
+            })
+            .collect();
+        serde_json::to_writer(&mut entry, &reasons)
+            .map_err(|e| Error::Internal(format!("a refusal does not serialize: {e}")))?;
+        entry.extend_from_slice(b",\"row\":");
+        entry.extend_from_slice(row.as_deref().unwrap_or(b"null"));
+        entry.push(b'}');
+        self.rejected.push_raw(&entry, &self.settings.dir)?;
         Ok(Taken::Refused(problems))
     }
 
@@ -747,8 +756,10 @@ impl Preparer {
     }
 }
 
-/// Checks each closed file as `validate` would, on a thread of its own. Duplicates are
-/// looked for within each file here; across files the preparer's own keys rule them out.
+/// Checks each closed file on a thread of its own ([`Validator::for_writer`]): one JSON array
+/// of users, each valid JSON, none sharing a key within the file, under the size limit.
+/// Across files the preparer's own keys rule duplicates out, and the rules ran on each row
+/// before it was written.
 struct FileChecker {
     files: Option<std::sync::mpsc::Sender<(String, PathBuf)>>,
     thread: Option<std::thread::JoinHandle<Result<Validator>>>,
@@ -760,7 +771,7 @@ impl FileChecker {
         let thread = std::thread::Builder::new()
             .name("userport-check".into())
             .spawn(move || {
-                let mut validator = Validator::per_file(options);
+                let mut validator = Validator::for_writer(options);
                 for (name, path) in received {
                     let bytes = std::fs::read(&path).map_err(|source| Error::Read {
                         path: path.display().to_string(),
