@@ -560,7 +560,7 @@ impl<'a> Raw<'a> {
         if b.first() != Some(&b'{') {
             return None;
         }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(16);
         let mut i = after_space(b, 1);
         if b.get(i) == Some(&b'}') {
             return Some(out);
@@ -664,7 +664,16 @@ fn string_end(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
+    // Most strings are short: read byte by byte first, then by memchr.
     let mut j = i + 1;
+    let near = (j + 24).min(b.len());
+    while j < near {
+        match b[j] {
+            b'"' => return Some(j + 1),
+            b'\\' => j += 2,
+            _ => j += 1,
+        }
+    }
     loop {
         let at = j + memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
         if b[at] == b'"' {

@@ -8,6 +8,7 @@
 //! enterprise and passwordless identities) are refused, and every row is checked by the
 //! [`rules`](super::rules) before it is accepted.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -214,11 +215,12 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
         out.push(b':');
         clean_into(value, out);
     };
-    for (i, (key, value)) in members.iter().enumerate() {
+    let (mut email, mut written_id, mut username) = (None, None, None);
+    for (i, (key, member)) in members.iter().enumerate() {
         if members[i + 1..].iter().any(|(k, _)| k == key) {
             continue;
         }
-        let value = raw(value);
+        let value = raw(member);
         if value == b"null" {
             dropped.push(format!("{key} (null)"));
             continue;
@@ -249,6 +251,7 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
                     let mut text = Vec::new();
                     write_json_string(id, &mut text);
                     put(&mut out, key, &text);
+                    written_id = Some(id.to_string());
                 } else {
                     // Not a string: kept as it is, for the rules to name.
                     put(&mut out, key, value);
@@ -271,6 +274,11 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
             }
             k if allowed.contains(&k) => {
                 put(&mut out, key, value);
+                match k {
+                    "email" => email = member.string().map(Cow::into_owned),
+                    "username" => username = member.string().map(Cow::into_owned),
+                    _ => {}
+                }
                 if k == "email" && !members.iter().any(|(k, _)| k == "email_verified") {
                     put(&mut out, "email_verified", b"false");
                     has_verified = true;
@@ -327,19 +335,9 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
             row: Some(out),
         };
     }
-    let [email, user_id, username] = {
-        let written = Raw(row).members().unwrap_or_default();
-        ["email", "user_id", "username"].map(|key| {
-            written
-                .iter()
-                .rev()
-                .find(|(k, _)| k == key)
-                .and_then(|(_, v)| Some(v.string()?.into_owned()))
-        })
-    };
     Outcome::Row(Row {
         email: email.unwrap_or_default(),
-        user_id,
+        user_id: written_id,
         username,
         connection: identity.connection,
         json: out,
