@@ -493,14 +493,44 @@ pub fn clean_into(raw: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(raw);
         return;
     }
-    let mut jiter = Jiter::new(raw);
-    let repeated = jiter
-        .peek()
-        .and_then(|peek| skip_checking(&mut jiter, raw, peek, &mut Vec::new()));
-    match repeated {
-        Ok(true) => out.extend_from_slice(&dedupe(raw)),
-        _ if has_space(raw) => compact_into(raw, out),
-        _ => out.extend_from_slice(raw),
+    let repeated = match std::str::from_utf8(raw) {
+        Ok(text) => repeats_keys(Raw(text), 0),
+        Err(_) => true,
+    };
+    if repeated {
+        out.extend_from_slice(&dedupe(raw));
+    } else if has_space(raw) {
+        compact_into(raw, out);
+    } else {
+        out.extend_from_slice(raw);
+    }
+}
+
+/// Whether some object inside `value` (valid JSON), at any depth, has a key twice (or the
+/// value nests deeper than [`MAX_DEPTH`], left to [`dedupe`]).
+fn repeats_keys(value: Raw<'_>, depth: usize) -> bool {
+    let nested = |v: &Raw<'_>| matches!(v.0.as_bytes().first(), Some(b'{' | b'['));
+    if depth > MAX_DEPTH {
+        return true;
+    }
+    if let Some(members) = value.members() {
+        let twice = if members.len() <= 16 {
+            (1..members.len()).any(|i| members[..i].iter().any(|(k, _)| *k == members[i].0))
+        } else {
+            let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
+            keys.sort_unstable();
+            keys.windows(2).any(|w| w[0] == w[1])
+        };
+        twice
+            || members
+                .iter()
+                .any(|(_, v)| nested(v) && repeats_keys(*v, depth + 1))
+    } else {
+        value.items().is_some_and(|items| {
+            items
+                .iter()
+                .any(|v| nested(v) && repeats_keys(*v, depth + 1))
+        })
     }
 }
 
@@ -664,24 +694,40 @@ fn string_end(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
-    // Most strings are short: read byte by byte first, then by memchr.
     let mut j = i + 1;
-    let near = (j + 24).min(b.len());
-    while j < near {
-        match b[j] {
-            b'"' => return Some(j + 1),
-            b'\\' => j += 2,
-            _ => j += 1,
-        }
-    }
     loop {
-        let at = j + memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
-        if b[at] == b'"' {
-            return Some(at + 1);
+        j += quiet_bytes(&b[j.min(b.len())..]);
+        match *b.get(j)? {
+            b'"' => return Some(j + 1),
+            // An escape: the character after the backslash is never the end.
+            _ => j += 2,
         }
-        // An escape: the character after the backslash is never the end.
-        j = at + 2;
     }
+}
+
+/// How many bytes of `b` come before the first quote or backslash (all of them when there
+/// is none), eight at a time.
+fn quiet_bytes(b: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut at = 0;
+    for chunk in b.chunks_exact(8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        // A byte equal to a quote or a backslash becomes zero; the lowest one found is
+        // exact (only the bytes above a zero byte can be flagged falsely).
+        let found = zero(word ^ QUOTES) | zero(word ^ BACKSLASHES);
+        if found != 0 {
+            return at + (found.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + b[at..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\')
+        .unwrap_or(b.len() - at)
 }
 
 /// The end of the value (valid JSON) that starts at `i`: a string to its closing quote, a
@@ -864,5 +910,30 @@ mod tests {
             r#"{"a":3,"b":{"c":2}}"#
         );
         assert_eq!(clean(r#""a  b""#), r#""a  b""#);
+    }
+
+    #[test]
+    fn strings_end_at_their_closing_quote_wherever_escapes_fall() {
+        // Escaped quotes and backslashes at every place around the eight-byte steps.
+        for len in 0..40 {
+            for at in 0..=len {
+                for escape in [r#"\""#, r"\\", r"\u0022", "é"] {
+                    let mut inner = "x".repeat(len);
+                    inner.insert_str(at, escape);
+                    let text = format!(r#"{{"k{inner}":"{inner}","n":[1,"{inner}"]}}"#);
+                    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    let members = Raw(&text).members().unwrap();
+                    assert_eq!(members.len(), 2, "{text}");
+                    let (key, value) = &members[0];
+                    let decoded: String = serde_json::from_str(value.0).unwrap();
+                    assert_eq!(
+                        expected[key.as_ref()].as_str(),
+                        Some(decoded.as_str()),
+                        "{text}"
+                    );
+                    assert_eq!(members[1].1.items().unwrap().len(), 2, "{text}");
+                }
+            }
+        }
     }
 }

@@ -122,10 +122,15 @@ struct Identity {
 /// user's members are copied as they are written (compacted, a repeated key inside a value
 /// resolved as the reader resolves it), and the row is checked by the rules where it is.
 pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
-    let members = simdutf8::basic::from_utf8(object)
-        .ok()
-        .and_then(|text| Raw(text).members());
-    let Some(members) = members else {
+    match simdutf8::basic::from_utf8(object) {
+        Ok(text) => convert_text(text, conversion),
+        Err(_) => refused(Code::InvalidJson, "", "not valid UTF-8".into()),
+    }
+}
+
+/// [`convert`] of a user whose text is known to be UTF-8 (a text column of the scan).
+pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
+    let Some(members) = Raw(object).members() else {
         return refused(
             Code::InvalidType,
             "",

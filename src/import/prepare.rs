@@ -26,7 +26,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::checks::Checks;
-use super::convert::{Conversion, Dropped, Outcome, Row, convert};
+use super::convert::{Conversion, Dropped, Outcome, Row, convert, convert_text};
 use super::hashes::{HashTotals, UNMATCHED_HASHES, WITHOUT_HASH};
 use super::mapping::Mapping;
 use super::rules::{Code, Options, Origin, Problem};
@@ -209,7 +209,7 @@ fn convert_rows(
         Render::Texts => {
             let texts = batch.column(0).as_string::<i32>();
             let outcomes = rows
-                .map(|i| convert(texts.value(i).as_bytes(), conversion))
+                .map(|i| convert_text(texts.value(i), conversion))
                 .collect();
             return Ok(Converted {
                 objects: Vec::new(),

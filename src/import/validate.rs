@@ -271,10 +271,12 @@ impl Validator {
                 return push(&mut self.findings, None, problem);
             }
         };
-        let members = text.map().unwrap_or_default();
+        // A repeated key is read as JSON.parse reads it: its last value.
+        let members = text.members().unwrap_or_default();
         let string = |key: &str| {
             members
                 .iter()
+                .rev()
                 .find(|(k, _)| k == key)
                 .and_then(|(_, v)| v.string())
         };
