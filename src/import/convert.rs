@@ -72,6 +72,9 @@ pub enum Outcome {
         problems: Vec<Problem>,
         /// The import row as prepared, when conversion got that far.
         row: Option<Vec<u8>>,
+        /// The user's own `user_id` and email as [`who`] writes them, when conversion read
+        /// its members.
+        who: Option<Vec<u8>>,
     },
     /// The conversion could not be made (a hash file that cannot be read back).
     Failed(crate::error::Error),
@@ -195,6 +198,7 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
         return Outcome::Refused {
             problems,
             row: None,
+            who: Some(who(&members)),
         };
     }
 
@@ -338,6 +342,7 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
         return Outcome::Refused {
             problems,
             row: Some(out),
+            who: Some(who(&members)),
         };
     }
     Outcome::Row(Row {
@@ -384,7 +389,25 @@ fn refused(code: Code, pointer: &str, message: String) -> Outcome {
             message,
         }],
         row: None,
+        who: None,
     }
+}
+
+/// The members `user_id` and `email` of a user (`members`, a repeated key's last value) as
+/// JSON members, each led by a comma: `,"user_id":…,"email":…` (`null` when absent), their
+/// values as written, compact.
+pub fn who(members: &[(Cow<'_, str>, Raw<'_>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96);
+    for name in ["user_id", "email"] {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        match members.iter().rev().find(|(k, _)| k == name) {
+            Some((_, value)) => clean_into(value.0.as_bytes(), &mut out),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    out
 }
 
 /// The primary identity (`identities[0]`); linked identities after it are counted.

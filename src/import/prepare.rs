@@ -426,7 +426,9 @@ impl Preparer {
                 self.totals.skipped += 1;
                 Ok(Taken::Skipped)
             }
-            Outcome::Refused { problems, row } => self.refuse(input, object, problems, row),
+            Outcome::Refused { problems, row, who } => {
+                self.refuse(input, object, problems, row, who)
+            }
             Outcome::Failed(error) => Err(error),
             Outcome::Row(row) => {
                 let mut problems = self.duplicates(&row);
@@ -443,7 +445,7 @@ impl Preparer {
                     });
                 }
                 if !problems.is_empty() {
-                    return self.refuse(input, object, problems, Some(row.json));
+                    return self.refuse(input, object, problems, Some(row.json), None);
                 }
                 self.remember(input, &row);
                 self.append(row).map(|()| Taken::Written)
@@ -531,6 +533,7 @@ impl Preparer {
         object: &[u8],
         problems: Vec<Problem>,
         row: Option<Vec<u8>>,
+        who: Option<Vec<u8>>,
     ) -> Result<Taken> {
         self.totals.rejected += 1;
         for code in problems
@@ -542,28 +545,19 @@ impl Preparer {
         }
         // The entry: the input number, the user's own user_id and email (as written), the
         // reasons, and the row as far as it was built.
-        let text = std::str::from_utf8(object).unwrap_or_default();
-        let members = crate::json::Raw(text).members().unwrap_or_default();
-        let field = |key: &str| {
-            members
-                .iter()
-                .rev()
-                .find_map(|(k, v)| (k == key).then_some(*v))
+        let members = || {
+            let text = std::str::from_utf8(object).unwrap_or_default();
+            crate::json::Raw(text).members().unwrap_or_default()
         };
-        let email = field("email");
-        if let Some(email) = email.and_then(|e| e.string())
-            && !self.checks.is_empty()
-        {
-            self.checks.refused(&email);
-        }
-        let mut entry = format!("{{\"input\":{input}").into_bytes();
-        for (name, value) in [("user_id", field("user_id")), ("email", email)] {
-            entry.extend_from_slice(format!(",\"{name}\":").as_bytes());
-            match value {
-                Some(value) => crate::json::clean_into(value.0.as_bytes(), &mut entry),
-                None => entry.extend_from_slice(b"null"),
+        if !self.checks.is_empty() {
+            let members = members();
+            let email = members.iter().rev().find(|(k, _)| k == "email");
+            if let Some(email) = email.and_then(|(_, e)| e.string()) {
+                self.checks.refused(&email);
             }
         }
+        let mut entry = format!("{{\"input\":{input}").into_bytes();
+        entry.extend_from_slice(&who.unwrap_or_else(|| super::convert::who(&members())));
         entry.extend_from_slice(b",\"problems\":");
         let reasons: Vec<RejectedProblem<'_>> = problems
             .iter()
