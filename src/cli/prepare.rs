@@ -185,14 +185,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         super::Reads::Once,
     )
     .await?;
-    // Users travel as their text to threads that convert a batch while the one before is
-    // written: half-size batches keep what is in flight (texts and rows) small.
-    {
-        let state = users.ctx.state_ref();
-        let mut state = state.write();
-        let config = std::mem::take(state.config_mut());
-        *state.config_mut() = config.with_batch_size(crate::source::BATCH_ROWS / 2);
-    }
     let mut mapped = None;
     let (request, planned) =
         match super::query_text("--sql", args.sql.as_deref(), args.file.as_deref())? {
