@@ -110,66 +110,27 @@ pub async fn each_user(
         .execute_stream()
         .await
         .map_err(Error::from_datafusion)?;
-    let (render, conversion) = (Arc::new(render), Arc::new(conversion.clone()));
-    // Rendering, conversion and the rules run on two threads, half a batch each, while the
-    // next batch is read and the one before is taken back in order (the duplicate checks
-    // and the files) here.
-    let convert = |batch: &RecordBatch, rows: std::ops::Range<usize>| {
-        let (schema, batch) = (schema.clone(), batch.clone());
-        let (render, conversion) = (render.clone(), conversion.clone());
-        std::thread::Builder::new()
-            .name("userport-convert".into())
-            .spawn(move || convert_rows(&schema, &batch, &render, rows, &conversion))
-            .map_err(|source| Error::Write {
-                path: "a conversion thread".into(),
-                source,
-            })
-    };
-    let mut pending: Option<Pending> = None;
-    loop {
-        let started = match stream.next().await {
-            Some(batch) => {
-                let batch = batch.map_err(Error::from_datafusion)?;
-                let rows = batch.num_rows();
-                let mid = if rows >= 1024 { rows / 2 } else { rows };
-                let halves = [convert(&batch, 0..mid)?, convert(&batch, mid..rows)?];
-                Some(Pending { batch, mid, halves })
-            }
-            None => None,
-        };
-        if let Some(done) = pending.take() {
-            done.hand(&render, &mut each)?;
-        }
-        match started {
-            Some(next) => pending = Some(next),
-            None => return Ok(()),
-        }
-    }
-}
-
-/// A batch being converted, in two halves on threads of their own.
-struct Pending {
-    batch: RecordBatch,
-    mid: usize,
-    halves: [std::thread::JoinHandle<Result<Converted>>; 2],
-}
-
-impl Pending {
-    /// Waits for the conversions and hands each user on in order.
-    fn hand(
-        self,
-        render: &Render,
-        each: &mut impl FnMut(&[u8], Outcome) -> Result<()>,
-    ) -> Result<()> {
-        let texts = match render {
-            Render::Texts => Some(self.batch.column(0).as_string::<i32>()),
+    let objects = &render;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(Error::from_datafusion)?;
+        let rows = batch.num_rows();
+        // Rendering, conversion and the rules run on two threads, half a batch each; the
+        // duplicate checks and the files take the users back in order.
+        let mid = if rows >= 1024 { rows / 2 } else { rows };
+        let (first, second) = std::thread::scope(|scope| {
+            let second =
+                scope.spawn(|| convert_rows(&schema, &batch, objects, mid..rows, conversion));
+            let first = convert_rows(&schema, &batch, objects, 0..mid, conversion);
+            let second = second
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("a conversion thread panicked".into())));
+            (first, second)
+        });
+        let texts = match &render {
+            Render::Texts => Some(batch.column(0).as_string::<i32>()),
             _ => None,
         };
-        let starts = [0, self.mid];
-        for (start, half) in starts.into_iter().zip(self.halves) {
-            let converted = half
-                .join()
-                .unwrap_or_else(|_| Err(Error::Internal("a conversion thread panicked".into())))?;
+        for (start, converted) in [(0, first?), (mid, second?)] {
             let Converted { objects, outcomes } = converted;
             for (i, outcome) in outcomes.into_iter().enumerate() {
                 let object = match texts {
@@ -179,8 +140,8 @@ impl Pending {
                 each(object, outcome)?;
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Rows of a batch converted: each one's outcome, and its JSON object when it was rendered
