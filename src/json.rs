@@ -627,10 +627,7 @@ impl<'a> Raw<'a> {
 
     /// The member `key` of an object (its last value when repeated).
     pub fn get(self, key: &str) -> Option<Raw<'a>> {
-        self.members()?
-            .into_iter()
-            .rev()
-            .find_map(|(k, v)| (k == key).then_some(v))
+        last(&self.members()?, key)
     }
 
     /// The items of an array; `None` for another type.
@@ -679,6 +676,15 @@ impl<'a> Raw<'a> {
         }
         false
     }
+}
+
+/// The value of `key` among an object's `members` (see [`Raw::members`]): its last, when
+/// the key is repeated, as `JSON.parse` reads it.
+pub fn last<'a>(members: &[(std::borrow::Cow<'_, str>, Raw<'a>)], key: &str) -> Option<Raw<'a>> {
+    members
+        .iter()
+        .rev()
+        .find_map(|(k, v)| (k == key).then_some(*v))
 }
 
 /// The first byte at or after `i` that is not white space.

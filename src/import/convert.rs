@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::hashes::Hashes;
 use super::rules::{self, Code, Options, Origin, PROPERTIES, Problem, UPSERTABLE};
-use crate::json::{Raw, clean_into};
+use crate::json::{Raw, clean_into, last};
 use crate::sink::render::write_json_string;
 
 /// How users are converted.
@@ -143,10 +143,8 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
     fn raw<'a>(value: &Raw<'a>) -> &'a [u8] {
         value.0.as_bytes()
     }
-    let text_of = |key: &str| -> Option<String> {
-        let (_, value) = members.iter().rev().find(|(k, _)| k == key)?;
-        Some(value.string()?.into_owned())
-    };
+    let text_of =
+        |key: &str| -> Option<String> { Some(last(&members, key)?.string()?.into_owned()) };
     let identity = identity(&members);
     let user_id = text_of("user_id");
     let provider = identity.provider.clone().or_else(|| {
@@ -402,8 +400,8 @@ pub fn who(members: &[(Cow<'_, str>, Raw<'_>)]) -> Vec<u8> {
         out.extend_from_slice(b",\"");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\":");
-        match members.iter().rev().find(|(k, _)| k == name) {
-            Some((_, value)) => clean_into(value.0.as_bytes(), &mut out),
+        match last(members, name) {
+            Some(value) => clean_into(value.0.as_bytes(), &mut out),
             None => out.extend_from_slice(b"null"),
         }
     }
@@ -411,13 +409,8 @@ pub fn who(members: &[(Cow<'_, str>, Raw<'_>)]) -> Vec<u8> {
 }
 
 /// The primary identity (`identities[0]`); linked identities after it are counted.
-fn identity(members: &[(std::borrow::Cow<'_, str>, Raw<'_>)]) -> Identity {
-    let found = members
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "identities")
-        .and_then(|(_, value)| value.items());
-    let Some(identities) = found else {
+fn identity(members: &[(Cow<'_, str>, Raw<'_>)]) -> Identity {
+    let Some(identities) = last(members, "identities").and_then(Raw::items) else {
         return Identity::default();
     };
     let field = |name: &str| {

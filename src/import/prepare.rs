@@ -506,19 +506,20 @@ impl Preparer {
         }
         // The entry: the input number, the user's own user_id and email (as written), the
         // reasons, and the row as far as it was built.
-        let members = || {
+        // The user's members are read here only when conversion did not read them, or for
+        // the password checks.
+        let members = (who.is_none() || !self.checks.is_empty()).then(|| {
             let text = std::str::from_utf8(object).unwrap_or_default();
             crate::json::Raw(text).members().unwrap_or_default()
-        };
-        if !self.checks.is_empty() {
-            let members = members();
-            let email = members.iter().rev().find(|(k, _)| k == "email");
-            if let Some(email) = email.and_then(|(_, e)| e.string()) {
-                self.checks.refused(&email);
-            }
+        });
+        let members = members.as_deref().unwrap_or_default();
+        if !self.checks.is_empty()
+            && let Some(email) = crate::json::last(members, "email").and_then(|e| e.string())
+        {
+            self.checks.refused(&email);
         }
         let mut entry = format!("{{\"input\":{input}").into_bytes();
-        entry.extend_from_slice(&who.unwrap_or_else(|| super::convert::who(&members())));
+        entry.extend_from_slice(&who.unwrap_or_else(|| super::convert::who(members)));
         entry.extend_from_slice(b",\"problems\":");
         let reasons: Vec<RejectedProblem<'_>> = problems
             .iter()

@@ -273,13 +273,7 @@ impl Validator {
         };
         // A repeated key is read as JSON.parse reads it: its last value.
         let members = text.members().unwrap_or_default();
-        let string = |key: &str| {
-            members
-                .iter()
-                .rev()
-                .find(|(k, _)| k == key)
-                .and_then(|(_, v)| v.string())
-        };
+        let string = |key: &str| crate::json::last(&members, key).and_then(Raw::string);
         let email = string("email");
         if self.rules {
             for problem in rules::check(text.0, self.options) {
