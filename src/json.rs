@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use jiter::{Jiter, Peek};
 
+pub mod skim;
+
 /// One step of a path into a JSON value: an object key or an array index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
 pub enum Step {
@@ -43,21 +45,17 @@ pub fn compact_into(raw: &[u8], out: &mut Vec<u8>) {
 /// key that is absent, gives `None` (JavaScript's `undefined`). When an object repeats a key,
 /// the last one wins, as in JavaScript.
 pub fn get_path<'t>(text: &'t str, path: &[Step]) -> Option<&'t str> {
-    let (mut start, mut end) = (0usize, text.len());
+    let mut value = Raw(text.trim_ascii());
     for step in path {
-        // NaN and Infinity can stand in arrays that expressions build.
-        let mut jiter = Jiter::new(&text.as_bytes()[start..end]).with_allow_inf_nan();
-        let peek = jiter.peek().ok()?;
-        let (s, e) = match step {
-            Step::Key(key) if peek == Peek::Object => find_key(&mut jiter, key)?,
-            Step::Key(key) if peek == Peek::Array => find_index(&mut jiter, array_index(key)?)?,
-            Step::Index(index) if peek == Peek::Array => find_index(&mut jiter, *index)?,
-            Step::Index(index) if peek == Peek::Object => find_key(&mut jiter, &index.to_string())?,
+        value = match (step, value.0.as_bytes().first()?) {
+            (Step::Key(key), b'{') => value.member(key)?,
+            (Step::Key(key), b'[') => value.item(array_index(key)?)?,
+            (Step::Index(index), b'[') => value.item(*index)?,
+            (Step::Index(index), b'{') => value.member(&index.to_string())?,
             _ => return None,
         };
-        (start, end) = (start + s, start + e);
     }
-    Some(text[start..end].trim_ascii())
+    Some(value.0)
 }
 
 /// The members of the JSON object `text` in their order, each key with the byte range of its
@@ -263,34 +261,6 @@ pub fn array_index(key: &str) -> Option<usize> {
     } else {
         None
     }
-}
-
-/// Scans the object the parser is on for `key`; returns the byte range of its last value.
-fn find_key(jiter: &mut Jiter<'_>, key: &str) -> Option<(usize, usize)> {
-    let mut found = None;
-    let mut next = jiter.known_object().ok()?.map(|k| k == key);
-    while let Some(matched) = next {
-        let peek = jiter.peek().ok()?;
-        let start = jiter.current_index();
-        jiter.known_skip(peek).ok()?;
-        if matched {
-            found = Some((start, jiter.current_index()));
-        }
-        next = jiter.next_key().ok()?.map(|k| k == key);
-    }
-    found
-}
-
-/// Steps through the array the parser is on to element `index`; returns its byte range.
-fn find_index(jiter: &mut Jiter<'_>, index: usize) -> Option<(usize, usize)> {
-    let mut peek = jiter.known_array().ok()??;
-    for _ in 0..index {
-        jiter.known_skip(peek).ok()?;
-        peek = jiter.array_step().ok()??;
-    }
-    let start = jiter.current_index();
-    jiter.known_skip(peek).ok()?;
-    Some((start, jiter.current_index()))
 }
 
 /// How deeply a JSON value may nest (the reader of users, jiter, stops there too); a deeper
@@ -585,33 +555,102 @@ impl<'a> Raw<'a> {
     /// The members of an object in their order (a repeated key as often as it is written);
     /// `None` for another type.
     pub fn members(self) -> Option<Vec<(std::borrow::Cow<'a, str>, Raw<'a>)>> {
+        let mut out = Vec::with_capacity(16);
+        self.each_member(|key, value| {
+            out.push((decoded(key)?, value));
+            Some(())
+        })?;
+        Some(out)
+    }
+
+    /// Calls `f` with each member of an object in order: its key as written (quoted, escapes
+    /// as they are) and its value. `None` for another type, or when `f` gives `None`.
+    fn each_member(self, mut f: impl FnMut(&'a str, Raw<'a>) -> Option<()>) -> Option<()> {
         let text = self.0;
         let b = text.as_bytes();
         if b.first() != Some(&b'{') {
             return None;
         }
-        let mut out = Vec::with_capacity(16);
         let mut i = after_space(b, 1);
         if b.get(i) == Some(&b'}') {
-            return Some(out);
+            return Some(());
         }
         loop {
             let key_end = string_end(b, i)?;
-            let key = decoded(text.get(i..key_end)?)?;
+            let key = text.get(i..key_end)?;
             i = after_space(b, key_end);
             if b.get(i) != Some(&b':') {
                 return None;
             }
             let start = after_space(b, i + 1);
             let end = value_end(b, start)?;
-            out.push((key, Raw(text.get(start..end)?)));
+            f(key, Raw(text.get(start..end)?))?;
             i = after_space(b, end);
             match b.get(i) {
                 Some(b',') => i = after_space(b, i + 1),
-                Some(b'}') => return Some(out),
+                Some(b'}') => return Some(()),
                 _ => return None,
             }
         }
+    }
+
+    /// Calls `f` with each item of an array in order until it gives `false`. `None` for
+    /// another type.
+    fn each_item(self, mut f: impl FnMut(Raw<'a>) -> bool) -> Option<()> {
+        let text = self.0;
+        let b = text.as_bytes();
+        if b.first() != Some(&b'[') {
+            return None;
+        }
+        let mut i = after_space(b, 1);
+        if b.get(i) == Some(&b']') {
+            return Some(());
+        }
+        loop {
+            let end = value_end(b, i)?;
+            if !f(Raw(text.get(i..end)?)) {
+                return Some(());
+            }
+            i = after_space(b, end);
+            match b.get(i) {
+                Some(b',') => i = after_space(b, i + 1),
+                Some(b']') => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The member `key` of an object, its last value when repeated, found without a copy.
+    fn member(self, key: &str) -> Option<Raw<'a>> {
+        let mut found = None;
+        self.each_member(|written, value| {
+            let inner = &written[1..written.len() - 1];
+            let same = if inner.contains('\\') {
+                decoded(written)? == key
+            } else {
+                inner == key
+            };
+            if same {
+                found = Some(value);
+            }
+            Some(())
+        })?;
+        found
+    }
+
+    /// Item `index` of an array.
+    fn item(self, index: usize) -> Option<Raw<'a>> {
+        let mut n = 0;
+        let mut found = None;
+        self.each_item(|value| {
+            if n == index {
+                found = Some(value);
+                return false;
+            }
+            n += 1;
+            true
+        })?;
+        found
     }
 
     /// The members of an object by key, as a map reads them: sorted by key, a repeated key
@@ -632,26 +671,12 @@ impl<'a> Raw<'a> {
 
     /// The items of an array; `None` for another type.
     pub fn items(self) -> Option<Vec<Raw<'a>>> {
-        let text = self.0;
-        let b = text.as_bytes();
-        if b.first() != Some(&b'[') {
-            return None;
-        }
         let mut out = Vec::new();
-        let mut i = after_space(b, 1);
-        if b.get(i) == Some(&b']') {
-            return Some(out);
-        }
-        loop {
-            let end = value_end(b, i)?;
-            out.push(Raw(text.get(i..end)?));
-            i = after_space(b, end);
-            match b.get(i) {
-                Some(b',') => i = after_space(b, i + 1),
-                Some(b']') => return Some(out),
-                _ => return None,
-            }
-        }
+        self.each_item(|value| {
+            out.push(value);
+            true
+        })?;
+        Some(out)
     }
 
     /// Whether some object key inside the value, at any depth, holds one of `chars`. In

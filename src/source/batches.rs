@@ -137,23 +137,14 @@ impl Rows<'_> {
         let text = std::str::from_utf8(bytes).map_err(|e| {
             self.error(bytes, e.valid_up_to(), line, column, "invalid UTF-8".into())
         })?;
-        let escapes = memchr::memchr(b'\\', bytes).is_some();
-        self.push_str(text, escapes, line, column, position)
+        self.push_str(text, line, column, position)
     }
 
-    /// [`Rows::push`] of a text already checked as UTF-8 (`escapes`: whether it holds a
-    /// backslash).
-    pub fn push_str(
-        &mut self,
-        text: &str,
-        escapes: bool,
-        line: u64,
-        column: u64,
-        position: u64,
-    ) -> Result<bool> {
+    /// [`Rows::push`] of a text already checked as UTF-8.
+    pub fn push_str(&mut self, text: &str, line: u64, column: u64, position: u64) -> Result<bool> {
         self.builder
             .inner
-            .append_text(text, escapes)
+            .append(text)
             .map_err(|e| self.error(text.as_bytes(), e.offset, line, column, e.message))?;
         let builder = &mut *self.builder;
         if builder.decoding.ordinal {

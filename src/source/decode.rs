@@ -1,7 +1,8 @@
 //! One user's JSON object → one row of the canonical schema, appended to column builders.
 //!
-//! Parsing uses `jiter` over the line's bytes without building a JSON tree: typed values go
-//! straight into their builders, nested values are copied as compact JSON text.
+//! One validating pass of `json::skim` over the line's bytes finds each member without
+//! building a JSON tree: typed values go straight into their builders (a string's escapes
+//! decoded once), nested values are copied as compact JSON text.
 
 use std::sync::Arc;
 
@@ -9,10 +10,10 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Int64Builder, StringBuilder, new_null_array,
 };
 use datafusion::arrow::record_batch::RecordBatch;
-use jiter::{Jiter, JiterError, Peek};
 
 use super::schema::{self, COLUMNS, Kind};
 use crate::json::compact_into;
+use crate::json::skim::{self, Fault, Key, Members, Shape, Skim};
 
 /// Why a line could not be decoded, with the byte offset in the line where it went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,13 +24,28 @@ pub struct DecodeError {
     pub message: String,
 }
 
-impl From<JiterError> for DecodeError {
-    fn from(e: JiterError) -> Self {
-        DecodeError {
-            offset: e.index,
-            message: format!("invalid JSON: {}", e.error_type),
-        }
+impl From<Fault> for DecodeError {
+    fn from(f: Fault) -> Self {
+        invalid(f.offset, f.what)
     }
+}
+
+/// The error of text that is not JSON at `offset`.
+fn invalid(offset: usize, what: &str) -> DecodeError {
+    DecodeError {
+        offset,
+        message: format!("invalid JSON: {what}"),
+    }
+}
+
+/// Where one column's value is in the user's text, and what the scanner saw of it.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    shape: Shape,
+    /// A string's characters when it holds escapes, as a range of the decoded buffer.
+    decoded: Option<(usize, usize)>,
 }
 
 impl DecodeError {
@@ -66,7 +82,9 @@ pub struct BatchBuilder {
     extra_buf: Vec<u8>,
     raw_buf: Vec<u8>,
     key_buf: String,
-    tape: Vec<u8>,
+    /// The characters of this user's escaped strings, one after the other.
+    decoded: String,
+    skim: Skim,
 }
 
 impl Default for BatchBuilder {
@@ -96,7 +114,8 @@ impl BatchBuilder {
             extra_buf: Vec::new(),
             raw_buf: Vec::new(),
             key_buf: String::new(),
-            tape: Vec::new(),
+            decoded: String::new(),
+            skim: Skim::default(),
         }
     }
 
@@ -124,122 +143,115 @@ impl BatchBuilder {
 
     /// Appends the user whose JSON object text is `text`. On error nothing is appended.
     pub fn append(&mut self, text: &str) -> Result<(), DecodeError> {
-        self.append_text(text, memchr::memchr(b'\\', text.as_bytes()).is_some())
-    }
-
-    /// [`BatchBuilder::append`] when the caller knows whether `text` holds a backslash
-    /// (`escapes`; when false, no string is searched for escapes).
-    pub fn append_text(&mut self, text: &str, escapes: bool) -> Result<(), DecodeError> {
         let bytes = text.as_bytes();
-        let mut jiter = Jiter::new(bytes);
-        let peek = jiter.peek()?;
-        if peek != Peek::Object {
-            return Err(DecodeError {
-                offset: jiter.current_index(),
-                message: format!(
-                    "expected a JSON object (one user), found {}",
-                    describe(peek)
-                ),
-            });
+        let at = skim::space(bytes, 0);
+        match bytes.get(at) {
+            Some(b'{') => {}
+            Some(&first) => {
+                let found = describe(first).ok_or_else(|| invalid(at, "expected value"))?;
+                return Err(DecodeError {
+                    offset: at,
+                    message: format!("expected a JSON object (one user), found {found}"),
+                });
+            }
+            None => return Err(invalid(at, "EOF while parsing a value")),
         }
-        // Values are first located, then appended, so that an error leaves the builders as
-        // they were: `spans[i]` is the byte range of column i's value (and, for JSON
-        // values, whether an object inside repeats a key).
-        let mut spans: [Option<(usize, usize, Peek, bool)>; COLUMNS.len()] = [None; COLUMNS.len()];
-        let mut keys = Vec::new();
+        // Values are first located (and checked, escapes decoded), then appended, so that an
+        // error leaves the builders as they were: `spans[i]` is where column i's value is.
+        let mut spans: [Option<Span>; COLUMNS.len()] = [None; COLUMNS.len()];
         let extra = self.mask & (1 << EXTRA_BIT) != 0;
         self.extra_buf.clear();
-        let unknown_key = &mut self.key_buf;
-        let first = jiter.next_object_bytes()?;
-        let mut key = match first {
-            Some(raw) => Some(classify(raw, escapes, offset_in(bytes, raw), unknown_key)?),
-            None => None,
-        };
-        while let Some(column) = key {
-            let key_offset = jiter.current_index();
-            let peek = jiter.peek()?;
-            let start = jiter.current_index();
+        self.decoded.clear();
+        let mut members = Members::new(at);
+        while let Some(key) = members.next(bytes)? {
+            let column = classify(text, &key, &mut self.key_buf)?;
             let wanted = match column {
                 Some(i) => self.mask & (1 << i) != 0,
                 None => extra,
             };
-            let repeated = if peek == Peek::String && wanted {
-                // The line is valid UTF-8 already: only escapes need decoding, and they are
-                // checked now so that appending below cannot fail half-way through a row.
-                let raw = jiter.known_bytes()?;
-                if escapes && memchr::memchr(b'\\', raw).is_some() {
-                    let quoted = &bytes[start..jiter.current_index()];
-                    let mut check = Jiter::with_tape(quoted, std::mem::take(&mut self.tape));
-                    let checked = check
-                        .next_str()
-                        .map(|_| ())
-                        .map_err(|e| DecodeError::from(e).shifted(start));
-                    self.tape = check.into_tape();
-                    checked?;
-                }
-                false
-            } else if wanted && column.is_some_and(|i| COLUMNS[i].1 == Kind::Json) {
-                // A JSON value is walked once: skipped, and looked at for repeated keys.
-                crate::json::skip_checking(&mut jiter, bytes, peek, &mut keys)?
-            } else {
-                jiter.known_skip(peek)?;
-                false
-            };
-            let end = jiter.current_index();
+            // Objects of a wanted JSON column are looked at for repeated keys on the way.
+            let check = wanted && column.is_some_and(|i| COLUMNS[i].1 == Kind::Json);
+            let start = key.value;
+            let (end, shape) = self.skim.value(bytes, start, 1, check)?;
+            members.read(end);
             match column {
                 Some(i) => {
                     if spans[i].is_some() {
                         return Err(DecodeError {
-                            offset: key_offset,
+                            offset: key.raw.start - 1,
                             message: format!("duplicate key \"{}\"", COLUMNS[i].0),
                         });
                     }
-                    spans[i] = Some((start, end, peek, repeated));
+                    let text_value = wanted && COLUMNS[i].1 == Kind::Text && bytes[start] == b'"';
+                    let decoded = if text_value && shape.escaped {
+                        let from = self.decoded.len();
+                        skim::unescape_into(&text[start + 1..end - 1], &mut self.decoded)
+                            .map_err(|f| DecodeError::from(f).shifted(start + 1))?;
+                        Some((from, self.decoded.len()))
+                    } else {
+                        None
+                    };
+                    spans[i] = Some(Span {
+                        start,
+                        end,
+                        shape,
+                        decoded,
+                    });
                 }
                 None if extra => {
-                    push_extra(&mut self.extra_buf, unknown_key, &bytes[start..end]);
+                    push_extra(
+                        &mut self.extra_buf,
+                        &self.key_buf,
+                        &bytes[start..end],
+                        shape.spaced,
+                    );
                 }
                 None => {}
             }
-            key = match jiter.next_key_bytes()? {
-                Some(raw) => Some(classify(raw, escapes, offset_in(bytes, raw), unknown_key)?),
-                None => None,
-            };
         }
-        jiter.finish()?;
+        let after = skim::space(bytes, members.end());
+        if after != bytes.len() {
+            return Err(invalid(after, "trailing characters"));
+        }
 
         // Columns outside the mask are not touched: `finish` makes them all null at once.
         for &i in &self.wanted {
             let builder = &mut self.columns[i];
-            let Some((start, end, peek, repeated)) = spans[i] else {
+            let Some(span) = spans[i] else {
                 append_null(builder);
                 continue;
             };
-            let raw = &text[start..end];
+            let raw = &text[span.start..span.end];
+            let first = bytes[span.start];
             let stored = match builder {
-                ColumnBuilder::Text(b) if peek == Peek::String => {
-                    append_str(b, raw, escapes, &mut self.tape);
+                ColumnBuilder::Text(b) if first == b'"' => {
+                    match span.decoded {
+                        Some((from, to)) => b.append_value(&self.decoded[from..to]),
+                        None => b.append_value(&raw[1..raw.len() - 1]),
+                    }
                     true
                 }
-                ColumnBuilder::Bool(b) if peek == Peek::True || peek == Peek::False => {
-                    b.append_value(peek == Peek::True);
+                ColumnBuilder::Bool(b) if first == b't' || first == b'f' => {
+                    b.append_value(first == b't');
                     true
                 }
                 // Only integers written as they print: `-0` keeps its text in `_extra`.
-                ColumnBuilder::Int(b) if peek.is_num() => match raw.parse::<i64>() {
-                    Ok(v) if v != 0 || !raw.starts_with('-') => {
-                        b.append_value(v);
-                        true
+                ColumnBuilder::Int(b) if first == b'-' || first.is_ascii_digit() => {
+                    match raw.parse::<i64>() {
+                        Ok(v) if v != 0 || first != b'-' => {
+                            b.append_value(v);
+                            true
+                        }
+                        _ => false,
                     }
-                    _ => false,
-                },
-                ColumnBuilder::Json(b) if peek != Peek::Null => {
-                    if repeated {
+                }
+                ColumnBuilder::Json(b) if first != b'n' => {
+                    if span.shape.repeated {
                         // One rule everywhere (SQL's JSON functions, expressions, searches):
                         // a repeated key has its last value, as JSON.parse gives it.
                         self.raw_buf = crate::json::dedupe(raw.as_bytes());
                         b.append_value(as_str(&self.raw_buf));
-                    } else if crate::json::has_space(raw.as_bytes()) {
+                    } else if span.shape.spaced {
                         self.raw_buf.clear();
                         compact_into(raw.as_bytes(), &mut self.raw_buf);
                         b.append_value(as_str(&self.raw_buf));
@@ -255,7 +267,12 @@ impl BatchBuilder {
                 // A null, or a value of another type: kept under its key in `_extra`.
                 append_null(builder);
                 if extra {
-                    push_extra(&mut self.extra_buf, COLUMNS[i].0, raw.as_bytes());
+                    push_extra(
+                        &mut self.extra_buf,
+                        COLUMNS[i].0,
+                        raw.as_bytes(),
+                        span.shape.spaced,
+                    );
                 }
             }
         }
@@ -305,52 +322,37 @@ impl BatchBuilder {
     }
 }
 
-/// The typed column of the key whose raw text (between the quotes, escapes as written) is
-/// `raw`, or `None` after copying the decoded key into `unknown` (the key's text borrows the
-/// parser, so it is kept before the parser reads on).
-fn classify(
-    raw: &[u8],
-    escapes: bool,
-    at: usize,
-    unknown: &mut String,
-) -> Result<Option<usize>, DecodeError> {
-    let decoded;
-    let key = if !escapes || memchr::memchr(b'\\', raw).is_none() {
-        raw
-    } else {
-        let mut quoted = Vec::with_capacity(raw.len() + 2);
-        quoted.push(b'"');
-        quoted.extend_from_slice(raw);
-        quoted.push(b'"');
-        // `quoted` starts one byte (its quote) before `raw`.
-        decoded = Jiter::new(&quoted)
-            .next_str()
-            .map_err(|e| DecodeError::from(e).shifted(at.saturating_sub(1)))?
-            .to_string();
-        decoded.as_bytes()
-    };
-    let column = schema::index(key);
-    if column.is_none() {
-        unknown.clear();
-        // The line was checked as UTF-8 before it was parsed.
-        unknown.push_str(&String::from_utf8_lossy(key));
+/// The typed column of `key`, or `None` after copying its characters into `unknown` (for
+/// `_extra`).
+fn classify(text: &str, key: &Key, unknown: &mut String) -> Result<Option<usize>, DecodeError> {
+    let raw = &text[key.raw.clone()];
+    if !key.escaped {
+        let column = schema::index(raw.as_bytes());
+        if column.is_none() {
+            unknown.clear();
+            unknown.push_str(raw);
+        }
+        return Ok(column);
     }
+    unknown.clear();
+    skim::unescape_into(raw, unknown).map_err(|f| DecodeError::from(f).shifted(key.raw.start))?;
+    let column = schema::index(unknown.as_bytes());
     Ok(column)
 }
 
-/// Where `part` (a slice of `whole`) starts in `whole`.
-fn offset_in(whole: &[u8], part: &[u8]) -> usize {
-    (part.as_ptr() as usize).saturating_sub(whole.as_ptr() as usize)
-}
-
-/// Appends `"key":raw` to the extra buffer, the key quoted as JSON and the value compacted.
-fn push_extra(buf: &mut Vec<u8>, key: &str, raw: &[u8]) {
+/// Appends `"key":raw` to the extra buffer, the key quoted as JSON and the value compacted
+/// (when `spaced`: white space stands between its tokens).
+fn push_extra(buf: &mut Vec<u8>, key: &str, raw: &[u8], spaced: bool) {
     if !buf.is_empty() {
         buf.push(b',');
     }
     crate::json::quote_into(key, buf);
     buf.push(b':');
-    compact_into(raw, buf);
+    if spaced {
+        compact_into(raw, buf);
+    } else {
+        buf.extend_from_slice(raw);
+    }
 }
 
 fn append_null(builder: &mut ColumnBuilder) {
@@ -361,37 +363,22 @@ fn append_null(builder: &mut ColumnBuilder) {
     }
 }
 
-/// Appends the JSON string literal `raw` (already checked by the parser) to `builder`,
-/// decoding escapes only when there are some (`escapes`: whether its line has any).
-fn append_str(builder: &mut StringBuilder, raw: &str, escapes: bool, tape: &mut Vec<u8>) {
-    let inner = &raw[1..raw.len() - 1];
-    if !escapes || memchr::memchr(b'\\', inner.as_bytes()).is_none() {
-        builder.append_value(inner);
-        return;
-    }
-    let mut jiter = Jiter::with_tape(raw.as_bytes(), std::mem::take(tape));
-    match jiter.next_str() {
-        Ok(value) => builder.append_value(value),
-        // Unreachable: the same parser accepted this string a moment ago.
-        Err(_) => builder.append_value(inner),
-    }
-    *tape = jiter.into_tape();
-}
-
 /// Text built from UTF-8 input and JSON's own characters (never anything else: an empty
 /// text if it ever were).
 fn as_str(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or_default()
 }
 
-fn describe(peek: Peek) -> &'static str {
-    match peek {
-        Peek::Array => "an array",
-        Peek::String => "a string",
-        Peek::Null => "null",
-        Peek::True | Peek::False => "a boolean",
-        _ => "a number",
-    }
+/// What a value starting with `first` is, as a message names it (`None`: not JSON).
+fn describe(first: u8) -> Option<&'static str> {
+    Some(match first {
+        b'[' => "an array",
+        b'"' => "a string",
+        b'n' => "null",
+        b't' | b'f' => "a boolean",
+        b'-' | b'0'..=b'9' => "a number",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -164,9 +164,7 @@ impl Drop for Pool {
 }
 
 /// Decodes every line of a chunk (blank lines skipped) into batches; also counts its line
-/// ends. Each line is checked as UTF-8 just before it is parsed, while it is in the cache;
-/// line ends and backslashes are found in one pass, so that lines without escapes (most)
-/// are not searched for them again string by string.
+/// ends. Each line is checked as UTF-8 just before it is parsed, while it is in the cache.
 fn decode_chunk(chunk: &Chunk, builder: &mut Builder) -> Result<(Vec<RecordBatch>, u64)> {
     let mut batches = Vec::new();
     let mut emit = |batch: RecordBatch| {
@@ -180,23 +178,18 @@ fn decode_chunk(chunk: &Chunk, builder: &mut Builder) -> Result<(Vec<RecordBatch
         emit: &mut emit,
     };
     let bytes: &[u8] = &chunk.bytes;
-    let (mut line, mut start, mut escapes) = (0u64, 0usize, false);
-    let stops = memchr::memchr2_iter(b'\n', b'\\', bytes).chain(std::iter::once(bytes.len()));
-    for end in stops {
-        if bytes.get(end) == Some(&b'\\') {
-            escapes = true;
-            continue;
-        }
+    let (mut line, mut start) = (0u64, 0usize);
+    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+    for end in ends {
         line += 1;
         let position = chunk.offset + start as u64;
         let text = &bytes[start..end];
         start = end + 1;
-        let escaped = std::mem::take(&mut escapes);
         if text.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
         match simdutf8::basic::from_utf8(text) {
-            Ok(text) => users.push_str(text, escaped, line, 1, position)?,
+            Ok(text) => users.push_str(text, line, 1, position)?,
             // The slower check says where the bad byte is.
             Err(_) => users.push(text, line, 1, position)?,
         };

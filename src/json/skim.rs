@@ -1,0 +1,676 @@
+//! A validating scanner of JSON text: one pass that checks a value is JSON and says where it
+//! ends, whether a string in it holds an escape, whether a container has white space between
+//! its tokens and (when asked) whether an object inside repeats a key. Nothing is decoded and
+//! no tree is built; strings are searched sixteen bytes at a time. The text is valid UTF-8
+//! already (the reader checks each line first), so only JSON's own rules are checked here.
+
+use std::ops::Range;
+
+use super::MAX_DEPTH;
+
+/// Why a text is not JSON: what is wrong, and the byte offset where it went wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    /// Byte offset in the scanned text.
+    pub offset: usize,
+    /// What is wrong (serde_json's words).
+    pub what: &'static str,
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.what)
+    }
+}
+
+fn fault<T>(offset: usize, what: &'static str) -> Result<T, Fault> {
+    Err(Fault { offset, what })
+}
+
+const EOF_STRING: &str = "EOF while parsing a string";
+const EOF_VALUE: &str = "EOF while parsing a value";
+const EOF_OBJECT: &str = "EOF while parsing an object";
+const EOF_LIST: &str = "EOF while parsing a list";
+
+/// What the scanner found out about a value besides where it ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// A string in the value (or the value, a string) holds a backslash escape.
+    pub escaped: bool,
+    /// White space stands between two tokens of the value.
+    pub spaced: bool,
+    /// An object inside the value has a key twice (looked for only when asked).
+    pub repeated: bool,
+}
+
+/// The first byte at or after `i` that is not JSON white space.
+#[inline]
+pub fn space(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Checks the string whose opening quote is at `i`: its end (one past the closing quote),
+/// and whether it holds an escape.
+#[inline]
+pub fn string(b: &[u8], i: usize) -> Result<(usize, bool), Fault> {
+    let mut j = i + 1;
+    let mut escaped = false;
+    loop {
+        j += plain(b.get(j..).unwrap_or_default());
+        match b.get(j) {
+            Some(b'"') => return Ok((j + 1, escaped)),
+            Some(b'\\') => {
+                escaped = true;
+                j = escape(b, j)?;
+            }
+            Some(_) => {
+                return fault(
+                    j,
+                    "control character (\\u0000-\\u001F) found while parsing a string",
+                );
+            }
+            None => return fault(b.len(), EOF_STRING),
+        }
+    }
+}
+
+/// Checks the escape whose backslash is at `j`; where the string goes on after it.
+fn escape(b: &[u8], j: usize) -> Result<usize, Fault> {
+    match b.get(j + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(j + 2),
+        Some(b'u') => match b.get(j + 2..j + 6) {
+            Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(j + 6),
+            Some(_) => fault(j + 2, "invalid escape"),
+            None => fault(b.len(), EOF_STRING),
+        },
+        Some(_) => fault(j + 1, "invalid escape"),
+        None => fault(b.len(), EOF_STRING),
+    }
+}
+
+/// How many bytes of `b` come before the first quote, backslash or control character (all
+/// of them when there is none).
+#[inline]
+fn plain(b: &[u8]) -> usize {
+    let mut at = 0;
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    while let Some(chunk) = b.get(at..at + 16) {
+        // SAFETY: SSE2 is enabled for this build (every x86-64 processor has it).
+        let mask = unsafe { stops(chunk) };
+        if mask != 0 {
+            return at + mask.trailing_zeros() as usize;
+        }
+        at += 16;
+    }
+    at + b[at..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .unwrap_or(b.len() - at)
+}
+
+/// A bit for each of the first 16 bytes of `chunk` that is a quote, a backslash or a
+/// control character.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn stops(chunk: &[u8]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    assert!(chunk.len() >= 16);
+    // SAFETY: the 16 bytes read are in `chunk` (asserted); the load needs no alignment.
+    let v = unsafe { _mm_loadu_si128(chunk.as_ptr().cast()) };
+    let controls = _mm_set1_epi8(0x1f);
+    // A byte is a control character when the larger of it and 0x1f is 0x1f.
+    let found = _mm_or_si128(
+        _mm_or_si128(
+            _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
+            _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+        ),
+        _mm_cmpeq_epi8(_mm_max_epu8(v, controls), controls),
+    );
+    _mm_movemask_epi8(found) as u32
+}
+
+/// Checks the number, `true`, `false` or `null` at `i`; where it ends.
+fn scalar(b: &[u8], i: usize) -> Result<usize, Fault> {
+    let word = |w: &[u8]| match b.get(i..i + w.len()) {
+        Some(s) if s == w => Ok(i + w.len()),
+        Some(_) => fault(i, "expected ident"),
+        None => fault(b.len(), EOF_VALUE),
+    };
+    match b.get(i) {
+        Some(b't') => word(b"true"),
+        Some(b'f') => word(b"false"),
+        Some(b'n') => word(b"null"),
+        Some(b'-' | b'0'..=b'9') => number(b, i),
+        Some(_) => fault(i, "expected value"),
+        None => fault(b.len(), EOF_VALUE),
+    }
+}
+
+/// Checks the number at `i` (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`).
+fn number(b: &[u8], i: usize) -> Result<usize, Fault> {
+    let digits = |mut j: usize| {
+        while b.get(j).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        }
+        j
+    };
+    let mut j = i + usize::from(b.get(i) == Some(&b'-'));
+    j = match b.get(j) {
+        Some(b'0') => j + 1,
+        Some(b'1'..=b'9') => digits(j + 1),
+        Some(_) => return fault(j, "invalid number"),
+        None => return fault(b.len(), EOF_VALUE),
+    };
+    if b.get(j) == Some(&b'.') {
+        let end = digits(j + 1);
+        if end == j + 1 {
+            return fault(end.min(b.len()), "invalid number");
+        }
+        j = end;
+    }
+    if let Some(b'e' | b'E') = b.get(j) {
+        j += 1;
+        if let Some(b'+' | b'-') = b.get(j) {
+            j += 1;
+        }
+        let end = digits(j);
+        if end == j {
+            return fault(end.min(b.len()), "invalid number");
+        }
+        j = end;
+    }
+    Ok(j)
+}
+
+/// The scanner's reusable space: the containers open and the keys of the objects open.
+#[derive(Debug, Default)]
+pub struct Skim {
+    /// The closing byte of each container open, outermost first.
+    open: Vec<u8>,
+    /// The keys (byte ranges between the quotes, whether escaped) of the objects open.
+    keys: Vec<(Range<usize>, bool)>,
+    /// Where each open object's keys start in `keys`.
+    firsts: Vec<usize>,
+}
+
+impl Skim {
+    /// Checks the JSON value at `i` (no white space before it), nested inside `depth`
+    /// containers already: its end and its [`Shape`]. With `check`, its objects are
+    /// looked at for repeated keys. Nesting deeper than [`MAX_DEPTH`] in all is refused.
+    pub fn value(
+        &mut self,
+        b: &[u8],
+        i: usize,
+        depth: usize,
+        check: bool,
+    ) -> Result<(usize, Shape), Fault> {
+        let mut shape = Shape::default();
+        match b.get(i) {
+            Some(b'"') => {
+                let (end, escaped) = string(b, i)?;
+                shape.escaped = escaped;
+                return Ok((end, shape));
+            }
+            Some(b'{' | b'[') => {}
+            _ => return Ok((scalar(b, i)?, shape)),
+        }
+        self.open.clear();
+        self.keys.clear();
+        self.firsts.clear();
+        let mut j = i;
+        loop {
+            // A value starts at `j`.
+            match b.get(j) {
+                Some(&open @ (b'{' | b'[')) => {
+                    if depth + self.open.len() >= MAX_DEPTH {
+                        return fault(j, "recursion limit exceeded");
+                    }
+                    let close = if open == b'{' { b'}' } else { b']' };
+                    self.open.push(close);
+                    if close == b'}' && check {
+                        self.firsts.push(self.keys.len());
+                    }
+                    let k = space(b, j + 1);
+                    shape.spaced |= k != j + 1;
+                    if b.get(k) != Some(&close) {
+                        j = if close == b'}' {
+                            self.key(b, k, check, &mut shape)?
+                        } else {
+                            k
+                        };
+                        continue;
+                    }
+                    // Empty: closed at once, below.
+                    j = k;
+                }
+                Some(b'"') => {
+                    let (end, escaped) = string(b, j)?;
+                    shape.escaped |= escaped;
+                    j = end;
+                }
+                _ => j = scalar(b, j)?,
+            }
+            // After a value (or at the closing byte of an empty container).
+            loop {
+                let Some(&close) = self.open.last() else {
+                    return Ok((j, shape));
+                };
+                let k = space(b, j);
+                shape.spaced |= k != j;
+                match b.get(k) {
+                    Some(b',') => {
+                        let v = space(b, k + 1);
+                        shape.spaced |= v != k + 1;
+                        if b.get(v) == Some(&close) {
+                            return fault(v, "trailing comma");
+                        }
+                        j = if close == b'}' {
+                            self.key(b, v, check, &mut shape)?
+                        } else {
+                            v
+                        };
+                        break;
+                    }
+                    Some(&c) if c == close => {
+                        self.open.pop();
+                        if close == b'}' && check {
+                            shape.repeated |= self.closes_repeating(b);
+                        }
+                        j = k + 1;
+                    }
+                    Some(_) if close == b'}' => return fault(k, "expected `,` or `}`"),
+                    Some(_) => return fault(k, "expected `,` or `]`"),
+                    None if close == b'}' => return fault(b.len(), EOF_OBJECT),
+                    None => return fault(b.len(), EOF_LIST),
+                }
+            }
+        }
+    }
+
+    /// Checks the key at `k` and the colon after it; where its value starts.
+    fn key(&mut self, b: &[u8], k: usize, check: bool, shape: &mut Shape) -> Result<usize, Fault> {
+        match b.get(k) {
+            Some(b'"') => {}
+            Some(_) => return fault(k, "key must be a string"),
+            None => return fault(b.len(), EOF_OBJECT),
+        }
+        let (end, escaped) = string(b, k)?;
+        shape.escaped |= escaped;
+        if check {
+            self.keys.push((k + 1..end - 1, escaped));
+        }
+        let colon = space(b, end);
+        shape.spaced |= colon != end;
+        match b.get(colon) {
+            Some(b':') => {}
+            Some(_) => return fault(colon, "expected `:`"),
+            None => return fault(b.len(), EOF_OBJECT),
+        }
+        let v = space(b, colon + 1);
+        shape.spaced |= v != colon + 1;
+        Ok(v)
+    }
+
+    /// Closes the innermost object open: whether it had a key twice.
+    fn closes_repeating(&mut self, b: &[u8]) -> bool {
+        let first = self.firsts.pop().unwrap_or(0);
+        let keys = &self.keys[first..];
+        let repeated = if keys.iter().any(|(_, escaped)| *escaped) {
+            let mut decoded: Vec<String> = keys
+                .iter()
+                .map(|(range, _)| {
+                    let written = String::from_utf8_lossy(&b[range.clone()]);
+                    let mut key = String::new();
+                    // A key that cannot be decoded is compared as written.
+                    if unescape_into(&written, &mut key).is_err() {
+                        key = written.into_owned();
+                    }
+                    key
+                })
+                .collect();
+            decoded.sort_unstable();
+            decoded.windows(2).any(|w| w[0] == w[1])
+        } else if keys.len() <= 16 {
+            let key = |n: usize| &b[keys[n].0.clone()];
+            (1..keys.len()).any(|n| (0..n).any(|m| key(m) == key(n)))
+        } else {
+            let mut sorted: Vec<&[u8]> = keys.iter().map(|(r, _)| &b[r.clone()]).collect();
+            sorted.sort_unstable();
+            sorted.windows(2).any(|w| w[0] == w[1])
+        };
+        self.keys.truncate(first);
+        repeated
+    }
+}
+
+/// The members of one object, read one at a time: [`Members::next`] gives a key and where
+/// its value starts, the caller checks the value, and [`Members::read`] says where it ended.
+#[derive(Debug)]
+pub struct Members {
+    /// Where the scan stands: at the opening brace, or just after the last value read.
+    at: usize,
+    first: bool,
+}
+
+/// One key of an object, as [`Members::next`] found it.
+#[derive(Debug, Clone)]
+pub struct Key {
+    /// The key's text between its quotes, escapes as written.
+    pub raw: Range<usize>,
+    /// Whether the key holds an escape.
+    pub escaped: bool,
+    /// Where the key's value starts.
+    pub value: usize,
+}
+
+impl Members {
+    /// The members of the object whose opening brace is at `i`.
+    pub fn new(i: usize) -> Self {
+        Members { at: i, first: true }
+    }
+
+    /// The next member's key, or `None` at the closing brace (then [`Members::end`] says
+    /// where the object ends).
+    pub fn next(&mut self, b: &[u8]) -> Result<Option<Key>, Fault> {
+        let k = if self.first {
+            self.first = false;
+            let k = space(b, self.at + 1);
+            if b.get(k) == Some(&b'}') {
+                self.at = k;
+                return Ok(None);
+            }
+            k
+        } else {
+            let c = space(b, self.at);
+            match b.get(c) {
+                Some(b',') => {}
+                Some(b'}') => {
+                    self.at = c;
+                    return Ok(None);
+                }
+                Some(_) => return fault(c, "expected `,` or `}`"),
+                None => return fault(b.len(), EOF_OBJECT),
+            }
+            let k = space(b, c + 1);
+            if b.get(k) == Some(&b'}') {
+                return fault(k, "trailing comma");
+            }
+            k
+        };
+        match b.get(k) {
+            Some(b'"') => {}
+            Some(_) => return fault(k, "key must be a string"),
+            None => return fault(b.len(), EOF_OBJECT),
+        }
+        let (end, escaped) = string(b, k)?;
+        let colon = space(b, end);
+        match b.get(colon) {
+            Some(b':') => {}
+            Some(_) => return fault(colon, "expected `:`"),
+            None => return fault(b.len(), EOF_OBJECT),
+        }
+        Ok(Some(Key {
+            raw: k + 1..end - 1,
+            escaped,
+            value: space(b, colon + 1),
+        }))
+    }
+
+    /// The last value given by [`Members::next`] ends at `end`.
+    pub fn read(&mut self, end: usize) {
+        self.at = end;
+    }
+
+    /// One past the closing brace, once [`Members::next`] gave `None`.
+    pub fn end(&self) -> usize {
+        self.at + 1
+    }
+}
+
+/// Appends the characters of the string whose text between the quotes (valid JSON, escapes
+/// as written) is `raw` to `out`. A `\u` escape of half a surrogate pair without its other
+/// half has no character and is refused.
+pub fn unescape_into(text: &str, out: &mut String) -> Result<(), Fault> {
+    let raw = text.as_bytes();
+    let mut i = 0;
+    while let Some(n) = memchr::memchr(b'\\', &raw[i..]) {
+        // Cut at backslashes and after escapes: always between characters.
+        out.push_str(&text[i..i + n]);
+        let at = i + n;
+        let c = match raw.get(at + 1) {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => {
+                let unit = hex4(raw, at + 2)?;
+                i = at + 6;
+                let code = match unit {
+                    0xD800..=0xDBFF => {
+                        let low = match raw.get(i..i + 2) {
+                            Some(b"\\u") => hex4(raw, i + 2)?,
+                            _ => return fault(at, "lone leading surrogate in hex escape"),
+                        };
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return fault(at, "lone leading surrogate in hex escape");
+                        }
+                        i += 6;
+                        0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    _ => unit,
+                };
+                match char::from_u32(code) {
+                    Some(c) => out.push(c),
+                    None => return fault(at, "invalid unicode code point"),
+                }
+                continue;
+            }
+            _ => return fault(at + 1, "invalid escape"),
+        };
+        out.push(c);
+        i = at + 2;
+    }
+    out.push_str(&text[i..]);
+    Ok(())
+}
+
+/// The four hexadecimal digits at `i` as a number.
+fn hex4(raw: &[u8], i: usize) -> Result<u32, Fault> {
+    let digits = raw.get(i..i + 4).ok_or(Fault {
+        offset: raw.len(),
+        what: EOF_STRING,
+    })?;
+    let mut value = 0;
+    for &d in digits {
+        let v = (d as char).to_digit(16).ok_or(Fault {
+            offset: i,
+            what: "invalid escape",
+        })?;
+        value = value * 16 + v;
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(text: &str, check: bool) -> Result<(usize, Shape), Fault> {
+        Skim::default().value(text.as_bytes(), 0, 0, check)
+    }
+
+    #[test]
+    fn what_serde_json_accepts_is_accepted_and_what_it_refuses_refused() {
+        let cases = [
+            r#"{"a":[1,-2.5e+3,0,-0,1E9,true,false,null,"x\"y\\\/\b\f\n\r\t\u00e9"],"b":{}}"#,
+            r#"{ "a" : [ ] , "b" : { "c" : "d" } }"#,
+            "[[[[]]],{},\"\",0.5]",
+            r#""\ud83d\ude00""#,
+            "01",
+            "1.",
+            ".5",
+            "-",
+            "1e",
+            "1e+",
+            "+1",
+            "tru",
+            "truex",
+            "nul",
+            r#"{"a":1,}"#,
+            "[1,]",
+            "[1 2]",
+            r#"{"a" 1}"#,
+            r#"{1:2}"#,
+            r#"{"a":1"#,
+            "[",
+            "\"abc",
+            "\"a\tb\"",
+            r#""\x""#,
+            r#""\u12g4""#,
+            r#""\u12""#,
+            "{\"a\":\"b\"}}",
+            "[\"a\"]]",
+            "",
+        ];
+        for text in cases {
+            let ours = scan(text, false).map(|(end, _)| end);
+            // serde_json reads a whole document: trailing bytes are its error, ours end early.
+            let theirs = serde_json::from_str::<serde_json::Value>(text);
+            match (&ours, &theirs) {
+                (Ok(end), Ok(_)) => assert_eq!(*end, text.len(), "{text}"),
+                (Ok(end), Err(_)) => assert!(*end < text.len(), "{text}: {ours:?}"),
+                (Err(_), Err(_)) => {}
+                (Err(e), Ok(_)) => panic!("{text}: refused ({e:?}), serde_json accepts it"),
+            }
+        }
+    }
+
+    #[test]
+    fn strings_are_found_at_every_place_around_the_sixteen_byte_steps() {
+        for n in 0..40 {
+            let body = "é".repeat(n / 2) + &"a".repeat(n % 2);
+            for tail in ["", "\\n", "\\\"", "\\u0041", "x\\\\"] {
+                let text = format!("\"{body}{tail}\"");
+                let (end, escaped) = string(text.as_bytes(), 0).unwrap();
+                assert_eq!(end, text.len(), "{text}");
+                assert_eq!(escaped, !tail.is_empty(), "{text}");
+                let unterminated = &text[..text.len() - 1];
+                assert!(
+                    string(unterminated.as_bytes(), 0).is_err(),
+                    "{unterminated}"
+                );
+                let control = format!("\"{body}\u{1}{tail}\"");
+                let e = string(control.as_bytes(), 0).unwrap_err();
+                assert_eq!(e.offset, 1 + body.len(), "{control}");
+            }
+        }
+    }
+
+    #[test]
+    fn shapes_say_escapes_space_and_repeated_keys() {
+        let (_, shape) = scan(r#"{"a":"b"}"#, true).unwrap();
+        assert_eq!(shape, Shape::default());
+        let (_, shape) = scan(r#"{"a":"\n"}"#, true).unwrap();
+        assert!(shape.escaped && !shape.spaced);
+        let (_, shape) = scan("[1, 2]", true).unwrap();
+        assert!(shape.spaced);
+        // White space inside a string is not between tokens.
+        let (_, shape) = scan(r#"["a b"]"#, true).unwrap();
+        assert!(!shape.spaced);
+        for (text, repeated) in [
+            (r#"{"a":1,"b":{"a":2}}"#, false),
+            (r#"{"a":1,"b":2,"a":3}"#, true),
+            (r#"[{"x":1},{"x":2}]"#, false),
+            (r#"[{"x":1,"x":2}]"#, true),
+            (r#"{"a\u0062":1,"ab":2}"#, true),
+            (r#"{"a\u0062":1,"ac":2}"#, false),
+        ] {
+            assert_eq!(scan(text, true).unwrap().1.repeated, repeated, "{text}");
+            assert!(!scan(text, false).unwrap().1.repeated, "{text}");
+        }
+        let many: Vec<String> = (0..40).map(|n| format!("\"k{n}\":{n}")).collect();
+        let text = format!("{{{}}}", many.join(","));
+        assert!(!scan(&text, true).unwrap().1.repeated);
+        let text = format!("{{{},\"k7\":0}}", many.join(","));
+        assert!(scan(&text, true).unwrap().1.repeated);
+    }
+
+    #[test]
+    fn nesting_stops_at_the_limit() {
+        let deep = |n: usize| "[".repeat(n) + &"]".repeat(n);
+        assert!(scan(&deep(MAX_DEPTH), false).is_ok());
+        let e = scan(&deep(MAX_DEPTH + 1), false).unwrap_err();
+        assert_eq!((e.offset, e.what), (MAX_DEPTH, "recursion limit exceeded"));
+        assert!(
+            Skim::default()
+                .value(deep(MAX_DEPTH).as_bytes(), 0, 1, false)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn members_are_read_one_at_a_time() {
+        let text = r#"{ "a" : 1 , "b\n" :{"c":[2]}}"#;
+        let b = text.as_bytes();
+        let mut members = Members::new(0);
+        let mut skim = Skim::default();
+        let mut seen = Vec::new();
+        while let Some(key) = members.next(b).unwrap() {
+            let (end, _) = skim.value(b, key.value, 1, false).unwrap();
+            seen.push((&text[key.raw.clone()], key.escaped, &text[key.value..end]));
+            members.read(end);
+        }
+        assert_eq!(members.end(), text.len());
+        assert_eq!(seen, [("a", false, "1"), ("b\\n", true, r#"{"c":[2]}"#)]);
+        for bad in [
+            r#"{"a":1,}"#,
+            r#"{"a":1 "b":2}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":1"#,
+            "{a:1}",
+        ] {
+            let b = bad.as_bytes();
+            let mut members = Members::new(0);
+            let failed = loop {
+                match members.next(b) {
+                    Err(_) => break true,
+                    Ok(None) => break false,
+                    Ok(Some(key)) => match skim.value(b, key.value, 1, false) {
+                        Ok((end, _)) => members.read(end),
+                        Err(_) => break true,
+                    },
+                }
+            };
+            assert!(failed, "{bad}");
+        }
+    }
+
+    #[test]
+    fn escapes_decode_as_serde_json_decodes_them() {
+        for raw in [
+            r#"plain"#,
+            r#"a\"b\\c\/d\be\ff\ng\rh\ti"#,
+            r#"\u00e9\u4e2d\ud83d\ude00x"#,
+            r#"Zoë\u0041"#,
+        ] {
+            let mut ours = String::new();
+            unescape_into(raw, &mut ours).unwrap();
+            let theirs: String = serde_json::from_str(&format!("\"{raw}\"")).unwrap();
+            assert_eq!(ours, theirs, "{raw}");
+        }
+        for raw in [r#"\ud83d"#, r#"\ud83dx"#, r#"\ud83d\u0041"#, r#"\udc00"#] {
+            let mut ours = String::new();
+            assert!(unescape_into(raw, &mut ours).is_err(), "{raw}");
+        }
+    }
+}
