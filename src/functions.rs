@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::js::op::{Binary, Logical, Unary};
-use crate::json::{Step, get_path};
+use crate::json::{self, Reached, Step};
 use crate::source::schema::json_field;
 
 /// The `json_path` function (see the module documentation).
@@ -47,6 +47,33 @@ pub fn json_path(json: Expr, steps: &[Step]) -> Expr {
         Step::Index(index) => lit(*index as i64),
     }));
     json_path_udf().call(args)
+}
+
+/// One step of `json_path` given as a constant: a text is a key, a number an index.
+pub fn path_step(value: &ScalarValue) -> Result<Step> {
+    match value {
+        ScalarValue::Utf8(Some(key))
+        | ScalarValue::Utf8View(Some(key))
+        | ScalarValue::LargeUtf8(Some(key)) => Ok(Step::Key(key.clone())),
+        scalar => match scalar.cast_to(&DataType::Int64)? {
+            ScalarValue::Int64(Some(i)) if i >= 0 => Ok(Step::Index(i as usize)),
+            other => exec_err!("json_path: a step must be a key or an index, not {other}"),
+        },
+    }
+}
+
+/// What the rest of a path gives from `value`, where a plain walk stopped
+/// ([`Reached::Stopped`]): with JavaScript's member semantics, a string's `length` or one
+/// of its characters, an array's `length`; anything else is `undefined` (`None`).
+pub fn path_rest(value: &str, rest: &[Step]) -> Option<String> {
+    if !matches!(value.as_bytes().first(), Some(b'"' | b'[')) {
+        return None;
+    }
+    rest.iter()
+        .fold(crate::js::Value::from_json(value), |v, step| {
+            crate::js::ops::member(&v, step)
+        })
+        .to_json()
 }
 
 /// The functions of field expressions (`search` adds its own).
@@ -93,13 +120,7 @@ impl ScalarUDFImpl for JsonPath {
         };
         let steps = values
             .map(|value| match value {
-                ColumnarValue::Scalar(ScalarValue::Utf8(Some(key)))
-                | ColumnarValue::Scalar(ScalarValue::Utf8View(Some(key)))
-                | ColumnarValue::Scalar(ScalarValue::LargeUtf8(Some(key))) => Ok(Step::Key(key)),
-                ColumnarValue::Scalar(scalar) => match scalar.cast_to(&DataType::Int64)? {
-                    ScalarValue::Int64(Some(i)) if i >= 0 => Ok(Step::Index(i as usize)),
-                    other => exec_err!("json_path: a step must be a key or an index, not {other}"),
-                },
+                ColumnarValue::Scalar(scalar) => path_step(&scalar),
                 ColumnarValue::Array(_) => {
                     exec_err!("json_path: steps must be constants")
                 }
@@ -115,17 +136,10 @@ impl ScalarUDFImpl for JsonPath {
         };
         let mut out = StringBuilder::with_capacity(texts.len(), texts.len() * 8);
         for text in texts.iter() {
-            match text.map(|t| (t, get_path(t, &steps))) {
-                Some((_, Some(found))) => out.append_value(found),
-                // Not a plain lookup: `length` of a string or an array, a character of a
-                // string. Walk again with JavaScript's member semantics.
-                Some((t, None)) => {
-                    let value = steps
-                        .iter()
-                        .fold(crate::js::Value::from_json(t), |v, step| {
-                            crate::js::ops::member(&v, step)
-                        });
-                    out.append_option(value.to_json());
+            match text.map(|t| json::reach(t, &steps)) {
+                Some(Reached::Found(found)) => out.append_value(found),
+                Some(Reached::Stopped { value, step }) => {
+                    out.append_option(path_rest(value, &steps[step..]));
                 }
                 None => out.append_null(),
             }

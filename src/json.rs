@@ -45,17 +45,141 @@ pub fn compact_into(raw: &[u8], out: &mut Vec<u8>) {
 /// key that is absent, gives `None` (JavaScript's `undefined`). When an object repeats a key,
 /// the last one wins, as in JavaScript.
 pub fn get_path<'t>(text: &'t str, path: &[Step]) -> Option<&'t str> {
-    let mut value = Raw(text.trim_ascii());
-    for step in path {
-        value = match (step, value.0.as_bytes().first()?) {
-            (Step::Key(key), b'{') => value.member(key)?,
-            (Step::Key(key), b'[') => value.item(array_index(key)?)?,
-            (Step::Index(index), b'[') => value.item(*index)?,
-            (Step::Index(index), b'{') => value.member(&index.to_string())?,
-            _ => return None,
-        };
+    match reach(text, path) {
+        Reached::Found(value) => Some(value),
+        Reached::Stopped { .. } => None,
     }
-    Some(value.0)
+}
+
+/// How far a walk along a path into a JSON text went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reached<'t> {
+    /// The value at the whole path.
+    Found(&'t str),
+    /// The value reached by the first `step` steps, which has nothing at the next one (as
+    /// a member or an item: a string's `length` is for JavaScript's rules to say).
+    Stopped {
+        /// The last value reached.
+        value: &'t str,
+        /// How many steps led to it.
+        step: usize,
+    },
+}
+
+/// Walks `path` into the JSON text `text` as [`get_path`] does, and says where it stopped.
+pub fn reach<'t>(text: &'t str, path: &[Step]) -> Reached<'t> {
+    let mut value = Raw(text.trim_ascii());
+    for (n, step) in path.iter().enumerate() {
+        match value.step(step) {
+            Some(next) => value = next,
+            None => {
+                return Reached::Stopped {
+                    value: value.0,
+                    step: n,
+                };
+            }
+        }
+    }
+    Reached::Found(value.0)
+}
+
+/// [`reach`] for several paths into the same text in one walk: the members and items on
+/// the way are read once, whatever the number of paths through them. `reached[i]` is
+/// where `paths[i]` led.
+pub fn reach_all<'t>(text: &'t str, paths: &[Vec<Step>], reached: &mut Vec<Reached<'t>>) {
+    let root = Raw(text.trim_ascii());
+    reached.clear();
+    reached.extend(paths.iter().map(|path| match path.is_empty() {
+        true => Reached::Found(root.0),
+        false => Reached::Stopped {
+            value: root.0,
+            step: 0,
+        },
+    }));
+    let all: Vec<usize> = (0..paths.len()).filter(|&p| !paths[p].is_empty()).collect();
+    walk_paths(root, 0, paths, &all, reached);
+}
+
+/// Reads `value`, reached by `depth` steps of each of the paths `which`, once: a member or
+/// item that is the next step of some of them is where they go on (a repeated key's last
+/// value, as everywhere).
+fn walk_paths<'t>(
+    value: Raw<'t>,
+    depth: usize,
+    paths: &[Vec<Step>],
+    which: &[usize],
+    reached: &mut [Reached<'t>],
+) {
+    let mut go_on = |found: Raw<'t>, matched: &mut dyn Iterator<Item = usize>| {
+        let mut deeper = Vec::new();
+        for p in matched {
+            if paths[p].len() == depth + 1 {
+                reached[p] = Reached::Found(found.0);
+            } else {
+                reached[p] = Reached::Stopped {
+                    value: found.0,
+                    step: depth + 1,
+                };
+                deeper.push(p);
+            }
+        }
+        if !deeper.is_empty() {
+            walk_paths(found, depth + 1, paths, &deeper, reached);
+        }
+    };
+    match value.0.as_bytes().first() {
+        Some(b'{') => {
+            let mut unescaped = String::new();
+            value.each_member(|written, member| {
+                let mut key = &written[1..written.len() - 1];
+                if key.contains('\\') {
+                    unescaped.clear();
+                    skim::unescape_into(key, &mut unescaped).ok()?;
+                    key = &unescaped;
+                }
+                let mut matched = which
+                    .iter()
+                    .copied()
+                    .filter(|&p| paths[p][depth].is_key(key));
+                go_on(member, &mut matched);
+                Some(())
+            });
+        }
+        Some(b'[') => {
+            let last = which.iter().filter_map(|&p| paths[p][depth].index()).max();
+            let Some(last) = last else { return };
+            let mut n = 0;
+            value.each_item(|item| {
+                let mut matched = which
+                    .iter()
+                    .copied()
+                    .filter(|&p| paths[p][depth].index() == Some(n));
+                go_on(item, &mut matched);
+                n += 1;
+                n <= last
+            });
+        }
+        _ => {}
+    }
+}
+
+impl Step {
+    /// Whether this step, on an object, names the member `key` (an index names the key
+    /// that is its text).
+    fn is_key(&self, key: &str) -> bool {
+        match self {
+            Step::Key(k) => k == key,
+            Step::Index(i) => array_index(key) == Some(*i),
+        }
+    }
+
+    /// The item this step names on an array (a key that is a canonical index names it).
+    fn index(&self) -> Option<usize> {
+        match self {
+            Step::Key(k) => array_index(k),
+            Step::Index(i) => Some(*i),
+        }
+    }
 }
 
 /// The members of the JSON object `text` in their order, each key with the byte range of its
@@ -638,6 +762,17 @@ impl<'a> Raw<'a> {
         found
     }
 
+    /// What one step of a path reaches from this value: a member of an object, an item of
+    /// an array (see [`Step::is_key`] and [`Step::index`]).
+    fn step(self, step: &Step) -> Option<Raw<'a>> {
+        match (step, self.0.as_bytes().first()?) {
+            (Step::Key(key), b'{') => self.member(key),
+            (Step::Index(index), b'{') => self.member(&index.to_string()),
+            (_, b'[') => self.item(step.index()?),
+            _ => None,
+        }
+    }
+
     /// Item `index` of an array.
     fn item(self, index: usize) -> Option<Raw<'a>> {
         let mut n = 0;
@@ -727,38 +862,14 @@ fn string_end(b: &[u8], i: usize) -> Option<usize> {
     }
     let mut j = i + 1;
     loop {
-        j += quiet_bytes(&b[j.min(b.len())..]);
+        // No control character stands in a valid string: only quotes and escapes stop it.
+        j += skim::plain(&b[j.min(b.len())..]);
         match *b.get(j)? {
             b'"' => return Some(j + 1),
             // An escape: the character after the backslash is never the end.
             _ => j += 2,
         }
     }
-}
-
-/// How many bytes of `b` come before the first quote or backslash (all of them when there
-/// is none), eight at a time.
-fn quiet_bytes(b: &[u8]) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
-    const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    let mut at = 0;
-    for chunk in b.chunks_exact(8) {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-        // A byte equal to a quote or a backslash becomes zero; the lowest one found is
-        // exact (only the bytes above a zero byte can be flagged falsely).
-        let found = zero(word ^ QUOTES) | zero(word ^ BACKSLASHES);
-        if found != 0 {
-            return at + (found.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
-    at + b[at..]
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\')
-        .unwrap_or(b.len() - at)
 }
 
 /// The end of the value (valid JSON) that starts at `i`: a string to its closing quote, a
@@ -806,9 +917,9 @@ fn decoded(quoted: &str) -> Option<std::borrow::Cow<'_, str>> {
     if !inner.contains('\\') {
         return Some(std::borrow::Cow::Borrowed(inner));
     }
-    serde_json::from_str::<String>(quoted)
-        .ok()
-        .map(std::borrow::Cow::Owned)
+    let mut out = String::with_capacity(inner.len());
+    skim::unescape_into(inner, &mut out).ok()?;
+    Some(std::borrow::Cow::Owned(out))
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ fn escape(b: &[u8], j: usize) -> Result<usize, Fault> {
 /// How many bytes of `b` come before the first quote, backslash or control character (all
 /// of them when there is none).
 #[inline]
-fn plain(b: &[u8]) -> usize {
+pub(super) fn plain(b: &[u8]) -> usize {
     let mut at = 0;
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     while let Some(chunk) = b.get(at..at + 16) {
@@ -322,16 +322,22 @@ impl Skim {
         let first = self.firsts.pop().unwrap_or(0);
         let keys = &self.keys[first..];
         let repeated = if keys.iter().any(|(_, escaped)| *escaped) {
-            let mut decoded: Vec<String> = keys
+            // Keys compared by their characters: only the escaped ones are decoded.
+            let mut decoded: Vec<std::borrow::Cow<'_, [u8]>> = keys
                 .iter()
-                .map(|(range, _)| {
-                    let written = String::from_utf8_lossy(&b[range.clone()]);
+                .map(|(range, escaped)| {
+                    let written = &b[range.clone()];
                     let mut key = String::new();
-                    // A key that cannot be decoded is compared as written.
-                    if unescape_into(&written, &mut key).is_err() {
-                        key = written.into_owned();
+                    if !*escaped {
+                        return std::borrow::Cow::Borrowed(written);
                     }
-                    key
+                    match std::str::from_utf8(written) {
+                        Ok(text) if unescape_into(text, &mut key).is_ok() => {
+                            std::borrow::Cow::Owned(key.into_bytes())
+                        }
+                        // A key that cannot be decoded is compared as written.
+                        _ => std::borrow::Cow::Borrowed(written),
+                    }
                 })
                 .collect();
             decoded.sort_unstable();

@@ -7,10 +7,10 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::DFSchema;
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit};
@@ -18,6 +18,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::expr_rewriter::unnormalize_cols;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, TableProviderFilterPushDown, TableType};
+use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::physical_expr::projection::ProjectionExprs;
 use datafusion::physical_expr::{
     EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr,
@@ -25,7 +26,7 @@ use datafusion::physical_expr::{
 use datafusion::physical_plan::execution_plan::{
     Boundedness, EmissionType, EvaluationType, SchedulingType,
 };
-use datafusion::physical_plan::expressions::Column as ColumnExpr;
+use datafusion::physical_plan::expressions::{Column as ColumnExpr, Literal};
 use datafusion::physical_plan::metrics::{
     BaselineMetrics, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
 };
@@ -37,7 +38,8 @@ use datafusion::physical_plan::{
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::{StreamExt, TryStreamExt};
 
-use crate::source::decode::EXTRA_BIT;
+use crate::json::Step;
+use crate::source::decode::{EXTRA_BIT, Path};
 use crate::source::{Decoding, Meters, Scan, Source, schema};
 
 /// The users of a source as a table. With an ordinal, the table has one more column: a
@@ -318,44 +320,81 @@ impl UsersExec {
         )
     }
 
+    /// The scan's filter and projection as the decoding threads run them: each
+    /// `json_path(column, constant steps…)` into a JSON column is a column of its own that
+    /// they read out of each user as they decode it (after the table's columns, in the
+    /// order of `paths`), the column itself decoded only when read otherwise.
+    fn lifted(&self) -> Result<Lifted> {
+        let table = &self.table.schema;
+        let mut paths = Vec::new();
+        let filter = match &self.filter {
+            Some(filter) => Some(lift(filter.clone(), table, &mut paths)?),
+            None => None,
+        };
+        let projection = self
+            .projection
+            .clone()
+            .try_map_exprs(|expr| lift(expr, table, &mut paths))?;
+        Ok(Lifted {
+            filter,
+            projection,
+            paths,
+        })
+    }
+
     /// The columns the decoding threads fill (indices in the table's schema, in order): those
-    /// the filter and the projection read, the ordinal (numbered, not decoded) aside.
-    fn decoded(&self) -> Vec<usize> {
-        let filtered = self
+    /// the filter and the projection read, the ordinal (numbered, not decoded) and the
+    /// paths aside.
+    fn decoded(&self) -> Result<Vec<usize>> {
+        let lifted = self.lifted()?;
+        let base = self.table.schema.fields().len();
+        let filtered = lifted
             .filter
             .iter()
             .flat_map(datafusion::physical_expr::utils::collect_columns)
             .map(|c| c.index());
-        let mut columns: Vec<usize> = self
+        let mut columns: Vec<usize> = lifted
             .projection
             .column_indices()
             .into_iter()
             .chain(filtered)
-            .filter(|&i| !self.table.is_about(i))
+            .filter(|&i| i < base && !self.table.is_about(i))
             .collect();
         columns.sort_unstable();
         columns.dedup();
-        columns
+        Ok(columns)
     }
 
     /// [`UsersExec::decoded`] as the decoder's mask. With no column (`count(*)`), every user
     /// is still parsed and checked.
-    fn mask(&self) -> u64 {
+    fn mask(&self) -> Result<u64> {
         let extra = schema::COLUMNS.len();
-        self.decoded().into_iter().fold(0u64, |mask, index| {
+        Ok(self.decoded()?.into_iter().fold(0u64, |mask, index| {
             mask | if index == extra {
                 1 << EXTRA_BIT
             } else {
                 1 << index
             }
-        })
+        }))
     }
 
     /// What the scan's reader is told to do, made once for all partitions.
     fn scan(&self, context: &Arc<TaskContext>) -> Result<Scan> {
         let table = self.table.schema.clone();
-        let filter = self.filter.clone();
-        let projector = self.projection.make_projector(&table)?;
+        let Lifted {
+            filter,
+            projection,
+            paths,
+        } = self.lifted()?;
+        // The batches the decoding threads make: the table's columns, then the paths'.
+        let input = if paths.is_empty() {
+            table.clone()
+        } else {
+            let mut fields = table.fields().to_vec();
+            fields.extend(paths.iter().map(|(_, _, field)| field.clone()));
+            Arc::new(Schema::new(fields))
+        };
+        let projector = projection.make_projector(&input)?;
         let work = move |batch| {
             let batch = match &filter {
                 Some(filter) => datafusion::physical_plan::filter::batch_filter(&batch, filter)?,
@@ -367,8 +406,17 @@ impl UsersExec {
         let reservation = MemoryConsumer::new("UsersExec").register(pool);
         Ok(Scan {
             decoding: Decoding {
-                mask: self.mask(),
-                extended: (self.table.is_about(table.fields().len() - 1)).then(|| table.clone()),
+                mask: self.mask()?,
+                extended: (!paths.is_empty() || self.table.is_about(table.fields().len() - 1))
+                    .then(|| input.clone()),
+                paths: paths
+                    .into_iter()
+                    .map(|(column, steps, _)| Path {
+                        column,
+                        steps,
+                        rest: Arc::new(crate::functions::path_rest),
+                    })
+                    .collect(),
                 ordinal: self.table.ordinal.is_some(),
                 digest: self.table.digest.is_some(),
                 text: self.table.text.is_some(),
@@ -391,6 +439,63 @@ impl UsersExec {
             bytes: Some(MetricBuilder::new(&self.metrics).counter("bytes_read", 0)),
         })
     }
+}
+
+/// A scan's filter and projection with the paths into JSON columns lifted out of them
+/// (see [`UsersExec::lifted`]).
+struct Lifted {
+    filter: Option<Arc<dyn PhysicalExpr>>,
+    projection: ProjectionExprs,
+    /// Each path: its JSON column (an index in the canonical schema), its steps and the
+    /// field `json_path` gives it.
+    paths: Vec<(usize, Vec<Step>, FieldRef)>,
+}
+
+/// `expr` (over `table`) with each `json_path` into a JSON column with constant steps
+/// replaced by the column of path `n` of `paths` (added when new), after `table`'s.
+fn lift(
+    expr: Arc<dyn PhysicalExpr>,
+    table: &Schema,
+    paths: &mut Vec<(usize, Vec<Step>, FieldRef)>,
+) -> Result<Arc<dyn PhysicalExpr>> {
+    expr.transform_down(|e| {
+        let Some((column, steps, field)) = path_of(&e, table) else {
+            return Ok(Transformed::no(e));
+        };
+        let n = match paths
+            .iter()
+            .position(|(c, s, _)| *c == column && *s == steps)
+        {
+            Some(n) => n,
+            None => {
+                paths.push((column, steps, field));
+                paths.len() - 1
+            }
+        };
+        let lifted: Arc<dyn PhysicalExpr> =
+            Arc::new(ColumnExpr::new(paths[n].2.name(), table.fields().len() + n));
+        Ok(Transformed::new(lifted, true, TreeNodeRecursion::Jump))
+    })
+    .map(|t| t.data)
+}
+
+/// The JSON column, the steps and the field of `expr` (over `table`) when it is
+/// `json_path(column, constant steps…)` into a JSON column of the canonical schema.
+fn path_of(expr: &Arc<dyn PhysicalExpr>, table: &Schema) -> Option<(usize, Vec<Step>, FieldRef)> {
+    let call = expr.downcast_ref::<ScalarFunctionExpr>()?;
+    if call.name() != "json_path" {
+        return None;
+    }
+    let (json, steps) = call.args().split_first()?;
+    let column = json.downcast_ref::<ColumnExpr>()?.index();
+    if !matches!(schema::COLUMNS.get(column), Some((_, schema::Kind::Json))) || steps.is_empty() {
+        return None;
+    }
+    let steps = steps
+        .iter()
+        .map(|step| crate::functions::path_step(step.downcast_ref::<Literal>()?.value()).ok())
+        .collect::<Option<Vec<_>>>()?;
+    Some((column, steps, call.return_field(table).ok()?))
 }
 
 /// Where a scan's run stands: waiting for the first poll of a partition, or started.
@@ -453,8 +558,12 @@ impl DisplayAs for UsersExec {
             .iter()
             .map(|i| i.to_string())
             .collect();
+        let Ok(lifted) = self.lifted() else {
+            return write!(f, "UsersExec: inputs=[{}], invalid", inputs.join(", "));
+        };
         let decoded: Vec<&str> = self
             .decoded()
+            .unwrap_or_default()
             .into_iter()
             .map(|i| self.table.schema.field(i).name().as_str())
             .collect();
@@ -464,6 +573,14 @@ impl DisplayAs for UsersExec {
             inputs.join(", "),
             decoded.join(", ")
         )?;
+        if !lifted.paths.is_empty() {
+            let paths: Vec<&str> = lifted
+                .paths
+                .iter()
+                .map(|(_, _, field)| field.name().as_str())
+                .collect();
+            write!(f, ", paths=[{}]", paths.join(", "))?;
+        }
         if self.table.ordinal.is_some() {
             f.write_str(", ordinal")?;
         }
@@ -473,12 +590,12 @@ impl DisplayAs for UsersExec {
         if self.table.text.is_some() {
             f.write_str(", text")?;
         }
-        if let Some(filter) = &self.filter {
+        if let Some(filter) = &lifted.filter {
             write!(f, ", filter={filter}")?;
         }
         match format {
             DisplayFormatType::TreeRender => {}
-            _ => write!(f, ", projection={}", self.projection)?,
+            _ => write!(f, ", projection={}", lifted.projection)?,
         }
         if let Some(limit) = self.limit {
             write!(f, ", limit={limit}")?;
@@ -668,6 +785,93 @@ mod tests {
             // What the scan does itself is not done again above it.
             assert!(!plan.contains("FilterExec"), "{sql}\n{plan}");
         }
+    }
+
+    #[tokio::test]
+    async fn paths_read_in_the_scan_give_what_json_path_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("paths.ndjson");
+        let users = [
+            r#"{"user_id":"a","user_metadata":{"name":"x","tags":["t1","t2"],"address":{"city":"P","geo":{"lat":1}},"0":"zero"}}"#,
+            r#"{"user_id":"b","user_metadata":{ "name" : "y" , "address" : { "city" : "Q" , "geo" : [ 1 , 2 ] } , "name" : "z" }}"#,
+            r#"{"user_id":"c","user_metadata":"a string"}"#,
+            r#"{"user_id":"d","user_metadata":null}"#,
+            r#"{"user_id":"e"}"#,
+            r#"{"user_id":"f","user_metadata":{"n\u0061me":"esc\"aped","address":{"city":"R"},"address":{"zip":"1"}}}"#,
+            r#"{"user_id":"g","user_metadata":{"tags":[{"a":1,"a":3},{"a":2}],"name":["x","y"]}}"#,
+            r#"{"user_id":"h","user_metadata":[1,2,3],"app_metadata":{"roles":["r"]}}"#,
+            r#"{"user_id":"i","identities":[{"connection":"c1","profileData":{ "k" : [1, 2] }}],"app_metadata":{"roles":"admin"}}"#,
+        ];
+        std::fs::write(&file, users.join("\n")).unwrap();
+        let ctx = crate::pipeline::session(crate::pipeline::DEFAULT_MEMORY_LIMIT).unwrap();
+        let input = Input::parse(file.to_str().unwrap());
+        crate::pipeline::register(&ctx, source::open(vec![input]).unwrap()).unwrap();
+        let (all, _) = run(&ctx, "SELECT * FROM users").await;
+        let plain = SessionContext::new();
+        for udf in crate::functions::all() {
+            plain.register_udf(udf.as_ref().clone());
+        }
+        let table = MemTable::try_new(all.schema(), vec![vec![all.clone()]]).unwrap();
+        plain.register_table("users", Arc::new(table)).unwrap();
+        let paths = [
+            "user_metadata, 'name'",
+            "user_metadata, 'address', 'city'",
+            "user_metadata, 'address', 'geo'",
+            "user_metadata, 'address'",
+            "user_metadata, 'tags', 0",
+            "user_metadata, 'tags', '1'",
+            "user_metadata, 'tags', 5",
+            "user_metadata, 'tags', 'length'",
+            "user_metadata, 'tags', 0, 'a'",
+            "user_metadata, 'name', 'length'",
+            "user_metadata, 'name', 0",
+            "user_metadata, 'length'",
+            "user_metadata, 0",
+            "user_metadata, '0'",
+            "identities, 0, 'connection'",
+            "identities, 0, 'profileData'",
+            "app_metadata, 'roles', 0",
+        ];
+        let columns: Vec<String> = paths
+            .iter()
+            .enumerate()
+            .map(|(n, p)| format!("json_path({p}) AS p{n}"))
+            .collect();
+        let sql = format!("SELECT user_id, {} FROM users", columns.join(", "));
+        let (got, plan) = run(&ctx, &sql).await;
+        let (expected, _) = run(&plain, &sql).await;
+        assert_eq!(got.num_rows(), users.len());
+        for (n, path) in paths.iter().enumerate() {
+            assert_eq!(got.column(n + 1), expected.column(n + 1), "{path}\n{plan}");
+            // The same field (its JSON mark, its name that the js_* functions read).
+            assert_eq!(
+                got.schema().field(n + 1),
+                expected.schema().field(n + 1),
+                "{path}"
+            );
+        }
+        let sql = "SELECT js_or(json_path(user_metadata, 'name'), user_id) AS n FROM users";
+        let (got_or, plan_or) = run(&ctx, sql).await;
+        let (expected_or, _) = run(&plain, sql).await;
+        assert_eq!(got_or.columns(), expected_or.columns(), "{plan_or}");
+        assert!(plan_or.contains("js_or(user_metadata.name@"), "{plan_or}");
+        // Read in the scan, the metadata itself not decoded: no json_path call is left.
+        assert!(
+            plan.contains("decoded=[user_id], paths=[user_metadata.name, "),
+            "{plan}"
+        );
+        assert!(!plan.contains("json_path"), "{plan}");
+        // A filter on a path, and a path read alongside its column.
+        let sql = "SELECT user_id, user_metadata FROM users \
+                   WHERE json_path(user_metadata, 'address', 'city') IS NOT NULL";
+        let (got, plan) = run(&ctx, sql).await;
+        let (expected, _) = run(&plain, sql).await;
+        assert_eq!(got.columns(), expected.columns(), "{plan}");
+        assert_eq!(got.num_rows(), 2, "{plan}");
+        assert!(
+            plan.contains("paths=[user_metadata.address.city]"),
+            "{plan}"
+        );
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 
-use super::decode::BatchBuilder;
+use super::decode::{BatchBuilder, Path};
 use crate::error::{Error, Result};
 
 /// What a scan does to each decoded batch (a filter, a projection), run by the thread that
@@ -25,7 +25,7 @@ pub struct Decoding {
     pub mask: u64,
     /// When columns about each user follow the canonical ones: the table's schema (the
     /// canonical columns, then the ordinal, the digest and the text, those asked for, in
-    /// that order).
+    /// that order, then the paths).
     pub extended: Option<SchemaRef>,
     /// Whether each user's ordinal follows (UInt64, see [`ordinal`]).
     pub ordinal: bool,
@@ -35,6 +35,8 @@ pub struct Decoding {
     /// Whether each user's text follows, as the input holds it (Utf8): for the commands that
     /// read a user's own members (prepare's conversion) rather than decoded columns.
     pub text: bool,
+    /// Paths into JSON columns read out of each user, columns after the text.
+    pub paths: Vec<Path>,
     /// Run on each batch (after the ordinal is added).
     pub work: Option<Arc<WorkFn>>,
     /// Users per batch.
@@ -75,7 +77,7 @@ impl Builder {
     /// A builder for the scan `decoding` describes.
     pub fn new(decoding: Arc<Decoding>) -> Builder {
         Builder {
-            inner: BatchBuilder::with_mask(decoding.mask),
+            inner: BatchBuilder::with_mask(decoding.mask).with_paths(decoding.paths.clone()),
             decoding,
             ordinals: Vec::new(),
             digests: Vec::new(),
@@ -110,6 +112,7 @@ impl Builder {
             if self.decoding.text {
                 columns.push(Arc::new(self.texts.finish()));
             }
+            columns.extend(self.inner.finish_paths());
             batch = RecordBatch::try_new(schema.clone(), columns)?;
         }
         let batch = match &self.decoding.work {

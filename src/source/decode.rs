@@ -12,8 +12,8 @@ use datafusion::arrow::array::{
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::schema::{self, COLUMNS, Kind};
-use crate::json::compact_into;
 use crate::json::skim::{self, Fault, Key, Members, Shape, Skim};
+use crate::json::{Reached, Step, clean_into, compact_into};
 
 /// Why a line could not be decoded, with the byte offset in the line where it went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,24 @@ enum ColumnBuilder {
     Json(StringBuilder),
 }
 
+/// What JavaScript's rules make of the rest of a path where a plain walk stopped (a
+/// string's `length`, …): given by the pipeline, which knows those rules.
+pub type RestFn = dyn Fn(&str, &[Step]) -> Option<String> + Send + Sync;
+
+/// A path into a JSON column that the scan reads out of each user while it decodes it
+/// (`json_path(column, steps…)` with constant steps, lifted into the scan): the value there
+/// as JSON text (compact, a repeated key's last value), or null. The paths into one column
+/// are all found in one walk over its value.
+#[derive(Clone)]
+pub struct Path {
+    /// The JSON column (its index in the canonical schema).
+    pub column: usize,
+    /// The steps into its value.
+    pub steps: Vec<Step>,
+    /// Where a plain walk stops, what the rest of the steps give.
+    pub rest: std::sync::Arc<RestFn>,
+}
+
 /// The bit of `_extra` in a column mask.
 pub const EXTRA_BIT: u32 = 63;
 
@@ -85,6 +103,11 @@ pub struct BatchBuilder {
     /// The characters of this user's escaped strings, one after the other.
     decoded: String,
     skim: Skim,
+    paths: Vec<Path>,
+    /// The paths of each column that has some: the column, the paths' numbers, their steps.
+    groups: Vec<(usize, Vec<usize>, Vec<Vec<Step>>)>,
+    /// One builder a path.
+    path_columns: Vec<StringBuilder>,
 }
 
 impl Default for BatchBuilder {
@@ -116,6 +139,9 @@ impl BatchBuilder {
             key_buf: String::new(),
             decoded: String::new(),
             skim: Skim::default(),
+            paths: Vec::new(),
+            groups: Vec::new(),
+            path_columns: Vec::new(),
         }
     }
 
@@ -129,6 +155,25 @@ impl BatchBuilder {
                 .collect(),
             ..Self::new()
         }
+    }
+
+    /// The builder with `paths` read out of each user too (see [`BatchBuilder::finish_paths`]).
+    pub fn with_paths(mut self, paths: Vec<Path>) -> Self {
+        self.groups.clear();
+        for (n, path) in paths.iter().enumerate() {
+            match self.groups.iter_mut().find(|(c, ..)| *c == path.column) {
+                Some((_, numbers, steps)) => {
+                    numbers.push(n);
+                    steps.push(path.steps.clone());
+                }
+                None => self
+                    .groups
+                    .push((path.column, vec![n], vec![path.steps.clone()])),
+            }
+        }
+        self.path_columns = paths.iter().map(|_| StringBuilder::new()).collect();
+        self.paths = paths;
+        self
     }
 
     /// Number of users appended since the last [`BatchBuilder::finish`].
@@ -276,6 +321,34 @@ impl BatchBuilder {
                 }
             }
         }
+        let mut reached = Vec::new();
+        for (column, numbers, steps) in &self.groups {
+            let value = spans[*column]
+                .filter(|span| bytes[span.start] != b'n')
+                .map(|span| &text[span.start..span.end]);
+            let Some(value) = value else {
+                for &n in numbers {
+                    self.path_columns[n].append_null();
+                }
+                continue;
+            };
+            crate::json::reach_all(value, steps, &mut reached);
+            for (&n, reached) in numbers.iter().zip(&reached) {
+                let out = &mut self.path_columns[n];
+                match *reached {
+                    Reached::Found(found) if matches!(found.as_bytes()[0], b'{' | b'[') => {
+                        self.raw_buf.clear();
+                        clean_into(found.as_bytes(), &mut self.raw_buf);
+                        out.append_value(as_str(&self.raw_buf));
+                    }
+                    Reached::Found(found) => out.append_value(found),
+                    Reached::Stopped { value, step } => {
+                        let path = &self.paths[n];
+                        out.append_option((path.rest)(value, &path.steps[step..]));
+                    }
+                }
+            }
+        }
         // Outside the mask, `_extra` is left to `finish`, like the other columns.
         if extra {
             if self.extra_buf.is_empty() {
@@ -290,6 +363,15 @@ impl BatchBuilder {
         }
         self.rows += 1;
         Ok(())
+    }
+
+    /// The values of the paths (see [`BatchBuilder::with_paths`]) of the users taken by the
+    /// last [`BatchBuilder::finish`], a column a path.
+    pub fn finish_paths(&mut self) -> Vec<ArrayRef> {
+        self.path_columns
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef)
+            .collect()
     }
 
     /// Takes the users appended so far as one record batch and starts a new one.
