@@ -538,32 +538,40 @@ impl std::fmt::Display for Value {
 /// Appends `s` as a JSON string literal, escaped as `JSON.stringify` (and serde_json) do:
 /// `"`, `\\`, and control characters (`\n`, `\t`, … or `\u00XX`).
 pub fn quote_into(s: &str, out: &mut Vec<u8>) {
-    out.push(b'"');
-    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-        // Nothing to escape (most strings): copied whole.
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-        return;
-    }
-    for c in s.chars() {
+    quoted(s, |piece| out.extend_from_slice(piece.as_bytes()));
+}
+
+/// `s` as a JSON string literal (see [`quote_into`]).
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    quoted(s, |piece| out.push_str(piece));
+    out
+}
+
+/// Hands the pieces of `s` as a JSON string literal to `out`, in order.
+fn quoted(s: &str, mut out: impl FnMut(&str)) {
+    out("\"");
+    let mut rest = s;
+    loop {
+        // The characters up to the next one to escape (most strings: all of them) at once.
+        let plain = skim::plain(rest.as_bytes());
+        out(&rest[..plain]);
+        let Some(c) = rest[plain..].chars().next() else {
+            break;
+        };
         match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\u{8}' => out.extend_from_slice(b"\\b"),
-            '\u{c}' => out.extend_from_slice(b"\\f"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            c if (c as u32) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
-            }
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
+            '"' => out("\\\""),
+            '\\' => out("\\\\"),
+            '\u{8}' => out("\\b"),
+            '\u{c}' => out("\\f"),
+            '\n' => out("\\n"),
+            '\r' => out("\\r"),
+            '\t' => out("\\t"),
+            c => out(&format!("\\u{:04x}", c as u32)),
         }
+        rest = &rest[plain + 1..];
     }
-    out.push(b'"');
+    out("\"");
 }
 
 /// Whether the JSON text `raw` has white space between tokens. Only white space beside a

@@ -147,9 +147,7 @@ pub fn number_to_string(n: f64) -> String {
 
 /// A JSON string literal for `s`, escaped as `JSON.stringify` does.
 pub fn quote(s: &str) -> String {
-    let mut out = Vec::with_capacity(s.len() + 2);
-    crate::json::quote_into(s, &mut out);
-    String::from_utf8(out).unwrap_or_default()
+    crate::json::quote(s)
 }
 
 /// The characters of a JSON string literal.
@@ -158,9 +156,9 @@ pub fn unquote(text: &str) -> Cow<'_, str> {
     if !inner.contains('\\') {
         return Cow::Borrowed(inner);
     }
-    let mut jiter = Jiter::new(text.as_bytes());
-    match jiter.next_str() {
-        Ok(s) => Cow::Owned(s.to_string()),
+    let mut out = String::with_capacity(inner.len());
+    match crate::json::skim::unescape_into(inner, &mut out) {
+        Ok(()) => Cow::Owned(out),
         Err(_) => Cow::Borrowed(inner),
     }
 }

@@ -94,7 +94,7 @@ fn escape(b: &[u8], j: usize) -> Result<usize, Fault> {
 /// How many bytes of `b` come before the first quote, backslash or control character (all
 /// of them when there is none).
 #[inline]
-pub(super) fn plain(b: &[u8]) -> usize {
+pub(crate) fn plain(b: &[u8]) -> usize {
     let mut at = 0;
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     while let Some(chunk) = b.get(at..at + 16) {
