@@ -86,7 +86,15 @@ pub fn reach<'t>(text: &'t str, path: &[Step]) -> Reached<'t> {
 /// [`reach`] for several paths into the same text in one walk: the members and items on
 /// the way are read once, whatever the number of paths through them. `reached[i]` is
 /// where `paths[i]` led.
-pub fn reach_all<'t>(text: &'t str, paths: &[Vec<Step>], reached: &mut Vec<Reached<'t>>) {
+///
+/// With `unique` (no object in the text has a key twice), an object is read only up to the
+/// last member that a path goes through.
+pub fn reach_all<'t>(
+    text: &'t str,
+    paths: &[Vec<Step>],
+    unique: bool,
+    reached: &mut Vec<Reached<'t>>,
+) {
     let root = Raw(text.trim_ascii());
     reached.clear();
     reached.extend(paths.iter().map(|path| match path.is_empty() {
@@ -97,22 +105,27 @@ pub fn reach_all<'t>(text: &'t str, paths: &[Vec<Step>], reached: &mut Vec<Reach
         },
     }));
     let all: Vec<usize> = (0..paths.len()).filter(|&p| !paths[p].is_empty()).collect();
-    walk_paths(root, 0, paths, &all, reached);
+    walk_paths(root, 0, paths, &all, unique, reached);
 }
 
 /// Reads `value`, reached by `depth` steps of each of the paths `which`, once: a member or
 /// item that is the next step of some of them is where they go on (a repeated key's last
-/// value, as everywhere).
+/// value, as everywhere; with `unique`, no key is repeated and the walk stops at the last
+/// member needed).
 fn walk_paths<'t>(
     value: Raw<'t>,
     depth: usize,
     paths: &[Vec<Step>],
     which: &[usize],
+    unique: bool,
     reached: &mut [Reached<'t>],
 ) {
+    // How many of `which` went on through `found`.
     let mut go_on = |found: Raw<'t>, matched: &mut dyn Iterator<Item = usize>| {
         let mut deeper = Vec::new();
+        let mut count = 0;
         for p in matched {
+            count += 1;
             if paths[p].len() == depth + 1 {
                 reached[p] = Reached::Found(found.0);
             } else {
@@ -124,12 +137,14 @@ fn walk_paths<'t>(
             }
         }
         if !deeper.is_empty() {
-            walk_paths(found, depth + 1, paths, &deeper, reached);
+            walk_paths(found, depth + 1, paths, &deeper, unique, reached);
         }
+        count
     };
     match value.0.as_bytes().first() {
         Some(b'{') => {
             let mut unescaped = String::new();
+            let mut left = which.len();
             value.each_member(|written, member| {
                 let mut key = &written[1..written.len() - 1];
                 if key.contains('\\') {
@@ -141,8 +156,8 @@ fn walk_paths<'t>(
                     .iter()
                     .copied()
                     .filter(|&p| paths[p][depth].is_key(key));
-                go_on(member, &mut matched);
-                Some(())
+                left = left.saturating_sub(go_on(member, &mut matched));
+                Some(!(unique && left == 0))
             });
         }
         Some(b'[') => {
@@ -690,14 +705,15 @@ impl<'a> Raw<'a> {
         let mut out = Vec::with_capacity(16);
         self.each_member(|key, value| {
             out.push((decoded(key)?, value));
-            Some(())
+            Some(true)
         })?;
         Some(out)
     }
 
-    /// Calls `f` with each member of an object in order: its key as written (quoted, escapes
-    /// as they are) and its value. `None` for another type, or when `f` gives `None`.
-    fn each_member(self, mut f: impl FnMut(&'a str, Raw<'a>) -> Option<()>) -> Option<()> {
+    /// Calls `f` with each member of an object in order, its key as written (quoted, escapes
+    /// as they are) and its value, until `f` gives `false`. `None` for another type, or when
+    /// `f` gives `None`.
+    fn each_member(self, mut f: impl FnMut(&'a str, Raw<'a>) -> Option<bool>) -> Option<()> {
         let text = self.0;
         let b = text.as_bytes();
         if b.first() != Some(&b'{') {
@@ -716,7 +732,9 @@ impl<'a> Raw<'a> {
             }
             let start = after_space(b, i + 1);
             let end = value_end(b, start)?;
-            f(key, Raw(text.get(start..end)?))?;
+            if !f(key, Raw(text.get(start..end)?))? {
+                return Some(());
+            }
             i = after_space(b, end);
             match b.get(i) {
                 Some(b',') => i = after_space(b, i + 1),
@@ -765,7 +783,7 @@ impl<'a> Raw<'a> {
             if same {
                 found = Some(value);
             }
-            Some(())
+            Some(true)
         })?;
         found
     }

@@ -60,13 +60,18 @@ impl<W: Write> Sink<W> for CsvSink<W> {
         let columns = cells(&self.schema, &arrays)?;
         for row in 0..batch.num_rows() {
             for column in &columns {
-                self.cell.clear();
-                column.cell(row, &mut self.cell);
-                let result = if self.options.csv_guard && is_formula(&self.cell) {
-                    self.cell.insert(0, '\'');
-                    self.writer.write_field(&self.cell)
-                } else {
-                    self.writer.write_field(&self.cell)
+                let guard = self.options.csv_guard;
+                let result = match column.text(row) {
+                    // Text written from where it is, without a copy.
+                    Some(text) if !(guard && is_formula(text)) => self.writer.write_field(text),
+                    _ => {
+                        self.cell.clear();
+                        column.cell(row, &mut self.cell);
+                        if guard && is_formula(&self.cell) {
+                            self.cell.insert(0, '\'');
+                        }
+                        self.writer.write_field(&self.cell)
+                    }
                 };
                 result.map_err(|e| self.error(e))?;
             }

@@ -157,6 +157,15 @@ impl<'a> Cells<'a> {
         }
     }
 
+    /// Row `i` of a text column as it is (what [`Cells::cell`] would copy); `None` for a
+    /// null or a cell of another type.
+    pub fn text(&self, i: usize) -> Option<&str> {
+        match self {
+            Cells::Text(a) if a.is_valid(i) => Some(a.value(i)),
+            _ => None,
+        }
+    }
+
     /// Appends the cell text of row `i` (nothing when null).
     pub fn cell(&self, i: usize, out: &mut String) {
         if self.is_null(i) {

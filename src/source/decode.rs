@@ -108,6 +108,8 @@ pub struct BatchBuilder {
     groups: Vec<(usize, Vec<usize>, Vec<Vec<Step>>)>,
     /// One builder a path.
     path_columns: Vec<StringBuilder>,
+    /// The columns that have paths (bit `i` for column `i`).
+    path_mask: u64,
 }
 
 impl Default for BatchBuilder {
@@ -142,6 +144,7 @@ impl BatchBuilder {
             paths: Vec::new(),
             groups: Vec::new(),
             path_columns: Vec::new(),
+            path_mask: 0,
         }
     }
 
@@ -172,6 +175,7 @@ impl BatchBuilder {
             }
         }
         self.path_columns = paths.iter().map(|_| StringBuilder::new()).collect();
+        self.path_mask = paths.iter().fold(0, |mask, path| mask | 1 << path.column);
         self.paths = paths;
         self
     }
@@ -214,8 +218,11 @@ impl BatchBuilder {
                 Some(i) => self.mask & (1 << i) != 0,
                 None => extra,
             };
-            // Objects of a wanted JSON column are looked at for repeated keys on the way.
-            let check = wanted && column.is_some_and(|i| COLUMNS[i].1 == Kind::Json);
+            // Objects of a wanted JSON column, or one with paths, are looked at for repeated
+            // keys on the way (paths into objects without any stop at the member needed).
+            let check = column.is_some_and(|i| {
+                (wanted || self.path_mask & (1 << i) != 0) && COLUMNS[i].1 == Kind::Json
+            });
             let start = key.value;
             let (end, shape) = self.skim.value(bytes, start, 1, check)?;
             members.read(end);
@@ -323,16 +330,14 @@ impl BatchBuilder {
         }
         let mut reached = Vec::new();
         for (column, numbers, steps) in &self.groups {
-            let value = spans[*column]
-                .filter(|span| bytes[span.start] != b'n')
-                .map(|span| &text[span.start..span.end]);
-            let Some(value) = value else {
+            let Some(span) = spans[*column].filter(|span| bytes[span.start] != b'n') else {
                 for &n in numbers {
                     self.path_columns[n].append_null();
                 }
                 continue;
             };
-            crate::json::reach_all(value, steps, &mut reached);
+            let value = &text[span.start..span.end];
+            crate::json::reach_all(value, steps, !span.shape.repeated, &mut reached);
             for (&n, reached) in numbers.iter().zip(&reached) {
                 let out = &mut self.path_columns[n];
                 match *reached {
