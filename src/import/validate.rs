@@ -256,9 +256,19 @@ impl Validator {
         };
         // Checked whole as JSON (escapes, characters) without building it; the rules then
         // read the text where it is.
-        let checked = serde_json::from_slice::<serde::de::IgnoredAny>(text)
+        let checked = std::str::from_utf8(text)
             .map_err(|e| e.to_string())
-            .and_then(|_| std::str::from_utf8(text).map_err(|e| e.to_string()));
+            .and_then(|text| {
+                let bytes = text.as_bytes();
+                let start = crate::json::skim::space(bytes, 0);
+                let (end, _) = crate::json::skim::Skim::default()
+                    .value(bytes, start, 0, false)
+                    .map_err(|f| format!("{f} at byte {}", f.offset + 1))?;
+                match crate::json::skim::space(bytes, end) {
+                    after if after == bytes.len() => Ok(text),
+                    after => Err(format!("trailing characters at byte {}", after + 1)),
+                }
+            });
         let text = match checked {
             Ok(text) => Raw(text),
             Err(e) => {
