@@ -262,7 +262,7 @@ impl Validator {
                 let bytes = text.as_bytes();
                 let start = crate::json::skim::space(bytes, 0);
                 let (end, _) = crate::json::skim::Skim::default()
-                    .value(bytes, start, 0, false)
+                    .value(text, start, 0, false)
                     .map_err(|f| format!("{f} at byte {}", f.offset + 1))?;
                 match crate::json::skim::space(bytes, end) {
                     after if after == bytes.len() => Ok(text),

@@ -197,6 +197,8 @@ pub struct Skim {
     keys: Vec<(Range<usize>, bool)>,
     /// Where each open object's keys start in `keys`.
     firsts: Vec<usize>,
+    /// The characters of the escaped keys of the object being closed.
+    decoded: String,
 }
 
 impl Skim {
@@ -205,11 +207,12 @@ impl Skim {
     /// looked at for repeated keys. Nesting deeper than [`MAX_DEPTH`] in all is refused.
     pub fn value(
         &mut self,
-        b: &[u8],
+        text: &str,
         i: usize,
         depth: usize,
         check: bool,
     ) -> Result<(usize, Shape), Fault> {
+        let b = text.as_bytes();
         let mut shape = Shape::default();
         match b.get(i) {
             Some(b'"') => {
@@ -280,7 +283,7 @@ impl Skim {
                     Some(&c) if c == close => {
                         self.open.pop();
                         if close == b'}' && check {
-                            shape.repeated |= self.closes_repeating(b);
+                            shape.repeated |= self.closes_repeating(text);
                         }
                         j = k + 1;
                     }
@@ -317,40 +320,42 @@ impl Skim {
         Ok(v)
     }
 
-    /// Closes the innermost object open: whether it had a key twice.
-    fn closes_repeating(&mut self, b: &[u8]) -> bool {
-        let first = self.firsts.pop().unwrap_or(0);
-        let keys = &self.keys[first..];
-        let repeated = if keys.iter().any(|(_, escaped)| *escaped) {
-            // Keys compared by their characters: only the escaped ones are decoded.
-            let mut decoded: Vec<std::borrow::Cow<'_, [u8]>> = keys
-                .iter()
-                .map(|(range, escaped)| {
-                    let written = &b[range.clone()];
-                    let mut key = String::new();
-                    if !*escaped {
-                        return std::borrow::Cow::Borrowed(written);
-                    }
-                    match std::str::from_utf8(written) {
-                        Ok(text) if unescape_into(text, &mut key).is_ok() => {
-                            std::borrow::Cow::Owned(key.into_bytes())
-                        }
-                        // A key that cannot be decoded is compared as written.
-                        _ => std::borrow::Cow::Borrowed(written),
-                    }
-                })
-                .collect();
-            decoded.sort_unstable();
-            decoded.windows(2).any(|w| w[0] == w[1])
-        } else if keys.len() <= 16 {
-            let key = |n: usize| &b[keys[n].0.clone()];
-            (1..keys.len()).any(|n| (0..n).any(|m| key(m) == key(n)))
+    /// Closes the innermost object open: whether it had a key twice. Keys are compared by
+    /// their characters: the escaped ones are decoded first (into one buffer for all).
+    fn closes_repeating(&mut self, text: &str) -> bool {
+        let Skim {
+            keys,
+            firsts,
+            decoded,
+            ..
+        } = self;
+        let first = firsts.pop().unwrap_or(0);
+        let open = &mut keys[first..];
+        decoded.clear();
+        for (range, escaped) in open.iter_mut().filter(|(_, escaped)| *escaped) {
+            let from = decoded.len();
+            match unescape_into(&text[range.clone()], decoded) {
+                // From here on, the key's range is in `decoded`.
+                Ok(()) => *range = from..decoded.len(),
+                // A key that cannot be decoded is compared as written.
+                Err(_) => {
+                    decoded.truncate(from);
+                    *escaped = false;
+                }
+            }
+        }
+        let key = |(range, escaped): &(Range<usize>, bool)| match escaped {
+            true => &decoded[range.clone()],
+            false => &text[range.clone()],
+        };
+        let repeated = if open.len() <= 16 {
+            (1..open.len()).any(|n| (0..n).any(|m| key(&open[m]) == key(&open[n])))
         } else {
-            let mut sorted: Vec<&[u8]> = keys.iter().map(|(r, _)| &b[r.clone()]).collect();
+            let mut sorted: Vec<&str> = open.iter().map(key).collect();
             sorted.sort_unstable();
             sorted.windows(2).any(|w| w[0] == w[1])
         };
-        self.keys.truncate(first);
+        keys.truncate(first);
         repeated
     }
 }
@@ -512,7 +517,7 @@ mod tests {
     use super::*;
 
     fn scan(text: &str, check: bool) -> Result<(usize, Shape), Fault> {
-        Skim::default().value(text.as_bytes(), 0, 0, check)
+        Skim::default().value(text, 0, 0, check)
     }
 
     #[test]
@@ -619,7 +624,7 @@ mod tests {
         assert_eq!((e.offset, e.what), (MAX_DEPTH, "recursion limit exceeded"));
         assert!(
             Skim::default()
-                .value(deep(MAX_DEPTH).as_bytes(), 0, 1, false)
+                .value(&deep(MAX_DEPTH), 0, 1, false)
                 .is_err()
         );
     }
@@ -632,7 +637,7 @@ mod tests {
         let mut skim = Skim::default();
         let mut seen = Vec::new();
         while let Some(key) = members.next(b).unwrap() {
-            let (end, _) = skim.value(b, key.value, 1, false).unwrap();
+            let (end, _) = skim.value(text, key.value, 1, false).unwrap();
             seen.push((&text[key.raw.clone()], key.escaped, &text[key.value..end]));
             members.read(end);
         }
@@ -651,7 +656,7 @@ mod tests {
                 match members.next(b) {
                     Err(_) => break true,
                     Ok(None) => break false,
-                    Ok(Some(key)) => match skim.value(b, key.value, 1, false) {
+                    Ok(Some(key)) => match skim.value(bad, key.value, 1, false) {
                         Ok((end, _)) => members.read(end),
                         Err(_) => break true,
                     },

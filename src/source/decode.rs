@@ -224,7 +224,7 @@ impl BatchBuilder {
                 (wanted || self.path_mask & (1 << i) != 0) && COLUMNS[i].1 == Kind::Json
             });
             let start = key.value;
-            let (end, shape) = self.skim.value(bytes, start, 1, check)?;
+            let (end, shape) = self.skim.value(text, start, 1, check)?;
             members.read(end);
             match column {
                 Some(i) => {
