@@ -714,57 +714,53 @@ impl<'a> Raw<'a> {
     /// as they are) and its value, until `f` gives `false`. `None` for another type, or when
     /// `f` gives `None`.
     fn each_member(self, mut f: impl FnMut(&'a str, Raw<'a>) -> Option<bool>) -> Option<()> {
-        let text = self.0;
-        let b = text.as_bytes();
-        if b.first() != Some(&b'{') {
-            return None;
-        }
-        let mut i = after_space(b, 1);
-        if b.get(i) == Some(&b'}') {
-            return Some(());
-        }
-        loop {
-            let key_end = string_end(b, i)?;
-            let key = text.get(i..key_end)?;
-            i = after_space(b, key_end);
-            if b.get(i) != Some(&b':') {
-                return None;
-            }
-            let start = after_space(b, i + 1);
-            let end = value_end(b, start)?;
-            if !f(key, Raw(text.get(start..end)?))? {
-                return Some(());
-            }
-            i = after_space(b, end);
-            match b.get(i) {
-                Some(b',') => i = after_space(b, i + 1),
-                Some(b'}') => return Some(()),
-                _ => return None,
-            }
-        }
+        self.each_entry(true, |key, value| f(key?, value))
     }
 
     /// Calls `f` with each item of an array in order until it gives `false`. `None` for
     /// another type.
     fn each_item(self, mut f: impl FnMut(Raw<'a>) -> bool) -> Option<()> {
+        self.each_entry(false, |_, value| Some(f(value)))
+    }
+
+    /// The loop of [`Raw::each_member`] (`object`: keys before values) and
+    /// [`Raw::each_item`].
+    fn each_entry(
+        self,
+        object: bool,
+        mut f: impl FnMut(Option<&'a str>, Raw<'a>) -> Option<bool>,
+    ) -> Option<()> {
         let text = self.0;
         let b = text.as_bytes();
-        if b.first() != Some(&b'[') {
+        let (open, close) = if object { (b'{', b'}') } else { (b'[', b']') };
+        if b.first() != Some(&open) {
             return None;
         }
         let mut i = after_space(b, 1);
-        if b.get(i) == Some(&b']') {
+        if b.get(i) == Some(&close) {
             return Some(());
         }
         loop {
+            let key = if object {
+                let key_end = string_end(b, i)?;
+                let key = text.get(i..key_end)?;
+                i = after_space(b, key_end);
+                if b.get(i) != Some(&b':') {
+                    return None;
+                }
+                i = after_space(b, i + 1);
+                Some(key)
+            } else {
+                None
+            };
             let end = value_end(b, i)?;
-            if !f(Raw(text.get(i..end)?)) {
+            if !f(key, Raw(text.get(i..end)?))? {
                 return Some(());
             }
             i = after_space(b, end);
             match b.get(i) {
                 Some(b',') => i = after_space(b, i + 1),
-                Some(b']') => return Some(()),
+                Some(&c) if c == close => return Some(()),
                 _ => return None,
             }
         }
