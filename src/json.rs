@@ -239,80 +239,6 @@ pub fn explain(bytes: &[u8], at: usize, message: &str) -> String {
 /// How deep [`dedupe`] looks for repeated keys (deeper values are kept as written).
 const DEDUPE_DEPTH: usize = MAX_DEPTH;
 
-/// Skips the value that `peek` starts in `jiter` (over `raw`, the whole text), as
-/// `known_skip` does, and tells whether some object inside it has a key twice. `keys` is
-/// scratch space. Values nested deeper than [`MAX_DEPTH`] are an error, as for jiter.
-pub fn skip_checking<'r>(
-    jiter: &mut Jiter<'r>,
-    raw: &'r [u8],
-    peek: Peek,
-    keys: &mut Vec<std::borrow::Cow<'r, [u8]>>,
-) -> jiter::JiterResult<bool> {
-    keys.clear();
-    walk(jiter, raw, peek, keys, 0)
-}
-
-/// [`skip_checking`] `depth` levels down; `keys` holds the keys of the objects being walked
-/// (each object's after its parent's).
-fn walk<'r>(
-    jiter: &mut Jiter<'r>,
-    raw: &'r [u8],
-    peek: Peek,
-    keys: &mut Vec<std::borrow::Cow<'r, [u8]>>,
-    depth: usize,
-) -> jiter::JiterResult<bool> {
-    if !matches!(peek, Peek::Array | Peek::Object) {
-        jiter.known_skip(peek)?;
-        return Ok(false);
-    }
-    if depth >= MAX_DEPTH {
-        return Err(jiter::JiterError {
-            error_type: jiter::JiterErrorType::JsonError(
-                jiter::JsonErrorType::RecursionLimitExceeded,
-            ),
-            index: jiter.current_index(),
-        });
-    }
-    let mut repeated = false;
-    if peek == Peek::Array {
-        let mut next = jiter.known_array()?;
-        while let Some(peek) = next {
-            repeated |= walk(jiter, raw, peek, keys, depth + 1)?;
-            next = jiter.array_step()?;
-        }
-        return Ok(repeated);
-    }
-    let base = keys.len();
-    let mut key = jiter.next_object_bytes()?.map(|k| key_of(raw, k));
-    while let Some(k) = key {
-        repeated |= keys[base..].contains(&k);
-        keys.push(k);
-        let peek = jiter.peek()?;
-        repeated |= walk(jiter, raw, peek, keys, depth + 1)?;
-        key = jiter.next_key_bytes()?.map(|k| key_of(raw, k));
-    }
-    keys.truncate(base);
-    Ok(repeated)
-}
-
-/// A key as its characters: the bytes of `raw` that `key` views (no copy), or, when it
-/// holds an escape, the decoded text.
-fn key_of<'r>(raw: &'r [u8], key: &[u8]) -> std::borrow::Cow<'r, [u8]> {
-    let start = key.as_ptr() as usize - raw.as_ptr() as usize;
-    let text = &raw[start..start + key.len()];
-    if memchr::memchr(b'\\', text).is_none() {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut quoted = Vec::with_capacity(text.len() + 2);
-    quoted.push(b'"');
-    quoted.extend_from_slice(text);
-    quoted.push(b'"');
-    match serde_json::from_slice::<String>(&quoted) {
-        Ok(decoded) => std::borrow::Cow::Owned(decoded.into_bytes()),
-        Err(_) => std::borrow::Cow::Borrowed(text),
-    }
-}
-
 /// The JSON text `raw` (valid JSON) with every object's repeated keys resolved as
 /// `JSON.parse` resolves them: a key keeps the place of its first occurrence and the value
 /// of its last. Numbers, strings and literals keep their exact text; the result is compact.
@@ -589,20 +515,6 @@ fn quoted(s: &str, mut out: impl FnMut(&str)) {
     out("\"");
 }
 
-/// Whether the JSON text `raw` has white space between tokens. Only white space beside a
-/// structural character (or at either end) can be between tokens and is looked at closer
-/// by a compaction; white space inside strings ("Zoë López") mostly is not, and is left
-/// alone without a copy. A space beside such a character inside a string ("Paris, France")
-/// only costs a compaction that changes nothing.
-pub fn has_space(raw: &[u8]) -> bool {
-    let structural = |b: u8| matches!(b, b',' | b':' | b'{' | b'[' | b'}' | b']');
-    let last = raw.len().saturating_sub(1);
-    let between =
-        |i: usize| i == 0 || i >= last || structural(raw[i - 1]) || structural(raw[i + 1]);
-    memchr::memchr3_iter(b' ', b'\n', b'\r', raw).any(between)
-        || memchr::memchr_iter(b'\t', raw).any(between)
-}
-
 /// Appends the value `raw` (valid JSON) to `out` as the decoder stores JSON values: compact,
 /// and with an object's repeated keys resolved as `JSON.parse` does ([`dedupe`]).
 pub fn clean_into(raw: &[u8], out: &mut Vec<u8>) {
@@ -610,44 +522,29 @@ pub fn clean_into(raw: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(raw);
         return;
     }
-    let repeated = match std::str::from_utf8(raw) {
-        Ok(text) => repeats_keys(Raw(text), 0),
-        Err(_) => true,
-    };
-    if repeated {
-        out.extend_from_slice(&dedupe(raw));
-    } else if has_space(raw) {
-        compact_into(raw, out);
-    } else {
-        out.extend_from_slice(raw);
-    }
+    // What the decoder's scan tells of a value, found the same way; text that does not scan
+    // (it nests too deep) is left to `dedupe`.
+    let scanned = std::str::from_utf8(raw)
+        .ok()
+        .and_then(|text| skim::whole(text, true).ok());
+    let shape = scanned.unwrap_or(skim::Shape {
+        repeated: true,
+        ..Default::default()
+    });
+    out.extend_from_slice(&cleaned(raw, shape));
 }
 
-/// Whether some object inside `value` (valid JSON), at any depth, has a key twice (or the
-/// value nests deeper than [`MAX_DEPTH`], left to [`dedupe`]).
-fn repeats_keys(value: Raw<'_>, depth: usize) -> bool {
-    let nested = |v: &Raw<'_>| matches!(v.0.as_bytes().first(), Some(b'{' | b'['));
-    if depth > MAX_DEPTH {
-        return true;
-    }
-    if let Some(members) = value.members() {
-        let twice = if members.len() <= 16 {
-            (1..members.len()).any(|i| members[..i].iter().any(|(k, _)| *k == members[i].0))
-        } else {
-            let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
-            keys.sort_unstable();
-            keys.windows(2).any(|w| w[0] == w[1])
-        };
-        twice
-            || members
-                .iter()
-                .any(|(_, v)| nested(v) && repeats_keys(*v, depth + 1))
+/// The value `raw` (valid JSON) whose [`skim::Shape`] is `shape`, as [`clean_into`] writes
+/// it: as it is when it is clean already (no copy).
+pub fn cleaned(raw: &[u8], shape: skim::Shape) -> std::borrow::Cow<'_, [u8]> {
+    if shape.repeated {
+        std::borrow::Cow::Owned(dedupe(raw))
+    } else if shape.spaced {
+        let mut out = Vec::with_capacity(raw.len());
+        compact_into(raw, &mut out);
+        std::borrow::Cow::Owned(out)
     } else {
-        value.items().is_some_and(|items| {
-            items
-                .iter()
-                .any(|v| nested(v) && repeats_keys(*v, depth + 1))
-        })
+        std::borrow::Cow::Borrowed(raw)
     }
 }
 
@@ -736,7 +633,7 @@ impl<'a> Raw<'a> {
         if b.first() != Some(&open) {
             return None;
         }
-        let mut i = after_space(b, 1);
+        let mut i = skim::space(b, 1);
         if b.get(i) == Some(&close) {
             return Some(());
         }
@@ -744,11 +641,11 @@ impl<'a> Raw<'a> {
             let key = if object {
                 let key_end = string_end(b, i)?;
                 let key = text.get(i..key_end)?;
-                i = after_space(b, key_end);
+                i = skim::space(b, key_end);
                 if b.get(i) != Some(&b':') {
                     return None;
                 }
-                i = after_space(b, i + 1);
+                i = skim::space(b, i + 1);
                 Some(key)
             } else {
                 None
@@ -757,9 +654,9 @@ impl<'a> Raw<'a> {
             if !f(key, Raw(text.get(i..end)?))? {
                 return Some(());
             }
-            i = after_space(b, end);
+            i = skim::space(b, end);
             match b.get(i) {
-                Some(b',') => i = after_space(b, i + 1),
+                Some(b',') => i = skim::space(b, i + 1),
                 Some(&c) if c == close => return Some(()),
                 _ => return None,
             }
@@ -848,7 +745,7 @@ impl<'a> Raw<'a> {
             let Some(end) = string_end(b, start) else {
                 return true;
             };
-            i = after_space(b, end);
+            i = skim::space(b, end);
             if b.get(i) == Some(&b':') {
                 match text.get(start..end).and_then(decoded) {
                     Some(key) if !key.contains(chars) => {}
@@ -867,14 +764,6 @@ pub fn last<'a>(members: &[(std::borrow::Cow<'_, str>, Raw<'a>)], key: &str) -> 
         .iter()
         .rev()
         .find_map(|(k, v)| (k == key).then_some(*v))
-}
-
-/// The first byte at or after `i` that is not white space.
-fn after_space(b: &[u8], mut i: usize) -> usize {
-    while matches!(b.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
-        i += 1;
-    }
-    i
 }
 
 /// The end (one past the closing quote) of the string whose opening quote is at `i`.
@@ -950,9 +839,12 @@ mod tests {
 
     /// Whether some object inside `raw` repeats a key.
     fn has_duplicate_keys(raw: &[u8]) -> bool {
-        let mut jiter = Jiter::new(raw);
-        let peek = jiter.peek().unwrap();
-        skip_checking(&mut jiter, raw, peek, &mut Vec::new()).unwrap()
+        let text = std::str::from_utf8(raw).unwrap();
+        skim::Skim::default()
+            .value(text, 0, 0, true)
+            .unwrap()
+            .1
+            .repeated
     }
 
     #[test]
@@ -972,9 +864,7 @@ mod tests {
             "[".repeat(MAX_DEPTH + 1),
             "]".repeat(MAX_DEPTH + 1)
         );
-        let mut jiter = Jiter::new(deep.as_bytes());
-        let peek = jiter.peek().unwrap();
-        let error = skip_checking(&mut jiter, deep.as_bytes(), peek, &mut Vec::new());
+        let error = skim::Skim::default().value(&deep, 0, 0, true);
         assert!(error.unwrap_err().to_string().contains("recursion limit"));
     }
 

@@ -258,16 +258,9 @@ impl Validator {
         // read the text where it is.
         let checked = std::str::from_utf8(text)
             .map_err(|e| e.to_string())
-            .and_then(|text| {
-                let bytes = text.as_bytes();
-                let start = crate::json::skim::space(bytes, 0);
-                let (end, _) = crate::json::skim::Skim::default()
-                    .value(text, start, 0, false)
-                    .map_err(|f| format!("{f} at byte {}", f.offset + 1))?;
-                match crate::json::skim::space(bytes, end) {
-                    after if after == bytes.len() => Ok(text),
-                    after => Err(format!("trailing characters at byte {}", after + 1)),
-                }
+            .and_then(|text| match crate::json::skim::whole(text, false) {
+                Ok(_) => Ok(text),
+                Err(f) => Err(format!("{f} at byte {}", f.offset + 1)),
             });
         let text = match checked {
             Ok(text) => Raw(text),

@@ -188,6 +188,22 @@ fn number(b: &[u8], i: usize) -> Result<usize, Fault> {
     Ok(j)
 }
 
+/// Checks that `text` is one JSON value, white space around it allowed (and counted as
+/// [`Shape::spaced`]): its [`Shape`]. With `check`, its objects are looked at for repeated
+/// keys.
+pub fn whole(text: &str, check: bool) -> Result<Shape, Fault> {
+    let b = text.as_bytes();
+    let start = space(b, 0);
+    let (end, mut shape) = Skim::default().value(text, start, 0, check)?;
+    match space(b, end) {
+        after if after == b.len() => {
+            shape.spaced |= start != 0 || after != end;
+            Ok(shape)
+        }
+        after => fault(after, "trailing characters"),
+    }
+}
+
 /// The scanner's reusable space: the containers open and the keys of the objects open.
 #[derive(Debug, Default)]
 pub struct Skim {
@@ -614,6 +630,16 @@ mod tests {
         assert!(!scan(&text, true).unwrap().1.repeated);
         let text = format!("{{{},\"k7\":0}}", many.join(","));
         assert!(scan(&text, true).unwrap().1.repeated);
+    }
+
+    #[test]
+    fn a_whole_text_is_one_value() {
+        assert_eq!(whole("[1,2]", false), Ok(Shape::default()));
+        assert!(whole(" [1,2]\n", false).unwrap().spaced);
+        assert!(whole(r#"{"a":1,"a":2}"#, true).unwrap().repeated);
+        let e = whole("[1] x", false).unwrap_err();
+        assert_eq!((e.offset, e.what), (4, "trailing characters"));
+        assert!(whole("", false).is_err());
     }
 
     #[test]

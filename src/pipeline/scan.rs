@@ -343,10 +343,9 @@ impl UsersExec {
     }
 
     /// The columns the decoding threads fill (indices in the table's schema, in order): those
-    /// the filter and the projection read, the ordinal (numbered, not decoded) and the
+    /// the `lifted` filter and projection read, the ordinal (numbered, not decoded) and the
     /// paths aside.
-    fn decoded(&self) -> Result<Vec<usize>> {
-        let lifted = self.lifted()?;
+    fn decoded(&self, lifted: &Lifted) -> Vec<usize> {
         let base = self.table.schema.fields().len();
         let filtered = lifted
             .filter
@@ -362,30 +361,32 @@ impl UsersExec {
             .collect();
         columns.sort_unstable();
         columns.dedup();
-        Ok(columns)
+        columns
     }
 
     /// [`UsersExec::decoded`] as the decoder's mask. With no column (`count(*)`), every user
     /// is still parsed and checked.
-    fn mask(&self) -> Result<u64> {
+    fn mask(&self, lifted: &Lifted) -> u64 {
         let extra = schema::COLUMNS.len();
-        Ok(self.decoded()?.into_iter().fold(0u64, |mask, index| {
+        self.decoded(lifted).into_iter().fold(0u64, |mask, index| {
             mask | if index == extra {
                 1 << EXTRA_BIT
             } else {
                 1 << index
             }
-        }))
+        })
     }
 
     /// What the scan's reader is told to do, made once for all partitions.
     fn scan(&self, context: &Arc<TaskContext>) -> Result<Scan> {
         let table = self.table.schema.clone();
+        let lifted = self.lifted()?;
+        let mask = self.mask(&lifted);
         let Lifted {
             filter,
             projection,
             paths,
-        } = self.lifted()?;
+        } = lifted;
         // The batches the decoding threads make: the table's columns, then the paths'.
         let input = if paths.is_empty() {
             table.clone()
@@ -406,7 +407,7 @@ impl UsersExec {
         let reservation = MemoryConsumer::new("UsersExec").register(pool);
         Ok(Scan {
             decoding: Decoding {
-                mask: self.mask()?,
+                mask,
                 extended: (!paths.is_empty() || self.table.is_about(table.fields().len() - 1))
                     .then(|| input.clone()),
                 paths: paths
@@ -562,8 +563,7 @@ impl DisplayAs for UsersExec {
             return write!(f, "UsersExec: inputs=[{}], invalid", inputs.join(", "));
         };
         let decoded: Vec<&str> = self
-            .decoded()
-            .unwrap_or_default()
+            .decoded(&lifted)
             .into_iter()
             .map(|i| self.table.schema.field(i).name().as_str())
             .collect();
