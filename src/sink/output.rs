@@ -57,6 +57,64 @@ impl Writer {
 /// Bytes a [`Background`] writer gathers before handing them to its thread.
 const BACKGROUND_BUFFER: usize = 1 << 20;
 
+/// Bytes written to a file between two nudges of its [`Flusher`].
+const FLUSH_EVERY: usize = 32 << 20;
+
+/// A thread that puts a file's bytes on the disk while the rest is being written: nudged
+/// every [`FLUSH_EVERY`] bytes, it syncs the file's data, so the sync before the rename
+/// waits only for the last stretch instead of the whole file (the disk works while the
+/// cores render). The thread starts at the first nudge: small files never have one.
+pub struct Flusher {
+    file: Option<File>,
+    nudge: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+impl Flusher {
+    /// A flusher for `file` (a handle of its own on the same file).
+    pub fn new(file: &File) -> io::Result<Flusher> {
+        Ok(Flusher {
+            file: Some(file.try_clone()?),
+            nudge: None,
+            thread: None,
+        })
+    }
+
+    /// Asks for a sync unless one is waiting already; never blocks.
+    fn nudge(&mut self) -> io::Result<()> {
+        if let Some(file) = self.file.take() {
+            // One nudge waiting is enough: a sync covers everything written before it.
+            let (nudge, nudges) = std::sync::mpsc::sync_channel::<()>(1);
+            self.thread = Some(
+                std::thread::Builder::new()
+                    .name("userport-flush".into())
+                    .spawn(move || {
+                        for () in nudges {
+                            file.sync_data()?;
+                        }
+                        Ok(())
+                    })?,
+            );
+            self.nudge = Some(nudge);
+        }
+        if let Some(nudge) = &self.nudge {
+            let _ = nudge.try_send(());
+        }
+        Ok(())
+    }
+
+    /// Waits for the sync under way: its error, if one failed (a failed sync is reported
+    /// once, so it must not be lost before the final one).
+    fn finish(mut self) -> io::Result<()> {
+        self.nudge = None;
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the flushing thread stopped")),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A writer whose writes happen on a thread of its own: the caller fills a buffer, the
 /// thread copies full buffers into `W` (on a slow disk the system calls cost as much as
 /// rendering the report), and the buffers come back to be filled again.
@@ -68,20 +126,31 @@ pub struct Background<W: Write + Send + 'static> {
 }
 
 impl<W: Write + Send + 'static> Background<W> {
-    /// Starts the thread that writes into `inner`.
-    pub fn new(mut inner: W) -> Self {
+    /// Starts the thread that writes into `inner`, nudging `flusher` as the bytes go out.
+    pub fn new(mut inner: W, mut flusher: Option<Flusher>) -> Self {
         let (full, work) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
         let (recycle, empty) = std::sync::mpsc::channel::<Vec<u8>>();
         let thread = std::thread::Builder::new()
             .name("userport-write".into())
             .spawn(move || {
+                let mut unflushed = 0;
                 for mut buf in work {
                     inner.write_all(&buf)?;
+                    unflushed += buf.len();
+                    if unflushed >= FLUSH_EVERY {
+                        unflushed = 0;
+                        if let Some(flusher) = &mut flusher {
+                            flusher.nudge()?;
+                        }
+                    }
                     buf.clear();
                     // The writer may be gone already (it stops after an error).
                     let _ = recycle.send(buf);
                 }
                 inner.flush()?;
+                if let Some(flusher) = flusher {
+                    flusher.finish()?;
+                }
                 Ok(inner)
             })
             .expect("spawning the writer thread");
@@ -259,7 +328,7 @@ impl Destination {
                             temp: None,
                             _tracked: None,
                         },
-                        wrap(Writer::File(Background::new(file)), gzip),
+                        wrap(Writer::File(Background::new(file, None)), gzip),
                     ));
                 }
                 // A symbolic link stays: the file it leads to is replaced.
@@ -287,13 +356,14 @@ impl Destination {
                         .map_err(write_error)?;
                 }
                 let file = temp.reopen().map_err(write_error)?;
+                let flusher = Flusher::new(&file).map_err(write_error)?;
                 (
                     Destination {
                         path: Some(path.to_path_buf()),
                         temp: Some(temp),
                         _tracked: Some(tracked),
                     },
-                    Writer::File(Background::new(file)),
+                    Writer::File(Background::new(file, Some(flusher))),
                 )
             }
         };
@@ -363,5 +433,37 @@ impl<R: io::Read> io::Read for Tee<R> {
             writer.write_all(&buf[..n])?;
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_longer_than_a_flush_stretch_arrives_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.csv");
+        let (destination, mut writer) = Destination::create(Some(&path), false).unwrap();
+        // Three flush stretches and a bit, in pieces of every size around the buffer's.
+        let piece: Vec<u8> = (0..=255u8).cycle().take(BACKGROUND_BUFFER + 7).collect();
+        let mut written = 0;
+        let mut i = 0;
+        while written < 3 * FLUSH_EVERY + 12345 {
+            let take = (i * 131_071) % piece.len() + 1;
+            writer.write_all(&piece[..take]).unwrap();
+            written += take;
+            i += 1;
+        }
+        assert!(!path.exists(), "the file appears only when committed");
+        destination.commit(writer).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), written);
+        // Every piece starts at 0 and counts up: each byte is one more than the last, or 0.
+        assert!(
+            bytes
+                .windows(2)
+                .all(|w| w[1] == w[0].wrapping_add(1) || w[1] == 0)
+        );
     }
 }
