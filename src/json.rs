@@ -821,6 +821,50 @@ fn value_end(b: &[u8], i: usize) -> Option<usize> {
     }
 }
 
+/// The members of an object and the [`skim::Shape`] of each value.
+pub type ShapedMembers<'a> = (Vec<(std::borrow::Cow<'a, str>, Raw<'a>)>, Vec<skim::Shape>);
+
+/// The members of the JSON object `text` (white space around it allowed), in their order,
+/// found in one checking pass of [`skim`]: each key's characters, each value's text and its
+/// shape (with `check`, repeated keys looked for inside it), so a value can be written clean
+/// ([`cleaned`]) without being scanned again. `Ok(None)` when `text` is JSON but not an
+/// object; the fault when it is not JSON.
+pub fn shaped_members(text: &str, check: bool) -> Result<Option<ShapedMembers<'_>>, skim::Fault> {
+    let b = text.as_bytes();
+    let start = skim::space(b, 0);
+    if b.get(start) != Some(&b'{') {
+        return skim::whole(text, false).map(|_| None);
+    }
+    let mut scan = skim::Skim::default();
+    let mut members = skim::Members::new(start);
+    let (mut out, mut shapes) = (Vec::with_capacity(16), Vec::with_capacity(16));
+    while let Some(key) = members.next(b)? {
+        let (end, shape) = scan.value(text, key.value, 1, check)?;
+        let raw = &text[key.raw.clone()];
+        let name = if key.escaped {
+            let mut name = String::with_capacity(raw.len());
+            skim::unescape_into(raw, &mut name).map_err(|f| skim::Fault {
+                offset: key.raw.start + f.offset,
+                what: f.what,
+            })?;
+            std::borrow::Cow::Owned(name)
+        } else {
+            std::borrow::Cow::Borrowed(raw)
+        };
+        out.push((name, Raw(&text[key.value..end])));
+        shapes.push(shape);
+        members.read(end);
+    }
+    let after = skim::space(b, members.end());
+    if after != b.len() {
+        return Err(skim::Fault {
+            offset: after,
+            what: "trailing characters",
+        });
+    }
+    Ok(Some((out, shapes)))
+}
+
 /// The characters of a string given as its quoted text: borrowed without an escape,
 /// decoded with one.
 fn decoded(quoted: &str) -> Option<std::borrow::Cow<'_, str>> {
@@ -836,6 +880,36 @@ fn decoded(quoted: &str) -> Option<std::borrow::Cow<'_, str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shaped_members_are_found_in_one_checking_pass() {
+        let text = r#" {"a": 1,"b\u0041":{"x":1,"x":2},"c":[1, 2],"d":"\n","b\u0041":{}} "#;
+        let (members, shapes) = shaped_members(text, true).unwrap().unwrap();
+        let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["a", "bA", "c", "d", "bA"]);
+        let values: Vec<&str> = members.iter().map(|(_, v)| v.0).collect();
+        assert_eq!(values, ["1", r#"{"x":1,"x":2}"#, "[1, 2]", r#""\n""#, "{}"]);
+        assert!(shapes[1].repeated && !shapes[1].spaced);
+        assert!(shapes[2].spaced && !shapes[2].repeated);
+        assert!(shapes[3].escaped);
+        assert_eq!(shapes[0], skim::Shape::default());
+        // Without `check`, repeated keys are not looked for.
+        assert!(!shaped_members(text, false).unwrap().unwrap().1[1].repeated);
+        assert_eq!(shaped_members("[1]", true), Ok(None));
+        assert_eq!(
+            shaped_members(r#"{"a":1} x"#, true).unwrap_err().what,
+            "trailing characters"
+        );
+        assert_eq!(
+            shaped_members(r#"{"a":1,}"#, true).unwrap_err().what,
+            "trailing comma"
+        );
+        assert_eq!(
+            shaped_members(r#"{"\ud800":1}"#, true).unwrap_err().offset,
+            2
+        );
+        assert!(shaped_members("[1,", true).is_err());
+    }
 
     /// Whether some object inside `raw` repeats a key.
     fn has_duplicate_keys(raw: &[u8]) -> bool {

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::hashes::Hashes;
 use super::rules::{self, Code, Options, Origin, PROPERTIES, Problem, UPSERTABLE};
-use crate::json::{Raw, clean_into, last};
+use crate::json::{Raw, clean_into, cleaned, last, shaped_members};
 use crate::sink::render::write_json_string;
 
 /// How users are converted.
@@ -133,12 +133,24 @@ pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
 
 /// [`convert`] of a user whose text is known to be UTF-8 (a text column of the scan).
 pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
-    let Some(members) = Raw(object).members() else {
-        return refused(
-            Code::InvalidType,
-            "",
-            "the user is not a JSON object".into(),
-        );
+    // One checking pass finds the members and how each value is written: a value written
+    // clean (no white space, no repeated key) is copied as it is.
+    let (members, shapes) = match shaped_members(object, true) {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return refused(
+                Code::InvalidType,
+                "",
+                "the user is not a JSON object".into(),
+            );
+        }
+        Err(f) => {
+            return refused(
+                Code::InvalidJson,
+                "",
+                format!("not valid JSON: {f} at byte {}", f.offset + 1),
+            );
+        }
     };
     fn raw<'a>(value: &Raw<'a>) -> &'a [u8] {
         value.0.as_bytes()
@@ -213,6 +225,7 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
     let mut verified_added = false;
     let mut dropped: Vec<String> = Vec::new();
     let mut without_password = None;
+    // `value` is written clean already.
     let mut put = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
         if !first {
             out.push(b',');
@@ -220,7 +233,7 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
         first = false;
         write_json_string(key, out);
         out.push(b':');
-        clean_into(value, out);
+        out.extend_from_slice(value);
     };
     let (mut email, mut written_id, mut username) = (None, None, None);
     for (i, (key, member)) in members.iter().enumerate() {
@@ -261,7 +274,7 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
                     written_id = Some(id.to_string());
                 } else {
                     // Not a string: kept as it is, for the rules to name.
-                    put(&mut out, key, value);
+                    put(&mut out, key, &cleaned(value, shapes[i]));
                 }
             }
             "blocked" if conversion.upsert => {
@@ -280,7 +293,7 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
                 }
             }
             k if allowed.contains(&k) => {
-                put(&mut out, key, value);
+                put(&mut out, key, &cleaned(value, shapes[i]));
                 match k {
                     "email" => email = member.string().map(Cow::into_owned),
                     "username" => username = member.string().map(Cow::into_owned),
@@ -413,8 +426,9 @@ fn identity(members: &[(Cow<'_, str>, Raw<'_>)]) -> Identity {
     let Some(identities) = last(members, "identities").and_then(Raw::items) else {
         return Identity::default();
     };
+    let primary = identities.first().and_then(|first| first.members());
     let field = |name: &str| {
-        let value = identities.first()?.get(name)?;
+        let value = last(primary.as_deref()?, name)?;
         Some(value.string()?.into_owned())
     };
     Identity {

@@ -101,37 +101,119 @@ pub async fn each_user(
     let texts = schema.fields().len() == 1
         && schema.field(0).name() == USER_TEXT
         && schema.field(0).data_type() == &DataType::Utf8;
-    let render = match mapped {
+    let render = Arc::new(match mapped {
         Some(context) => Render::Mapped(Mapping::new(&schema, conversion.upsert, context)?),
         None if texts => Render::Texts,
         None => Render::Users(ObjectWriter::new(&schema, Shape::Users)),
-    };
+    });
     let mut stream = frame
         .execute_stream()
         .await
         .map_err(Error::from_datafusion)?;
-    let objects = &render;
+    // A batch is converted by the workers while the users of the batch before it are taken
+    // in order here (the duplicate checks and the files), so conversion, decoding and
+    // writing overlap.
+    let workers = Workers::start(&schema, &render, conversion)?;
+    let mut pending: Option<Converting> = None;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(Error::from_datafusion)?;
+        let next = workers.convert(batch)?;
+        if let Some(converting) = pending.replace(next) {
+            converting.take(&render, &mut each)?;
+        }
+    }
+    if let Some(converting) = pending {
+        converting.take(&render, &mut each)?;
+    }
+    Ok(())
+}
+
+/// Rows of a batch for a worker to convert, and where the result goes.
+struct Job {
+    batch: RecordBatch,
+    rows: std::ops::Range<usize>,
+    done: std::sync::mpsc::SyncSender<Result<Converted>>,
+}
+
+/// The conversion threads, two for the whole run (rendering, conversion and the rules):
+/// each takes the next half batch there is.
+struct Workers {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Workers {
+    fn start(schema: &Arc<Schema>, render: &Arc<Render>, conversion: &Conversion) -> Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for _ in 0..2 {
+            let (schema, render, conversion) = (schema.clone(), render.clone(), conversion.clone());
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name("userport-convert".into())
+                .spawn(move || {
+                    loop {
+                        // The lock is held only to take a job; the queue ends with `jobs`.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        let converted =
+                            convert_rows(&schema, &job.batch, &render, job.rows, &conversion);
+                        // The run may have stopped waiting (an error); nothing to do then.
+                        let _ = job.done.send(converted);
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("no conversion thread: {e}")))?;
+        }
+        Ok(Workers { jobs })
+    }
+
+    /// Hands `batch` to the workers, in two halves.
+    fn convert(&self, batch: RecordBatch) -> Result<Converting> {
         let rows = batch.num_rows();
-        // Rendering, conversion and the rules run on two threads, half a batch each; the
-        // duplicate checks and the files take the users back in order.
         let mid = if rows >= 1024 { rows / 2 } else { rows };
-        let (first, second) = std::thread::scope(|scope| {
-            let second =
-                scope.spawn(|| convert_rows(&schema, &batch, objects, mid..rows, conversion));
-            let first = convert_rows(&schema, &batch, objects, 0..mid, conversion);
-            let second = second
-                .join()
-                .unwrap_or_else(|_| Err(Error::Internal("a conversion thread panicked".into())));
-            (first, second)
-        });
-        let texts = match &render {
-            Render::Texts => Some(batch.column(0).as_string::<i32>()),
+        let mut halves = Vec::with_capacity(2);
+        for range in [0..mid, mid..rows] {
+            if range.is_empty() {
+                continue;
+            }
+            let (done, result) = std::sync::mpsc::sync_channel(1);
+            let job = Job {
+                batch: batch.clone(),
+                rows: range.clone(),
+                done,
+            };
+            self.jobs
+                .send(job)
+                .map_err(|_| Error::Internal("the conversion threads stopped".into()))?;
+            halves.push((range.start, result));
+        }
+        Ok(Converting { batch, halves })
+    }
+}
+
+/// A batch being converted: its halves' starts and results to come.
+struct Converting {
+    batch: RecordBatch,
+    halves: Vec<(usize, std::sync::mpsc::Receiver<Result<Converted>>)>,
+}
+
+impl Converting {
+    /// Waits for the conversion and hands each user to `each`, in order.
+    fn take(
+        self,
+        render: &Render,
+        each: &mut impl FnMut(&[u8], Outcome) -> Result<()>,
+    ) -> Result<()> {
+        let texts = match render {
+            Render::Texts => Some(self.batch.column(0).as_string::<i32>()),
             _ => None,
         };
-        for (start, converted) in [(0, first?), (mid, second?)] {
-            let Converted { objects, outcomes } = converted;
+        for (start, result) in self.halves {
+            let Converted { objects, outcomes } = result
+                .recv()
+                .unwrap_or_else(|_| Err(Error::Internal("a conversion thread stopped".into())))?;
             for (i, outcome) in outcomes.into_iter().enumerate() {
                 let object = match texts {
                     Some(texts) => texts.value(start + i).as_bytes(),
@@ -140,8 +222,8 @@ pub async fn each_user(
                 each(object, outcome)?;
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Rows of a batch converted: each one's outcome, and its JSON object when it was rendered

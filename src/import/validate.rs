@@ -256,14 +256,15 @@ impl Validator {
         };
         // Checked whole as JSON (escapes, characters) without building it; the rules then
         // read the text where it is.
+        // Its members are found in the same pass.
         let checked = std::str::from_utf8(text)
             .map_err(|e| e.to_string())
-            .and_then(|text| match crate::json::skim::whole(text, false) {
-                Ok(_) => Ok(text),
+            .and_then(|text| match crate::json::shaped_members(text, false) {
+                Ok(members) => Ok((text, members.map(|(m, _)| m).unwrap_or_default())),
                 Err(f) => Err(format!("{f} at byte {}", f.offset + 1)),
             });
-        let text = match checked {
-            Ok(text) => Raw(text),
+        let (text, members) = match checked {
+            Ok((text, members)) => (Raw(text), members),
             Err(e) => {
                 let problem = Problem {
                     pointer: String::new(),
@@ -275,7 +276,6 @@ impl Validator {
             }
         };
         // A repeated key is read as JSON.parse reads it: its last value.
-        let members = text.members().unwrap_or_default();
         let string = |key: &str| crate::json::last(&members, key).and_then(Raw::string);
         let email = string("email");
         if self.rules {
