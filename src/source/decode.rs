@@ -108,8 +108,6 @@ pub struct BatchBuilder {
     groups: Vec<(usize, Vec<usize>, Vec<Vec<Step>>)>,
     /// One builder a path.
     path_columns: Vec<StringBuilder>,
-    /// The columns that have paths (bit `i` for column `i`).
-    path_mask: u64,
 }
 
 impl Default for BatchBuilder {
@@ -144,7 +142,6 @@ impl BatchBuilder {
             paths: Vec::new(),
             groups: Vec::new(),
             path_columns: Vec::new(),
-            path_mask: 0,
         }
     }
 
@@ -175,7 +172,6 @@ impl BatchBuilder {
             }
         }
         self.path_columns = paths.iter().map(|_| StringBuilder::new()).collect();
-        self.path_mask = paths.iter().fold(0, |mask, path| mask | 1 << path.column);
         self.paths = paths;
         self
     }
@@ -218,11 +214,12 @@ impl BatchBuilder {
                 Some(i) => self.mask & (1 << i) != 0,
                 None => extra,
             };
-            // Objects of a wanted JSON column, or one with paths, are looked at for repeated
-            // keys on the way (paths into objects without any stop at the member needed).
-            let check = column.is_some_and(|i| {
-                (wanted || self.path_mask & (1 << i) != 0) && COLUMNS[i].1 == Kind::Json
-            });
+            // Objects of a wanted JSON column are looked at for repeated keys on the way (they
+            // are stored with a repeated key's last value). A column read only for its paths
+            // is not: the walk to a path then reads each object it passes whole (the last of
+            // a repeated key wins), which costs less than keeping every key of every object
+            // to compare.
+            let check = wanted && column.is_some_and(|i| COLUMNS[i].1 == Kind::Json);
             let start = key.value;
             let (end, shape) = self.skim.value(text, start, 1, check)?;
             members.read(end);
@@ -328,7 +325,9 @@ impl BatchBuilder {
                 continue;
             };
             let value = &text[span.start..span.end];
-            crate::json::reach_all(value, steps, !span.shape.repeated, &mut reached);
+            // Checked for repeated keys (see above) only when the column itself is wanted.
+            let unique = self.mask & (1 << *column) != 0 && !span.shape.repeated;
+            crate::json::reach_all(value, steps, unique, &mut reached);
             for (&n, reached) in numbers.iter().zip(&reached) {
                 let out = &mut self.path_columns[n];
                 match *reached {
