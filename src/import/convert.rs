@@ -47,7 +47,7 @@ pub struct Row {
     /// The database connection it came from, when the input says.
     pub connection: Option<String>,
     /// The top-level fields left out (`FIELD (null)` for null values).
-    pub dropped: Vec<String>,
+    pub dropped: Vec<Cow<'static, str>>,
     /// How many linked identities were left behind.
     pub linked_identities: u64,
     /// Whether `email_verified: false` was written because the user had none.
@@ -223,7 +223,7 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
     let mut first = true;
     let mut has_verified = false;
     let mut verified_added = false;
-    let mut dropped: Vec<String> = Vec::new();
+    let mut dropped: Vec<Cow<'static, str>> = Vec::new();
     let mut without_password = None;
     // `value` is written clean already.
     let mut put = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
@@ -242,7 +242,7 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
         }
         let value = raw(member);
         if value == b"null" {
-            dropped.push(format!("{key} (null)"));
+            dropped.push(dropped_name(key, true));
             continue;
         }
         if key == "custom_password_hash"
@@ -289,7 +289,7 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
                             .into(),
                     });
                 } else {
-                    dropped.push(key.to_string());
+                    dropped.push(dropped_name(key, false));
                 }
             }
             k if allowed.contains(&k) => {
@@ -306,7 +306,7 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
                 }
                 has_verified |= k == "email_verified";
             }
-            _ => dropped.push(key.to_string()),
+            _ => dropped.push(dropped_name(key, false)),
         }
     }
     if !has_verified {
@@ -368,6 +368,24 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
         without_password,
         hash_found,
     })
+}
+
+/// The name a left-out top-level field is counted under: `key`, or `key (null)` for a null
+/// value; the attributes of the export schema (nearly every field left out) without an
+/// allocation.
+fn dropped_name(key: &str, null: bool) -> Cow<'static, str> {
+    static NULLS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        crate::source::schema::COLUMNS
+            .iter()
+            .map(|(name, _)| format!("{name} (null)"))
+            .collect()
+    });
+    match crate::source::schema::index(key.as_bytes()) {
+        Some(i) if null => Cow::Borrowed(NULLS[i].as_str()),
+        Some(i) => Cow::Borrowed(crate::source::schema::COLUMNS[i].0),
+        None if null => Cow::Owned(format!("{key} (null)")),
+        None => Cow::Owned(key.to_string()),
+    }
 }
 
 /// The format and reason of a hash marked as one Auth0 cannot verify (see
@@ -477,6 +495,16 @@ mod tests {
             dropped.fields.keys().collect::<Vec<_>>(),
             ["created_at", "identities", "name (null)"]
         );
+    }
+
+    #[test]
+    fn a_dropped_field_is_counted_under_its_name() {
+        for (name, _) in crate::source::schema::COLUMNS {
+            assert_eq!(dropped_name(name, false), *name);
+            assert_eq!(dropped_name(name, true), format!("{name} (null)"));
+        }
+        assert_eq!(dropped_name("zz", false), "zz");
+        assert_eq!(dropped_name("zz", true), "zz (null)");
     }
 
     #[test]

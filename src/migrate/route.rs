@@ -219,8 +219,8 @@ pub async fn route(
                     let mut left: Vec<String> = row
                         .dropped
                         .iter()
-                        .filter(|f| !OWN_FIELDS.contains(&f.as_str()) && !f.ends_with(" (null)"))
-                        .cloned()
+                        .filter(|f| !OWN_FIELDS.contains(&f.as_ref()) && !f.ends_with(" (null)"))
+                        .map(|f| f.to_string())
                         .collect();
                     if row.linked_identities > 0 {
                         left.push("linked identities".to_string());
