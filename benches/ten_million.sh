@@ -3,7 +3,8 @@
 # job c (query + sort, which spills at this size) and prepare, each run once under
 # /usr/bin/time (wall, CPU, peak resident memory); writes benches/TEN_MILLION.md.
 #
-#   benches/ten_million.sh [USERS]      (default 10000000; KEEP=1 keeps the generated files)
+#   benches/ten_million.sh [USERS]      (default 10000000; KEEP=1 keeps the generated files;
+#                                        USERPORT=PATH measures that binary)
 #
 # Needs about 20 GB free in BENCH_DIR (default $TMPDIR/userport-bench): the users of both
 # profiles (7 GB and 11 GB) and, one at a time, each job's output (removed once measured).
@@ -14,9 +15,13 @@ work="${BENCH_DIR:-${TMPDIR:-/tmp}/userport-bench}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/userport/target}"
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is needed (apt-get install time)" >&2; exit 2; }
 mkdir -p "$work"
-cargo build --release --quiet
+# USERPORT=PATH measures that binary instead of building the release one (a `profiling`
+# build, say: a cold release build of DataFusion takes long on a small machine).
+if [ -z "${USERPORT:-}" ]; then
+  cargo build --release --quiet
+fi
+userport="${USERPORT:-$CARGO_TARGET_DIR/release/userport}"
 rustc --edition 2024 -O benches/generate.rs -o "$work/generate"
-userport="$CARGO_TARGET_DIR/release/userport"
 results="$work/ten-million.tsv"
 : > "$results"
 
