@@ -100,6 +100,12 @@ pub struct BatchBuilder {
     extra_buf: Vec<u8>,
     raw_buf: Vec<u8>,
     key_buf: String,
+    /// The characters of an escaped key of a column's object read member by member.
+    member_key: String,
+    /// Per path: where the member its first step names is, in the user being read.
+    firsts: Vec<Option<std::ops::Range<usize>>>,
+    /// The firsts of one group's paths, in the group's order.
+    group_firsts: Vec<Option<std::ops::Range<usize>>>,
     /// The characters of this user's escaped strings, one after the other.
     decoded: String,
     skim: Skim,
@@ -137,6 +143,9 @@ impl BatchBuilder {
             extra_buf: Vec::new(),
             raw_buf: Vec::new(),
             key_buf: String::new(),
+            member_key: String::new(),
+            firsts: Vec::new(),
+            group_firsts: Vec::new(),
             decoded: String::new(),
             skim: Skim::default(),
             paths: Vec::new(),
@@ -172,6 +181,7 @@ impl BatchBuilder {
             }
         }
         self.path_columns = paths.iter().map(|_| StringBuilder::new()).collect();
+        self.firsts = vec![None; paths.len()];
         self.paths = paths;
         self
     }
@@ -208,6 +218,8 @@ impl BatchBuilder {
         self.extra_buf.clear();
         self.decoded.clear();
         let mut members = Members::new(at);
+        // The path groups whose first steps were taken while reading (bit `g` for group `g`).
+        let mut firsts_read: u64 = 0;
         while let Some(key) = members.next(bytes)? {
             let column = classify(text, &key, &mut self.key_buf)?;
             let wanted = match column {
@@ -221,7 +233,21 @@ impl BatchBuilder {
             // to compare.
             let check = wanted && column.is_some_and(|i| COLUMNS[i].1 == Kind::Json);
             let start = key.value;
-            let (end, shape) = self.skim.value(text, start, 1, check)?;
+            // An object read only for its paths is read member by member: the members the
+            // paths name are noted on the way, so their walks start there.
+            let group = match column {
+                Some(i) if !wanted && bytes[start] == b'{' => {
+                    self.groups.iter().position(|(c, ..)| *c == i)
+                }
+                _ => None,
+            };
+            let (end, shape) = match group {
+                Some(g) => {
+                    firsts_read |= 1 << g;
+                    (self.first_steps(text, g, start)?, Shape::default())
+                }
+                None => self.skim.value(text, start, 1, check)?,
+            };
             members.read(end);
             match column {
                 Some(i) => {
@@ -317,7 +343,7 @@ impl BatchBuilder {
             }
         }
         let mut reached = Vec::new();
-        for (column, numbers, steps) in &self.groups {
+        for (g, (column, numbers, steps)) in self.groups.iter().enumerate() {
             let Some(span) = spans[*column].filter(|span| bytes[span.start] != b'n') else {
                 for &n in numbers {
                     self.path_columns[n].append_null();
@@ -327,7 +353,20 @@ impl BatchBuilder {
             let value = &text[span.start..span.end];
             // Checked for repeated keys (see above) only when the column itself is wanted.
             let unique = self.mask & (1 << *column) != 0 && !span.shape.repeated;
-            crate::json::reach_all(value, steps, unique, &mut reached);
+            if firsts_read & (1 << g) != 0 {
+                self.group_firsts.clear();
+                self.group_firsts
+                    .extend(numbers.iter().map(|&n| self.firsts[n].clone()));
+                crate::json::reach_all_from(
+                    text,
+                    span.start..span.end,
+                    &self.group_firsts,
+                    steps,
+                    &mut reached,
+                );
+            } else {
+                crate::json::reach_all(value, steps, unique, &mut reached);
+            }
             for (&n, reached) in numbers.iter().zip(&reached) {
                 let out = &mut self.path_columns[n];
                 match *reached {
@@ -358,6 +397,39 @@ impl BatchBuilder {
         }
         self.rows += 1;
         Ok(())
+    }
+
+    /// Checks the object at `start` (the value of the column of path group `g`, read only
+    /// for its paths) member by member, noting where the member that each path's first step
+    /// names is (its last one, for a repeated key); where the object ends.
+    fn first_steps(&mut self, text: &str, g: usize, start: usize) -> Result<usize, DecodeError> {
+        let bytes = text.as_bytes();
+        let (_, numbers, steps) = &self.groups[g];
+        for &n in numbers {
+            self.firsts[n] = None;
+        }
+        let mut members = Members::new(start);
+        while let Some(key) = members.next(bytes)? {
+            let (end, _) = self.skim.value(text, key.value, 2, false)?;
+            members.read(end);
+            let raw = &text[key.raw.clone()];
+            let name = if key.escaped {
+                self.member_key.clear();
+                // A key whose escapes name no characters is one no path names.
+                if skim::unescape_into(raw, &mut self.member_key).is_err() {
+                    continue;
+                }
+                self.member_key.as_str()
+            } else {
+                raw
+            };
+            for (&n, steps) in numbers.iter().zip(steps) {
+                if steps.first().is_some_and(|step| step.is_key(name)) {
+                    self.firsts[n] = Some(key.value..end);
+                }
+            }
+        }
+        Ok(members.end())
     }
 
     /// The values of the paths (see [`BatchBuilder::with_paths`]) of the users taken by the
