@@ -64,40 +64,43 @@ const FLUSH_EVERY: usize = 32 << 20;
 /// every [`FLUSH_EVERY`] bytes, it syncs the file's data, so the sync before the rename
 /// waits only for the last stretch instead of the whole file (the disk works while the
 /// cores render). The thread starts at the first nudge: small files never have one.
-pub struct Flusher {
-    file: Option<File>,
-    nudge: Option<std::sync::mpsc::SyncSender<()>>,
-    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+pub struct Flusher(Flushing);
+
+/// Where a [`Flusher`] stands.
+enum Flushing {
+    /// Not nudged yet: the handle its thread will sync.
+    Idle(File),
+    /// Its thread runs: the nudges it waits for, and the thread.
+    Running {
+        nudge: std::sync::mpsc::SyncSender<()>,
+        thread: std::thread::JoinHandle<io::Result<()>>,
+    },
 }
 
 impl Flusher {
     /// A flusher for `file` (a handle of its own on the same file).
     pub fn new(file: &File) -> io::Result<Flusher> {
-        Ok(Flusher {
-            file: Some(file.try_clone()?),
-            nudge: None,
-            thread: None,
-        })
+        Ok(Flusher(Flushing::Idle(file.try_clone()?)))
     }
 
     /// Asks for a sync unless one is waiting already; never blocks.
     fn nudge(&mut self) -> io::Result<()> {
-        if let Some(file) = self.file.take() {
+        if let Flushing::Idle(file) = &self.0 {
+            // The thread gets a handle of its own; the idle one closes as the state changes.
+            let file = file.try_clone()?;
             // One nudge waiting is enough: a sync covers everything written before it.
             let (nudge, nudges) = std::sync::mpsc::sync_channel::<()>(1);
-            self.thread = Some(
-                std::thread::Builder::new()
-                    .name("userport-flush".into())
-                    .spawn(move || {
-                        for () in nudges {
-                            file.sync_data()?;
-                        }
-                        Ok(())
-                    })?,
-            );
-            self.nudge = Some(nudge);
+            let thread = std::thread::Builder::new()
+                .name("userport-flush".into())
+                .spawn(move || {
+                    for () in nudges {
+                        file.sync_data()?;
+                    }
+                    Ok(())
+                })?;
+            self.0 = Flushing::Running { nudge, thread };
         }
-        if let Some(nudge) = &self.nudge {
+        if let Flushing::Running { nudge, .. } = &self.0 {
             let _ = nudge.try_send(());
         }
         Ok(())
@@ -105,12 +108,16 @@ impl Flusher {
 
     /// Waits for the sync under way: its error, if one failed (a failed sync is reported
     /// once, so it must not be lost before the final one).
-    fn finish(mut self) -> io::Result<()> {
-        self.nudge = None;
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(io::Error::other("the flushing thread stopped")),
-            None => Ok(()),
+    fn finish(self) -> io::Result<()> {
+        match self.0 {
+            Flushing::Idle(_) => Ok(()),
+            Flushing::Running { nudge, thread } => {
+                // The thread ends once the nudges do.
+                drop(nudge);
+                thread
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("the flushing thread stopped")))
+            }
         }
     }
 }

@@ -102,10 +102,9 @@ pub struct BatchBuilder {
     key_buf: String,
     /// The characters of an escaped key of a column's object read member by member.
     member_key: String,
-    /// Per path: where the member its first step names is, in the user being read.
-    firsts: Vec<Option<std::ops::Range<usize>>>,
-    /// The firsts of one group's paths, in the group's order.
-    group_firsts: Vec<Option<std::ops::Range<usize>>>,
+    /// Per path group, per path in it: where the member its first step names is, in the
+    /// user being read.
+    firsts: Vec<Vec<Option<std::ops::Range<usize>>>>,
     /// The characters of this user's escaped strings, one after the other.
     decoded: String,
     skim: Skim,
@@ -145,7 +144,6 @@ impl BatchBuilder {
             key_buf: String::new(),
             member_key: String::new(),
             firsts: Vec::new(),
-            group_firsts: Vec::new(),
             decoded: String::new(),
             skim: Skim::default(),
             paths: Vec::new(),
@@ -181,7 +179,11 @@ impl BatchBuilder {
             }
         }
         self.path_columns = paths.iter().map(|_| StringBuilder::new()).collect();
-        self.firsts = vec![None; paths.len()];
+        self.firsts = self
+            .groups
+            .iter()
+            .map(|(_, n, _)| vec![None; n.len()])
+            .collect();
         self.paths = paths;
         self
     }
@@ -350,21 +352,13 @@ impl BatchBuilder {
                 }
                 continue;
             };
-            let value = &text[span.start..span.end];
-            // Checked for repeated keys (see above) only when the column itself is wanted.
-            let unique = self.mask & (1 << *column) != 0 && !span.shape.repeated;
             if firsts_read & (1 << g) != 0 {
-                self.group_firsts.clear();
-                self.group_firsts
-                    .extend(numbers.iter().map(|&n| self.firsts[n].clone()));
-                crate::json::reach_all_from(
-                    text,
-                    span.start..span.end,
-                    &self.group_firsts,
-                    steps,
-                    &mut reached,
-                );
+                let (root, firsts) = (span.start..span.end, &self.firsts[g]);
+                crate::json::reach_all_from(text, root, firsts, steps, &mut reached);
             } else {
+                // Checked for repeated keys (see above) only when the column itself is wanted.
+                let unique = self.mask & (1 << *column) != 0 && !span.shape.repeated;
+                let value = &text[span.start..span.end];
                 crate::json::reach_all(value, steps, unique, &mut reached);
             }
             for (&n, reached) in numbers.iter().zip(&reached) {
@@ -404,10 +398,9 @@ impl BatchBuilder {
     /// names is (its last one, for a repeated key); where the object ends.
     fn first_steps(&mut self, text: &str, g: usize, start: usize) -> Result<usize, DecodeError> {
         let bytes = text.as_bytes();
-        let (_, numbers, steps) = &self.groups[g];
-        for &n in numbers {
-            self.firsts[n] = None;
-        }
+        let steps = &self.groups[g].2;
+        let firsts = &mut self.firsts[g];
+        firsts.fill(None);
         let mut members = Members::new(start);
         while let Some(key) = members.next(bytes)? {
             let (end, _) = self.skim.value(text, key.value, 2, false)?;
@@ -423,9 +416,9 @@ impl BatchBuilder {
             } else {
                 raw
             };
-            for (&n, steps) in numbers.iter().zip(steps) {
+            for (first, steps) in firsts.iter_mut().zip(steps) {
                 if steps.first().is_some_and(|step| step.is_key(name)) {
-                    self.firsts[n] = Some(key.value..end);
+                    *first = Some(key.value..end);
                 }
             }
         }
