@@ -3,6 +3,7 @@
 //! plan's batches streamed into a sink ([`write`]) or explained ([`explain`]).
 
 pub mod explain;
+pub mod gather;
 pub mod parts;
 pub mod request;
 pub mod scan;

@@ -1,7 +1,10 @@
 //! Sorting in parts: a physical optimizer rule, registered when the session is built, that
 //! turns a sort over one scan of users into one sort per core over a scan feeding that many
 //! partitions, merged in order. The scan hands its batches to the partitions in turn, so the
-//! parts fill evenly and decoding and sorting run at once.
+//! parts fill evenly and decoding and sorting run at once. Each part is a
+//! [`GatherSortExec`] (which gives way to DataFusion's sort, spilling, when its rows do not
+//! fit), or DataFusion's top-k sort under a limit; a sort left in one part becomes a
+//! `GatherSortExec` too.
 
 use std::sync::Arc;
 
@@ -13,6 +16,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 
+use super::gather::GatherSortExec;
 use super::scan::UsersExec;
 
 /// The rule; see the module's documentation.
@@ -34,11 +38,13 @@ impl SortInParts {
 
     /// The parts for a sort of users read from `scan`: one per core when the memory limit
     /// is at least 128M (each part and their merge hold memory that does not spill) and the
-    /// inputs are files of at most twice the limit (a sort that spills is bound by the disk
-    /// and by merging its runs, and more parts make more runs); otherwise one.
+    /// inputs are files of at most four times the limit (the rows a sort holds are mostly a
+    /// fraction of the users' text: a few columns, the users a query kept; a sort that
+    /// spills is bound by the disk and by merging its runs, and more parts make more runs);
+    /// otherwise one.
     fn parts(&self, scan: &UsersExec) -> usize {
         let fits = match (self.memory_limit, scan.source().total_bytes()) {
-            (Some(limit), Some(bytes)) => limit >= 128 << 20 && bytes <= 2 * limit as u64,
+            (Some(limit), Some(bytes)) => limit >= 128 << 20 && bytes <= 4 * limit as u64,
             (None, Some(_)) => true,
             _ => false,
         };
@@ -64,14 +70,29 @@ impl PhysicalOptimizerRule for SortInParts {
             }
             let parts = self.parts(scan);
             if parts < 2 {
-                return Ok(Transformed::no(node));
+                // One part: the sort holds its rows and gathers them, unless it has a limit
+                // (DataFusion's top-k sort holds only the first rows).
+                if sort.fetch().is_some() {
+                    return Ok(Transformed::no(node));
+                }
+                let held = GatherSortExec::new(sort.expr().clone(), Arc::clone(sort.input()));
+                return Ok(Transformed::new(
+                    Arc::new(held) as Arc<dyn ExecutionPlan>,
+                    true,
+                    TreeNodeRecursion::Jump,
+                ));
             }
             let scan: Arc<dyn ExecutionPlan> = Arc::new(scan.with_partitions(parts)?);
-            let sorted = SortExec::new(sort.expr().clone(), scan)
-                .with_preserve_partitioning(true)
-                .with_fetch(sort.fetch());
-            let merged = SortPreservingMergeExec::new(sort.expr().clone(), Arc::new(sorted))
-                .with_fetch(sort.fetch());
+            let sorted: Arc<dyn ExecutionPlan> = match sort.fetch() {
+                None => Arc::new(GatherSortExec::new(sort.expr().clone(), scan)),
+                Some(fetch) => Arc::new(
+                    SortExec::new(sort.expr().clone(), scan)
+                        .with_preserve_partitioning(true)
+                        .with_fetch(Some(fetch)),
+                ),
+            };
+            let merged =
+                SortPreservingMergeExec::new(sort.expr().clone(), sorted).with_fetch(sort.fetch());
             Ok(Transformed::new(
                 Arc::new(merged) as Arc<dyn ExecutionPlan>,
                 true,

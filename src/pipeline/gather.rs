@@ -1,0 +1,555 @@
+//! A sort that moves no row until it writes it: `GatherSortExec` holds its partition's
+//! batches as they come, sorts an index of their rows by the sort keys (in Arrow's row
+//! format), and gathers each output batch from the held batches in that order. DataFusion's
+//! `SortExec` copies every column twice on the way (each batch sorted, then the sorted
+//! batches merged); here the rows are copied once, into the output, and columns that are
+//! the same array (a sort key that is also a column) are gathered once.
+//!
+//! It reserves what it holds from the session's memory pool (twice each batch, as
+//! DataFusion's sort does: the batch and room to sort it, which covers the index and the
+//! keys sorted at the end), and when the pool refuses, it gives way to DataFusion's
+//! `SortExec`, which gets the batches held so far and then the rest of the input, and
+//! spills as it needs (`--explain analyze` counts it as `gave_way`).
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::compute::interleave;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::{LexOrdering, PhysicalExpr};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, Time,
+};
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use futures::{StreamExt, TryStreamExt};
+
+/// Sorts each partition of its input on its own, as a `SortExec` that preserves
+/// partitioning would; see the module's documentation.
+#[derive(Debug)]
+pub struct GatherSortExec {
+    expr: LexOrdering,
+    input: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl GatherSortExec {
+    /// Each partition of `input` sorted by `expr`.
+    pub fn new(expr: LexOrdering, input: Arc<dyn ExecutionPlan>) -> GatherSortExec {
+        // The same properties as the sort it stands for.
+        let properties = SortExec::new(expr.clone(), Arc::clone(&input))
+            .with_preserve_partitioning(true)
+            .properties()
+            .clone();
+        GatherSortExec {
+            expr,
+            input,
+            properties,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// The sort keys.
+    pub fn expr(&self) -> &LexOrdering {
+        &self.expr
+    }
+}
+
+impl DisplayAs for GatherSortExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "GatherSortExec: expr=[{}]", self.expr)
+    }
+}
+
+impl ExecutionPlan for GatherSortExec {
+    fn name(&self) -> &str {
+        "GatherSortExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        let mut recursion = TreeNodeRecursion::Continue;
+        for sort in self.expr.iter() {
+            recursion = f(&sort.expr)?;
+            if recursion == TreeNodeRecursion::Stop {
+                break;
+            }
+        }
+        Ok(recursion)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match (children.pop(), children.is_empty()) {
+            (Some(input), true) => Ok(Arc::new(GatherSortExec::new(self.expr.clone(), input))),
+            _ => Err(DataFusionError::Internal(
+                "GatherSortExec has one child".into(),
+            )),
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let mut input = self.input.execute(partition, Arc::clone(&context))?;
+        let schema = self.input.schema();
+        let expr = self.expr.clone();
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let gave_way = MetricBuilder::new(&self.metrics).counter("gave_way", partition);
+        let reservation = MemoryConsumer::new(format!("GatherSortExec[{partition}]"))
+            .with_can_spill(true)
+            .register(context.memory_pool());
+        let batch_rows = context.session_config().batch_size();
+        let keys = Keys::new(&self.expr, &schema)?;
+        let out_schema = Arc::clone(&schema);
+        let sorted = futures::stream::once(async move {
+            let time = baseline.elapsed_compute().clone();
+            let mut held = Vec::new();
+            while let Some(batch) = input.next().await {
+                // Each batch is held sorted: the rows gathered at the end are then read in
+                // order within each batch, memory read ahead rather than at random.
+                let sorted = {
+                    let _timer = time.timer();
+                    let one = [batch?];
+                    let order = keys.order(&one)?;
+                    gather(&one, &order, &twins(&one), &out_schema)?
+                };
+                // Twice the batch, as DataFusion's sort reserves (the batch and room to
+                // sort it): when the pool refuses and the sort gives way, the batches held
+                // then are at most half the pool, which the sort that takes them over
+                // reserves again as it goes.
+                if reservation.try_grow(2 * held_size(&sorted)).is_err() {
+                    drop(reservation);
+                    return give_way(expr, held, sorted, input, context, &gave_way);
+                }
+                held.push(sorted);
+            }
+            let gather = {
+                let _timer = time.timer();
+                Gather::new(
+                    held,
+                    &keys,
+                    batch_rows,
+                    reservation,
+                    out_schema,
+                    time.clone(),
+                )?
+            };
+            let counted = futures::stream::iter(gather).inspect(move |batch| {
+                if let Ok(batch) = batch {
+                    baseline.record_output(batch.num_rows());
+                }
+            });
+            Ok(
+                Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&schema), counted))
+                    as SendableRecordBatchStream,
+            )
+        })
+        .try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            sorted,
+        )))
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+/// The memory a held batch takes: each distinct array once (a column that is another
+/// column's array again costs nothing more).
+fn held_size(batch: &RecordBatch) -> usize {
+    let columns = batch.columns();
+    columns
+        .iter()
+        .enumerate()
+        .filter(|(i, column)| !columns[..*i].iter().any(|c| same_array(c, column)))
+        .map(|(_, column)| column.get_array_memory_size())
+        .sum()
+}
+
+/// Whether two columns are the same array (or the same slice of one).
+fn same_array(a: &ArrayRef, b: &ArrayRef) -> bool {
+    Arc::ptr_eq(a, b) || a.to_data().ptr_eq(&b.to_data())
+}
+
+/// DataFusion's sort over the batches held so far, then `next`, then the rest of `input`.
+fn give_way(
+    expr: LexOrdering,
+    held: Vec<RecordBatch>,
+    next: RecordBatch,
+    input: SendableRecordBatchStream,
+    context: Arc<TaskContext>,
+    gave_way: &Count,
+) -> Result<SendableRecordBatchStream> {
+    gave_way.add(1);
+    let schema = input.schema();
+    let replayed = futures::stream::iter(held.into_iter().chain([next]).map(Ok)).chain(input);
+    let stream = Once {
+        schema: Arc::clone(&schema),
+        stream: Mutex::new(Some(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&schema),
+            replayed,
+        )))),
+    };
+    let table = StreamingTableExec::try_new(schema, vec![Arc::new(stream)], None, [], false, None)?;
+    SortExec::new(expr, Arc::new(table)).execute(0, context)
+}
+
+/// A stream handed on once, as the one partition of a `StreamingTableExec`.
+struct Once {
+    schema: SchemaRef,
+    stream: Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl fmt::Debug for Once {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("Once")
+    }
+}
+
+impl PartitionStream for Once {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let taken = self.stream.lock().ok().and_then(|mut s| s.take());
+        taken.unwrap_or_else(|| {
+            let failed = DataFusionError::Internal("a held sort's input was read twice".into());
+            Box::pin(RecordBatchStreamAdapter::new(
+                Arc::clone(&self.schema),
+                futures::stream::once(async move { Err(failed) }),
+            ))
+        })
+    }
+}
+
+/// The first sixteen bytes of a row in the row format, as a number that orders as they do
+/// (a shorter row padded with zeros, which orders it no later than any row it begins).
+fn prefix(row: &[u8]) -> u128 {
+    let mut bytes = [0u8; 16];
+    let n = row.len().min(16);
+    bytes[..n].copy_from_slice(&row[..n]);
+    u128::from_be_bytes(bytes)
+}
+
+/// The held batches and the order of their rows; yields the output batches.
+struct Gather {
+    batches: Vec<RecordBatch>,
+    /// Each row's batch and place in it, in output order.
+    order: Vec<(usize, usize)>,
+    /// Where the next output batch starts in `order`.
+    next: usize,
+    batch_rows: usize,
+    /// Per column: an earlier column holding the same array in every batch.
+    twins: Vec<Option<usize>>,
+    schema: SchemaRef,
+    /// Released when the last batch is gathered.
+    reservation: Option<MemoryReservation>,
+    /// The sort's compute time, which gathering adds to.
+    time: Time,
+}
+
+impl Gather {
+    /// Sorts the rows of `batches` by `keys` (ties in the order they came).
+    fn new(
+        batches: Vec<RecordBatch>,
+        keys: &Keys,
+        batch_rows: usize,
+        reservation: MemoryReservation,
+        schema: SchemaRef,
+        time: Time,
+    ) -> Result<Gather> {
+        let order = keys.order(&batches)?;
+        let twins = twins(&batches);
+        Ok(Gather {
+            batches,
+            order,
+            next: 0,
+            batch_rows: batch_rows.max(1),
+            twins,
+            schema,
+            reservation: Some(reservation),
+            time,
+        })
+    }
+
+    /// The output rows from `self.next`, at most `batch_rows` of them.
+    fn gather(&mut self) -> Result<RecordBatch> {
+        let _timer = self.time.timer();
+        let end = (self.next + self.batch_rows).min(self.order.len());
+        let rows = &self.order[self.next..end];
+        self.next = end;
+        gather(&self.batches, rows, &self.twins, &self.schema)
+    }
+}
+
+/// The sort keys of a plan's rows, in Arrow's row format.
+struct Keys {
+    expr: LexOrdering,
+    converter: RowConverter,
+}
+
+impl Keys {
+    /// The keys `expr` over rows of `schema`.
+    fn new(expr: &LexOrdering, schema: &SchemaRef) -> Result<Keys> {
+        let fields = expr
+            .iter()
+            .map(|sort| {
+                Ok(SortField::new_with_options(
+                    sort.expr.data_type(schema)?,
+                    sort.options,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Keys {
+            expr: expr.clone(),
+            converter: RowConverter::new(fields)?,
+        })
+    }
+
+    /// The rows of `batches` in sorted order, as (batch, row); ties in the order given.
+    fn order(&self, batches: &[RecordBatch]) -> Result<Vec<(usize, usize)>> {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut keys = self.converter.empty_rows(rows, rows * 16);
+        let mut places = Vec::with_capacity(rows);
+        for (b, batch) in batches.iter().enumerate() {
+            let columns = self
+                .expr
+                .iter()
+                .map(|sort| sort.expr.evaluate(batch)?.into_array(batch.num_rows()))
+                .collect::<Result<Vec<_>>>()?;
+            self.converter.append(&mut keys, &columns)?;
+            places.extend((0..batch.num_rows()).map(|r| (b, r)));
+        }
+        // Rows are sorted by their first sixteen bytes held beside them (a date and time
+        // fits), and compared whole only where those are equal: far fewer reads of rows
+        // scattered in memory.
+        let mut index: Vec<(u128, u32)> = (0..rows)
+            .map(|i| (prefix(keys.row(i).as_ref()), i as u32))
+            .collect();
+        index.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| keys.row(a.1 as usize).cmp(&keys.row(b.1 as usize)))
+                .then(a.1.cmp(&b.1))
+        });
+        Ok(index.iter().map(|&(_, i)| places[i as usize]).collect())
+    }
+}
+
+/// Per column of `batches`: an earlier column holding the same array in every batch.
+fn twins(batches: &[RecordBatch]) -> Vec<Option<usize>> {
+    let width = batches.first().map_or(0, RecordBatch::num_columns);
+    (0..width)
+        .map(|c| (0..c).find(|&e| batches.iter().all(|b| same_array(b.column(e), b.column(c)))))
+        .collect()
+}
+
+/// The rows `rows` (batch, row) of `batches` as one batch of `schema`; a column that is
+/// the twin of an earlier one is that column's array again.
+fn gather(
+    batches: &[RecordBatch],
+    rows: &[(usize, usize)],
+    twins: &[Option<usize>],
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(twins.len());
+    for (c, twin) in twins.iter().enumerate() {
+        if let Some(e) = twin {
+            columns.push(Arc::clone(&columns[*e]));
+            continue;
+        }
+        let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+        columns.push(interleave(&arrays, rows)?);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        columns,
+        &options,
+    )?)
+}
+
+impl Iterator for Gather {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Result<RecordBatch>> {
+        if self.next >= self.order.len() {
+            // Everything is out: the held batches go, and their memory back to the pool.
+            self.batches.clear();
+            self.reservation.take();
+            return None;
+        }
+        Some(self.gather())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::compute::SortOptions;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::physical_expr::PhysicalSortExpr;
+    use datafusion::physical_plan::collect_partitioned;
+    use datafusion::physical_plan::expressions::col;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+
+    /// Two partitions of batches of uneven sizes: a text key with nulls and many ties, a
+    /// number, a payload, and the key again as the same array (a sort key that is also a
+    /// column).
+    fn partitions() -> (SchemaRef, Vec<Vec<RecordBatch>>) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+            Field::new("payload", DataType::Utf8, false),
+            Field::new("key again", DataType::Utf8, true),
+        ]));
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut parts = vec![Vec::new(), Vec::new()];
+        let mut n = 0i64;
+        for (i, rows) in [1, 700, 0, 2048, 333, 1500, 17, 1200, 900, 1400, 5, 1600]
+            .into_iter()
+            .enumerate()
+        {
+            let keys: StringArray = (0..rows)
+                .map(|_| {
+                    let r = next();
+                    (r % 9 != 0).then(|| format!("k{}", r % 50))
+                })
+                .collect();
+            let numbers: Int64Array = (0..rows)
+                .map(|_| {
+                    // Unique, but not in input order.
+                    n += 1;
+                    (n * 7919) % 100_003
+                })
+                .collect();
+            let payload: StringArray = (0..rows).map(|r| Some(format!("row {i}.{r}"))).collect();
+            let keys: ArrayRef = Arc::new(keys);
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::clone(&keys),
+                    Arc::new(numbers),
+                    Arc::new(payload),
+                    keys,
+                ],
+            )
+            .unwrap();
+            parts[i % 2].push(batch);
+        }
+        (schema, parts)
+    }
+
+    fn ordering(schema: &SchemaRef) -> LexOrdering {
+        let key = |name: &str, descending: bool| PhysicalSortExpr {
+            expr: col(name, schema).unwrap(),
+            options: SortOptions {
+                descending,
+                nulls_first: false,
+            },
+        };
+        LexOrdering::new([key("key", true), key("n", false)]).unwrap()
+    }
+
+    async fn run(
+        plan: Arc<dyn ExecutionPlan>,
+        memory: usize,
+    ) -> (Vec<Vec<RecordBatch>>, Arc<dyn ExecutionPlan>) {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(memory, 1.0)
+            .build_arc()
+            .unwrap();
+        let mut config = SessionConfig::new().with_batch_size(1000);
+        // As the session sets it: an eighth of the pool for merging spilled runs.
+        config.options_mut().execution.sort_spill_reservation_bytes = memory / 8;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let out = collect_partitioned(Arc::clone(&plan), ctx.task_ctx())
+            .await
+            .unwrap();
+        (out, plan)
+    }
+
+    fn rows(batches: &[RecordBatch]) -> Vec<String> {
+        let mut out = Vec::new();
+        for batch in batches {
+            for r in 0..batch.num_rows() {
+                let cells: Vec<String> = batch
+                    .columns()
+                    .iter()
+                    .map(|c| datafusion::arrow::util::display::array_value_to_string(c, r).unwrap())
+                    .collect();
+                out.push(cells.join("|"));
+            }
+        }
+        out
+    }
+
+    fn gave_way(plan: &Arc<dyn ExecutionPlan>) -> usize {
+        plan.metrics()
+            .and_then(|m| m.sum_by_name("gave_way"))
+            .map_or(0, |v| v.as_usize())
+    }
+
+    /// Each partition comes out as DataFusion's sort gives it, whether the rows fit in the
+    /// pool or the sort gives way to DataFusion's (which spills) part way.
+    #[tokio::test]
+    async fn sorts_each_partition_as_datafusion_does() {
+        let (schema, parts) = partitions();
+        let input = || MemorySourceConfig::try_new_exec(&parts, Arc::clone(&schema), None).unwrap();
+        let reference = SortExec::new(ordering(&schema), input()).with_preserve_partitioning(true);
+        let (expected, _) = run(Arc::new(reference), 64 << 20).await;
+        assert_eq!(expected.len(), 2);
+        // A pool that holds most of the larger partition, but not all of it.
+        let larger: usize = parts[1].iter().map(held_size).sum();
+        for (memory, gives_way) in [(64 << 20, false), (larger * 3 / 4, true)] {
+            let plan = GatherSortExec::new(ordering(&schema), input());
+            let (got, plan) = run(Arc::new(plan), memory).await;
+            assert_eq!(gave_way(&plan) > 0, gives_way, "{memory} bytes");
+            for (got, expected) in got.iter().zip(&expected) {
+                assert!(rows(got) == rows(expected), "{memory} bytes: rows differ");
+                assert!(got.iter().all(|b| b.num_rows() <= 1000));
+                if !gives_way {
+                    // The key and its twin stay one array.
+                    assert!(got.iter().all(|b| Arc::ptr_eq(b.column(0), b.column(3))));
+                }
+            }
+            let total: usize = got.iter().flatten().map(RecordBatch::num_rows).sum();
+            assert_eq!(total, 9704);
+        }
+    }
+}
