@@ -1,9 +1,10 @@
-//! A sort that moves no row until it writes it: `GatherSortExec` holds its partition's
-//! batches as they come, sorts an index of their rows by the sort keys (in Arrow's row
-//! format), and gathers each output batch from the held batches in that order. DataFusion's
-//! `SortExec` copies every column twice on the way (each batch sorted, then the sorted
-//! batches merged); here the rows are copied once, into the output, and columns that are
-//! the same array (a sort key that is also a column) are gathered once.
+//! A sort that moves each row twice at most: `GatherSortExec` holds its partition's
+//! batches as they come, each sorted on arrival (a local gather, within the batch), merges
+//! them at the end (a heap of the batches by their next rows' keys, converted to Arrow's row
+//! format a window of rows at a time) and gathers each output batch from the held batches
+//! in that order. DataFusion's `SortExec` holds each batch twice at the end (as it came and
+//! sorted) before it merges them; here a batch is sorted as it arrives and dropped, and
+//! columns that are the same array (a sort key that is also a column) stay one array.
 //!
 //! It reserves what it holds from the session's memory pool (twice each batch, as
 //! DataFusion's sort does: the batch and room to sort it, which covers the index and the
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::compute::interleave;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::arrow::row::{Row, RowConverter, Rows, SortField};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
@@ -151,7 +152,7 @@ impl ExecutionPlan for GatherSortExec {
                 let _timer = time.timer();
                 Gather::new(
                     held,
-                    &keys,
+                    keys,
                     batch_rows,
                     reservation,
                     out_schema,
@@ -258,39 +259,38 @@ fn prefix(row: &[u8]) -> u128 {
     u128::from_be_bytes(bytes)
 }
 
-/// The held batches and the order of their rows; yields the output batches.
+/// The held batches, each sorted, merged; yields the output batches.
 struct Gather {
     batches: Vec<RecordBatch>,
-    /// Each row's batch and place in it, in output order.
-    order: Vec<(usize, usize)>,
-    /// Where the next output batch starts in `order`.
-    next: usize,
+    merge: Merge,
+    /// The rows of the next output batch, as (batch, row).
+    rows: Vec<(usize, usize)>,
     batch_rows: usize,
     /// Per column: an earlier column holding the same array in every batch.
     twins: Vec<Option<usize>>,
     schema: SchemaRef,
     /// Released when the last batch is gathered.
     reservation: Option<MemoryReservation>,
-    /// The sort's compute time, which gathering adds to.
+    /// The sort's compute time, which merging and gathering add to.
     time: Time,
 }
 
 impl Gather {
-    /// Sorts the rows of `batches` by `keys` (ties in the order they came).
+    /// The rows of `batches` (each sorted by `keys`) in order, ties in the order they came.
     fn new(
         batches: Vec<RecordBatch>,
-        keys: &Keys,
+        keys: Keys,
         batch_rows: usize,
         reservation: MemoryReservation,
         schema: SchemaRef,
         time: Time,
     ) -> Result<Gather> {
-        let order = keys.order(&batches)?;
+        let merge = Merge::new(&batches, keys)?;
         let twins = twins(&batches);
         Ok(Gather {
             batches,
-            order,
-            next: 0,
+            merge,
+            rows: Vec::with_capacity(batch_rows.max(1)),
             batch_rows: batch_rows.max(1),
             twins,
             schema,
@@ -299,13 +299,149 @@ impl Gather {
         })
     }
 
-    /// The output rows from `self.next`, at most `batch_rows` of them.
-    fn gather(&mut self) -> Result<RecordBatch> {
+    /// The next output batch, `None` after the last.
+    fn gather(&mut self) -> Result<Option<RecordBatch>> {
         let _timer = self.time.timer();
-        let end = (self.next + self.batch_rows).min(self.order.len());
-        let rows = &self.order[self.next..end];
-        self.next = end;
-        gather(&self.batches, rows, &self.twins, &self.schema)
+        self.rows.clear();
+        self.merge.take(self.batch_rows, &mut self.rows)?;
+        if self.rows.is_empty() {
+            return Ok(None);
+        }
+        gather(&self.batches, &self.rows, &self.twins, &self.schema).map(Some)
+    }
+}
+
+/// Rows of a run's keys converted at a time: the merge holds this many rows' keys per run,
+/// not every row's.
+const WINDOW: usize = 256;
+
+/// One sorted batch in the merge: its sort keys, and those of a window of rows from the
+/// next one on in the row format.
+struct Run {
+    /// The batch's place among the held batches.
+    batch: usize,
+    /// The batch's sort keys, evaluated once.
+    keys: Vec<ArrayRef>,
+    len: usize,
+    /// The keys of the rows from `start` on.
+    window: Rows,
+    start: usize,
+    /// The next row to give.
+    next: usize,
+}
+
+impl Run {
+    /// The next row's keys.
+    fn head(&self) -> Row<'_> {
+        self.window.row(self.next - self.start)
+    }
+
+    /// Converts the keys of the rows from `next` on.
+    fn fill(&mut self, converter: &RowConverter) -> Result<()> {
+        let n = WINDOW.min(self.len - self.next);
+        let columns: Vec<ArrayRef> = self.keys.iter().map(|k| k.slice(self.next, n)).collect();
+        self.window.clear();
+        converter.append(&mut self.window, &columns)?;
+        self.start = self.next;
+        Ok(())
+    }
+
+    /// Moves past the next row; `false` when there is none left.
+    fn advance(&mut self, converter: &RowConverter) -> Result<bool> {
+        self.next += 1;
+        if self.next == self.len {
+            return Ok(false);
+        }
+        if self.next - self.start == self.window.num_rows() {
+            self.fill(converter)?;
+        }
+        Ok(true)
+    }
+}
+
+/// A merge of sorted runs: a binary heap of the runs by their next rows' keys (ties go to
+/// the run that came first, so that rows of equal keys keep the order they came in).
+struct Merge {
+    keys: Keys,
+    runs: Vec<Run>,
+    /// Runs with rows left, as a heap: the first one holds the least next row.
+    heap: Vec<usize>,
+}
+
+impl Merge {
+    fn new(batches: &[RecordBatch], keys: Keys) -> Result<Merge> {
+        let mut runs = Vec::with_capacity(batches.len());
+        for (b, batch) in batches.iter().enumerate() {
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let mut run = Run {
+                batch: b,
+                keys: keys.columns(batch)?,
+                len: batch.num_rows(),
+                window: keys.converter.empty_rows(WINDOW, WINDOW * 32),
+                start: 0,
+                next: 0,
+            };
+            run.fill(&keys.converter)?;
+            runs.push(run);
+        }
+        let heap = (0..runs.len()).collect();
+        let mut merge = Merge { keys, runs, heap };
+        for i in (0..merge.heap.len() / 2).rev() {
+            merge.sift_down(i);
+        }
+        Ok(merge)
+    }
+
+    /// Whether run `a`'s next row goes before run `b`'s.
+    fn before(&self, a: usize, b: usize) -> bool {
+        match self.runs[a].head().cmp(&self.runs[b].head()) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => a < b,
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let len = self.heap.len();
+        loop {
+            let left = 2 * i + 1;
+            if left >= len {
+                return;
+            }
+            let right = left + 1;
+            let least = if right < len && self.before(self.heap[right], self.heap[left]) {
+                right
+            } else {
+                left
+            };
+            if !self.before(self.heap[least], self.heap[i]) {
+                return;
+            }
+            self.heap.swap(i, least);
+            i = least;
+        }
+    }
+
+    /// Appends the next (up to) `n` rows to `out`, as (batch, row).
+    fn take(&mut self, n: usize, out: &mut Vec<(usize, usize)>) -> Result<()> {
+        while out.len() < n {
+            let Some(&top) = self.heap.first() else {
+                return Ok(());
+            };
+            let run = &mut self.runs[top];
+            out.push((run.batch, run.next));
+            if !run.advance(&self.keys.converter)? {
+                let last = self.heap.pop().unwrap_or(top);
+                if self.heap.is_empty() {
+                    return Ok(());
+                }
+                self.heap[0] = last;
+            }
+            self.sift_down(0);
+        }
+        Ok(())
     }
 }
 
@@ -333,18 +469,21 @@ impl Keys {
         })
     }
 
+    /// The sort keys of `batch`.
+    fn columns(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        self.expr
+            .iter()
+            .map(|sort| sort.expr.evaluate(batch)?.into_array(batch.num_rows()))
+            .collect()
+    }
+
     /// The rows of `batches` in sorted order, as (batch, row); ties in the order given.
     fn order(&self, batches: &[RecordBatch]) -> Result<Vec<(usize, usize)>> {
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let mut keys = self.converter.empty_rows(rows, rows * 16);
         let mut places = Vec::with_capacity(rows);
         for (b, batch) in batches.iter().enumerate() {
-            let columns = self
-                .expr
-                .iter()
-                .map(|sort| sort.expr.evaluate(batch)?.into_array(batch.num_rows()))
-                .collect::<Result<Vec<_>>>()?;
-            self.converter.append(&mut keys, &columns)?;
+            self.converter.append(&mut keys, &self.columns(batch)?)?;
             places.extend((0..batch.num_rows()).map(|r| (b, r)));
         }
         // Rows are sorted by their first sixteen bytes held beside them (a date and time
@@ -399,13 +538,13 @@ impl Iterator for Gather {
     type Item = Result<RecordBatch>;
 
     fn next(&mut self) -> Option<Result<RecordBatch>> {
-        if self.next >= self.order.len() {
+        let gathered = self.gather().transpose();
+        if gathered.is_none() {
             // Everything is out: the held batches go, and their memory back to the pool.
             self.batches.clear();
             self.reservation.take();
-            return None;
         }
-        Some(self.gather())
+        gathered
     }
 }
 
