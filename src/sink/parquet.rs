@@ -27,7 +27,7 @@ const ROW_GROUP_BYTES: usize = 64 << 20;
 /// being filled) past which the row group is closed and written out: the writer holds a row
 /// group until it closes, so this bounds its memory on wide users, where the row counts
 /// alone would let it hold tens of megabytes.
-const ROW_GROUP_MEMORY: usize = 8 << 20;
+const ROW_GROUP_MEMORY: usize = 4 << 20;
 
 /// Bytes of values in one data page, and most bytes of a column's dictionary (past which
 /// the column falls back to plain values). Small pages and dictionaries keep each of the
