@@ -130,8 +130,8 @@ impl ExecutionPlan for GatherSortExec {
             let time = baseline.elapsed_compute().clone();
             let mut held = Vec::new();
             while let Some(batch) = input.next().await {
-                // Each batch is held sorted: the rows gathered at the end are then read in
-                // order within each batch, memory read ahead rather than at random.
+                // Each batch is held sorted, a run for the merge at the end (whose gathers
+                // then read each batch in order, not at random).
                 let sorted = {
                     let _timer = time.timer();
                     let one = [batch?];
@@ -689,6 +689,40 @@ mod tests {
             }
             let total: usize = got.iter().flatten().map(RecordBatch::num_rows).sum();
             assert_eq!(total, 9704);
+        }
+    }
+
+    /// Rows of equal keys come out in the order they came in (within a batch and across
+    /// batches), the text key descending, nulls last.
+    #[tokio::test]
+    async fn ties_keep_the_order_they_came_in() {
+        let (schema, parts) = partitions();
+        let input = MemorySourceConfig::try_new_exec(&parts, Arc::clone(&schema), None).unwrap();
+        let by_key = LexOrdering::new([ordering(&schema).first().clone()]).unwrap();
+        let (got, _) = run(Arc::new(GatherSortExec::new(by_key, input)), 64 << 20).await;
+        for (part, got) in parts.iter().zip(&got) {
+            let came = rows(part);
+            let went = rows(got);
+            assert_eq!(went.len(), came.len());
+            let key = |row: &String| row.split('|').next().unwrap_or_default().to_string();
+            // Keys descending, empty (null) last.
+            let keys: Vec<String> = went.iter().map(key).collect();
+            let mut expected_keys = keys.clone();
+            expected_keys.sort_by(|a, b| match (a.is_empty(), b.is_empty()) {
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                _ => b.cmp(a),
+            });
+            assert_eq!(keys, expected_keys);
+            // Within each key, the rows as they came.
+            let mut seen = std::collections::HashSet::new();
+            for k in &keys {
+                if seen.insert(k.clone()) {
+                    let came_k: Vec<&String> = came.iter().filter(|r| &key(r) == k).collect();
+                    let went_k: Vec<&String> = went.iter().filter(|r| &key(r) == k).collect();
+                    assert_eq!(came_k, went_k, "key {k}");
+                }
+            }
         }
     }
 }
