@@ -58,11 +58,6 @@ impl GatherSortExec {
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
-
-    /// The sort keys.
-    pub fn expr(&self) -> &LexOrdering {
-        &self.expr
-    }
 }
 
 impl DisplayAs for GatherSortExec {
@@ -134,9 +129,7 @@ impl ExecutionPlan for GatherSortExec {
                 // then read each batch in order, not at random).
                 let sorted = {
                     let _timer = time.timer();
-                    let one = [batch?];
-                    let order = keys.order(&one)?;
-                    gather(&one, &order, &twins(&one), &out_schema)?
+                    keys.sort(batch?, &out_schema)?
                 };
                 // Twice the batch, as DataFusion's sort reserves (the batch and room to
                 // sort it): when the pool refuses and the sort gives way, the batches held
@@ -184,11 +177,11 @@ impl ExecutionPlan for GatherSortExec {
 /// The memory a held batch takes: each distinct array once (a column that is another
 /// column's array again costs nothing more).
 fn held_size(batch: &RecordBatch) -> usize {
-    let columns = batch.columns();
-    columns
+    let one = std::slice::from_ref(batch);
+    twins(one)
         .iter()
-        .enumerate()
-        .filter(|(i, column)| !columns[..*i].iter().any(|c| same_array(c, column)))
+        .zip(batch.columns())
+        .filter(|(twin, _)| twin.is_none())
         .map(|(_, column)| column.get_array_memory_size())
         .sum()
 }
@@ -477,18 +470,16 @@ impl Keys {
             .collect()
     }
 
-    /// The rows of `batches` in sorted order, as (batch, row); ties in the order given.
-    fn order(&self, batches: &[RecordBatch]) -> Result<Vec<(usize, usize)>> {
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    /// `batch` sorted (ties in the order they came); a column that is another's array
+    /// again stays so.
+    fn sort(&self, batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+        let rows = batch.num_rows();
         let mut keys = self.converter.empty_rows(rows, rows * 16);
-        let mut places = Vec::with_capacity(rows);
-        for (b, batch) in batches.iter().enumerate() {
-            self.converter.append(&mut keys, &self.columns(batch)?)?;
-            places.extend((0..batch.num_rows()).map(|r| (b, r)));
-        }
-        // Rows are sorted by their first sixteen bytes held beside them (a date and time
-        // fits), and compared whole only where those are equal: far fewer reads of rows
-        // scattered in memory.
+        self.converter.append(&mut keys, &self.columns(&batch)?)?;
+        // Rows are sorted by their first sixteen bytes held beside them, and compared whole
+        // only where those are equal: fewer reads of rows scattered in memory. (Sixteen
+        // bytes of the row format hold about fourteen characters of a text key: the date
+        // and hour of a timestamp.)
         let mut index: Vec<(u128, u32)> = (0..rows)
             .map(|i| (prefix(keys.row(i).as_ref()), i as u32))
             .collect();
@@ -497,7 +488,9 @@ impl Keys {
                 .then_with(|| keys.row(a.1 as usize).cmp(&keys.row(b.1 as usize)))
                 .then(a.1.cmp(&b.1))
         });
-        Ok(index.iter().map(|&(_, i)| places[i as usize]).collect())
+        let order: Vec<(usize, usize)> = index.iter().map(|&(_, i)| (0, i as usize)).collect();
+        let one = [batch];
+        gather(&one, &order, &twins(&one), schema)
     }
 }
 

@@ -69,28 +69,27 @@ impl PhysicalOptimizerRule for SortInParts {
                 return Ok(Transformed::no(node));
             }
             let parts = self.parts(scan);
-            if parts < 2 {
-                // One part: the sort holds its rows and gathers them, unless it has a limit
-                // (DataFusion's top-k sort holds only the first rows).
-                if sort.fetch().is_some() {
-                    return Ok(Transformed::no(node));
-                }
-                let held = GatherSortExec::new(sort.expr().clone(), Arc::clone(sort.input()));
-                return Ok(Transformed::new(
-                    Arc::new(held) as Arc<dyn ExecutionPlan>,
-                    true,
-                    TreeNodeRecursion::Jump,
-                ));
+            // A sort with a limit keeps DataFusion's top-k sort (it holds only the first
+            // rows): left as it is in one part.
+            if parts < 2 && sort.fetch().is_some() {
+                return Ok(Transformed::no(node));
             }
-            let scan: Arc<dyn ExecutionPlan> = Arc::new(scan.with_partitions(parts)?);
+            let input: Arc<dyn ExecutionPlan> = if parts < 2 {
+                Arc::clone(sort.input())
+            } else {
+                Arc::new(scan.with_partitions(parts)?)
+            };
             let sorted: Arc<dyn ExecutionPlan> = match sort.fetch() {
-                None => Arc::new(GatherSortExec::new(sort.expr().clone(), scan)),
+                None => Arc::new(GatherSortExec::new(sort.expr().clone(), input)),
                 Some(fetch) => Arc::new(
-                    SortExec::new(sort.expr().clone(), scan)
+                    SortExec::new(sort.expr().clone(), input)
                         .with_preserve_partitioning(true)
                         .with_fetch(Some(fetch)),
                 ),
             };
+            if parts < 2 {
+                return Ok(Transformed::new(sorted, true, TreeNodeRecursion::Jump));
+            }
             let merged =
                 SortPreservingMergeExec::new(sort.expr().clone(), sorted).with_fetch(sort.fetch());
             Ok(Transformed::new(
