@@ -756,12 +756,7 @@ impl<'a> Raw<'a> {
     /// The members of an object by key, as a map reads them: sorted by key, a repeated key
     /// once with its last value; `None` for another type.
     pub fn map(self) -> Option<Vec<(std::borrow::Cow<'a, str>, Raw<'a>)>> {
-        let mut members = self.members()?;
-        members.reverse();
-        // Stable: of a repeated key, the last written comes first and is kept.
-        members.sort_by(|a, b| a.0.cmp(&b.0));
-        members.dedup_by(|later, kept| later.0 == kept.0);
-        Some(members)
+        Some(as_map(self.members()?))
     }
 
     /// The member `key` of an object (its last value when repeated).
@@ -786,6 +781,8 @@ impl<'a> Raw<'a> {
         let text = self.0;
         let b = text.as_bytes();
         let mut i = 0;
+        // The characters of the escaped keys, one at a time.
+        let mut scratch = String::new();
         while let Some(at) = memchr::memchr(b'"', &b[i.min(b.len())..]) {
             let start = i + at;
             let Some(end) = string_end(b, start) else {
@@ -793,14 +790,35 @@ impl<'a> Raw<'a> {
             };
             i = skim::space(b, end);
             if b.get(i) == Some(&b':') {
-                match text.get(start..end).and_then(decoded) {
-                    Some(key) if !key.contains(chars) => {}
-                    _ => return true,
+                let inner = &text[start + 1..end - 1];
+                let key = if inner.contains('\\') {
+                    scratch.clear();
+                    if skim::unescape_into(inner, &mut scratch).is_err() {
+                        return true;
+                    }
+                    scratch.as_str()
+                } else {
+                    inner
+                };
+                if key.contains(chars) {
+                    return true;
                 }
             }
         }
         false
     }
+}
+
+/// An object's `members` in their written order (see [`Raw::members`]) as a map reads them:
+/// sorted by key, a repeated key once with its last value.
+pub fn as_map<'k, 'a>(
+    mut members: Vec<(std::borrow::Cow<'k, str>, Raw<'a>)>,
+) -> Vec<(std::borrow::Cow<'k, str>, Raw<'a>)> {
+    members.reverse();
+    // Stable: of a repeated key, the last written comes first and is kept.
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    members.dedup_by(|later, kept| later.0 == kept.0);
+    members
 }
 
 /// The value of `key` among an object's `members` (see [`Raw::members`]): its last, when
@@ -881,6 +899,25 @@ pub fn shaped_members(text: &str, check: bool) -> Result<Option<ShapedMembers<'_
     if b.get(start) != Some(&b'{') {
         return skim::whole(text, false).map(|_| None);
     }
+    let (found, end) = shaped_members_at(text, start, check)?;
+    let after = skim::space(b, end);
+    if after != b.len() {
+        return Err(skim::Fault {
+            offset: after,
+            what: "trailing characters",
+        });
+    }
+    Ok(Some(found))
+}
+
+/// [`shaped_members`] of the object whose opening brace is at `start` of `text`, with
+/// where it ends (one past its closing brace); what follows it is not looked at.
+pub fn shaped_members_at(
+    text: &str,
+    start: usize,
+    check: bool,
+) -> Result<(ShapedMembers<'_>, usize), skim::Fault> {
+    let b = text.as_bytes();
     let mut scan = skim::Skim::default();
     let mut members = skim::Members::new(start);
     let (mut out, mut shapes) = (Vec::with_capacity(16), Vec::with_capacity(16));
@@ -901,14 +938,7 @@ pub fn shaped_members(text: &str, check: bool) -> Result<Option<ShapedMembers<'_
         shapes.push(shape);
         members.read(end);
     }
-    let after = skim::space(b, members.end());
-    if after != b.len() {
-        return Err(skim::Fault {
-            offset: after,
-            what: "trailing characters",
-        });
-    }
-    Ok(Some((out, shapes)))
+    Ok(((out, shapes), members.end()))
 }
 
 /// The characters of a string given as its quoted text: borrowed without an escape,

@@ -225,16 +225,20 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
     let mut verified_added = false;
     let mut dropped: Vec<Cow<'static, str>> = Vec::new();
     let mut without_password = None;
+    // Each member written: its key and where its value stands in `out`, for the rules.
+    let mut written: Vec<(&str, std::ops::Range<usize>)> = Vec::with_capacity(members.len() + 1);
     // `value` is written clean already.
-    let mut put = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
+    let mut put = writer(|out: &mut Vec<u8>, key, value: &[u8]| {
         if !first {
             out.push(b',');
         }
         first = false;
         write_json_string(key, out);
         out.push(b':');
+        let start = out.len();
         out.extend_from_slice(value);
-    };
+        written.push((key, start..out.len()));
+    });
     let (mut email, mut written_id, mut username) = (None, None, None);
     for (i, (key, member)) in members.iter().enumerate() {
         if members[i + 1..].iter().any(|(k, _)| k == key) {
@@ -339,12 +343,17 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
     }
     out.push(b'}');
 
-    // Made of the user's own (valid) values: the rules read the row where it is.
-    let Ok(row) = std::str::from_utf8(&out) else {
+    // Made of the user's own (valid) values: the rules read the row where it is, member by
+    // member as it was written.
+    let Ok(row) = simdutf8::basic::from_utf8(&out) else {
         return refused(Code::InvalidJson, "", "not valid UTF-8".into());
     };
-    problems.extend(rules::check(
-        row,
+    let row_members = written
+        .into_iter()
+        .map(|(key, range)| (Cow::Borrowed(key), Raw(&row[range])))
+        .collect();
+    problems.extend(rules::check_members(
+        row_members,
         Options {
             upsert: conversion.upsert,
         },
@@ -368,6 +377,11 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
         without_password,
         hash_found,
     })
+}
+
+/// `put`, with the lifetime of the keys it is given named (they outlive the call).
+fn writer<'k, F: FnMut(&mut Vec<u8>, &'k str, &[u8])>(put: F) -> F {
+    put
 }
 
 /// The name a left-out top-level field is counted under: `key`, or `key (null)` for a null

@@ -9,6 +9,8 @@
 //! are the ones Auth0's import jobs report where it has one (`INVALID_TYPE`,
 //! `INVALID_FORMAT`, `DUPLICATED_USER`, …), and userport's own otherwise.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::json::Raw;
@@ -210,7 +212,19 @@ const FACTORS: &[&str] = &["totp", "phone", "email"];
 /// keys.
 pub fn check(user: &str, options: Options) -> Vec<Problem> {
     let mut check = Checker::default();
-    check.user(Raw(user), options);
+    match Raw(user).map() {
+        Some(map) => check.user(&map, options),
+        None => check.wrong_type_named(&ROOT, "object", Raw(user).type_name()),
+    }
+    check.problems
+}
+
+/// [`check`] of a user whose members were found already (each key's characters and its
+/// value's text, as [`Raw::members`] gives them): the rules read each value where it is,
+/// without splitting the object again.
+pub fn check_members(members: Vec<(Cow<'_, str>, Raw<'_>)>, options: Options) -> Vec<Problem> {
+    let mut check = Checker::default();
+    check.user(&crate::json::as_map(members), options);
     check.problems
 }
 
@@ -454,11 +468,9 @@ impl Checker {
         }
     }
 
-    fn user(&mut self, user: Raw<'_>, options: Options) {
-        // Members as a map reads them: by key, a repeated key once, with its last value.
-        let Some(map) = user.map() else {
-            return self.wrong_type_named(&ROOT, "object", user.type_name());
-        };
+    /// The rules of a user whose members are `map`, as a map reads them: by key, a
+    /// repeated key once, with its last value ([`crate::json::as_map`]).
+    fn user(&mut self, map: &[(Cow<'_, str>, Raw<'_>)], options: Options) {
         let has = |key: &str| map.iter().any(|(k, _)| k == key);
         if !has("email") {
             self.push(
@@ -468,7 +480,7 @@ impl Checker {
                 "email is required",
             );
         }
-        for (key, value) in &map {
+        for (key, value) in map {
             let (key, value) = (key.as_ref(), *value);
             let at = ROOT.key(key);
             match key {

@@ -5,7 +5,7 @@
 use super::rules::{self, Code, Options, Origin, Problem};
 use super::seen::{Key, Seen};
 use crate::json::Raw;
-use jiter::{Jiter, JiterError, Peek};
+use crate::json::skim;
 
 /// The largest import file Auth0 accepts, in bytes (larger ones get a 413).
 pub const MAX_FILE_BYTES: usize = 512_000;
@@ -115,11 +115,22 @@ impl Validator {
         // (and as import sends the file).
         let whole = bytes;
         let bytes = crate::source::input::without_bom(bytes);
-        let mut jiter = Jiter::new(bytes);
-        let mut lines = Lines::new(bytes);
-        match jiter.peek() {
-            Ok(Peek::Array) => {}
-            Ok(_) => {
+        // JSON is UTF-8 throughout: a file that is not is broken where it stops being.
+        let text = match simdutf8::compat::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                self.broken(name, bytes, e.valid_up_to(), "invalid UTF-8");
+                return self.summary(name, whole, 0, before);
+            }
+        };
+        let b = text.as_bytes();
+        let mut lines = Lines::new(b);
+        // The array is walked user by user; each user is checked and split into its
+        // members in one pass of the scanner.
+        let mut i = skim::space(b, 0);
+        match b.get(i) {
+            Some(b'[') => {}
+            Some(b'{' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
                 self.whole_file(
                     name,
                     Code::InvalidType,
@@ -129,34 +140,65 @@ impl Validator {
                 );
                 return self.summary(name, whole, 0, before);
             }
-            Err(e) => {
-                self.broken(name, bytes, &e);
+            Some(_) => {
+                self.broken(name, b, i, "expected value");
+                return self.summary(name, whole, 0, before);
+            }
+            None => {
+                self.broken(name, b, i, "EOF while parsing a value");
                 return self.summary(name, whole, 0, before);
             }
         }
-        let mut next = jiter.known_array();
-        loop {
-            let peek = match next {
-                Ok(Some(peek)) => peek,
-                Ok(None) => break,
-                Err(e) => {
-                    self.broken(name, bytes, &e);
-                    return self.summary(name, whole, users, before);
+        i = skim::space(b, i + 1);
+        let mut scan = skim::Skim::default();
+        let walked = if b.get(i) == Some(&b']') {
+            Ok(i + 1)
+        } else {
+            loop {
+                let line = lines.line_at(i);
+                let user = if b.get(i) == Some(&b'{') {
+                    crate::json::shaped_members_at(text, i, false)
+                        .map(|((members, _), end)| (Some(members), end))
+                } else {
+                    scan.value(text, i, 1, false).map(|(end, _)| (None, end))
+                };
+                let (members, end) = match user {
+                    Ok(user) => user,
+                    Err(f) => break Err(f),
+                };
+                self.user(name, file_no, users, line, &text[i..end], members);
+                users += 1;
+                let after = skim::space(b, end);
+                match b.get(after) {
+                    Some(b',') => {
+                        i = skim::space(b, after + 1);
+                        if b.get(i) == Some(&b']') {
+                            break Err(skim::Fault {
+                                offset: i,
+                                what: "trailing comma",
+                            });
+                        }
+                    }
+                    Some(b']') => break Ok(after + 1),
+                    Some(_) => {
+                        break Err(skim::Fault {
+                            offset: after,
+                            what: "expected `,` or `]`",
+                        });
+                    }
+                    None => {
+                        break Err(skim::Fault {
+                            offset: b.len(),
+                            what: "EOF while parsing a list",
+                        });
+                    }
                 }
-            };
-            let start = jiter.current_index();
-            if let Err(e) = jiter.known_skip(peek) {
-                self.broken(name, bytes, &e);
-                return self.summary(name, whole, users, before);
             }
-            let line = lines.line_at(start);
-            let text = &bytes[start..jiter.current_index()];
-            self.user(name, file_no, users, line, text);
-            users += 1;
-            next = jiter.array_step();
-        }
-        if let Err(e) = jiter.finish() {
-            self.broken(name, bytes, &e);
+        };
+        match walked.map(|end| skim::space(b, end)) {
+            Ok(after) if after == b.len() => {}
+            Ok(after) => self.broken(name, b, after, "trailing characters"),
+            Err(f) => self.broken(name, b, f.offset, f.what),
         }
         self.summary(name, whole, users, before)
     }
@@ -210,9 +252,9 @@ impl Validator {
 
     /// JSON that breaks: where, and what. A comma before `]` or `}` is named as such, at
     /// the comma.
-    fn broken(&mut self, name: &str, bytes: &[u8], e: &JiterError) {
-        let mut at = e.index.min(bytes.len());
-        let mut message = e.error_type.to_string();
+    fn broken(&mut self, name: &str, bytes: &[u8], index: usize, what: &str) {
+        let mut at = index.min(bytes.len());
+        let mut message = what.to_string();
         if matches!(bytes.get(at), Some(b']' | b'}')) {
             let before = bytes[..at].trim_ascii_end();
             if before.last() == Some(&b',') {
@@ -237,13 +279,23 @@ impl Validator {
                 origin: Origin::Schema,
                 message: format!(
                     "not valid JSON: {}",
-                    crate::json::explain(bytes, e.index, &message)
+                    crate::json::explain(bytes, index, &message)
                 ),
             },
         });
     }
 
-    fn user(&mut self, name: &str, file_no: u64, index: usize, line: u64, text: &[u8]) {
+    /// Checks the user `text` (valid JSON, checked by the walk of its file), the `index`th
+    /// of its file, at `line`; `members` when it is an object.
+    fn user(
+        &mut self,
+        name: &str,
+        file_no: u64,
+        index: usize,
+        line: u64,
+        text: &str,
+        members: Option<Vec<(std::borrow::Cow<'_, str>, Raw<'_>)>>,
+    ) {
         let push = |findings: &mut Vec<Finding>, email: Option<&str>, problem: Problem| {
             findings.push(Finding {
                 file: name.to_string(),
@@ -254,32 +306,17 @@ impl Validator {
                 problem,
             })
         };
-        // Checked whole as JSON (escapes, characters) without building it; the rules then
-        // read the text where it is.
-        // Its members are found in the same pass.
-        let checked = std::str::from_utf8(text)
-            .map_err(|e| e.to_string())
-            .and_then(|text| match crate::json::shaped_members(text, false) {
-                Ok(members) => Ok((text, members.map(|(m, _)| m).unwrap_or_default())),
-                Err(f) => Err(format!("{f} at byte {}", f.offset + 1)),
-            });
-        let (text, members) = match checked {
-            Ok((text, members)) => (Raw(text), members),
-            Err(e) => {
-                let problem = Problem {
-                    pointer: String::new(),
-                    code: Code::InvalidJson,
-                    origin: Origin::Schema,
-                    message: format!("not valid JSON: {e}"),
-                };
-                return push(&mut self.findings, None, problem);
-            }
-        };
+        let members = members.unwrap_or_default();
         // A repeated key is read as JSON.parse reads it: its last value.
         let string = |key: &str| crate::json::last(&members, key).and_then(Raw::string);
         let email = string("email");
         if self.rules {
-            for problem in rules::check(text.0, self.options) {
+            let problems = match text.starts_with('{') {
+                true => rules::check_members(members.clone(), self.options),
+                // Named as a value of the wrong type.
+                false => rules::check(text, self.options),
+            };
+            for problem in problems {
                 push(&mut self.findings, email.as_deref(), problem);
             }
         }
@@ -374,6 +411,41 @@ mod tests {
                 (Some(1), 3, "/x".to_string(), "OBJECT_ADDITIONAL_PROPERTIES"),
                 (Some(1), 3, "/email".to_string(), "DUPLICATED_USER"),
             ]
+        );
+    }
+
+    #[test]
+    fn each_user_is_read_once_and_what_is_not_json_stops_the_file_where_it_breaks() {
+        // A user that is not an object is named by its index; the users around it are
+        // checked (a duplicate across them found).
+        assert_eq!(
+            findings("[{\"email\": \"a@b.co\"},\n 7,\n{\"email\": \"A@b.co\"}]"),
+            [
+                (Some(1), 2, String::new(), "INVALID_TYPE"),
+                (Some(2), 3, "/email".to_string(), "DUPLICATED_USER"),
+            ]
+        );
+        // Bytes that are not UTF-8: the file is broken at their line.
+        let mut v = Validator::new(Options::default());
+        v.file(
+            "f.json",
+            b"[{\"email\": \"a@b.co\"},\n{\"email\": \"b\xff@b.co\"}]",
+        );
+        let f = &v.findings[0];
+        assert_eq!((f.index, f.line, f.column), (None, 2, Some(13)));
+        assert!(
+            f.problem.message.contains("invalid UTF-8"),
+            "{}",
+            f.problem.message
+        );
+        // A bad escape inside a user, and text after the array.
+        assert_eq!(
+            findings("[{\"email\": \"a@b.co\"},\n{\"email\": \"\\q\"}]"),
+            [(None, 2, String::new(), "INVALID_JSON")]
+        );
+        assert_eq!(
+            findings("[]\n[]"),
+            [(None, 2, String::new(), "INVALID_JSON")]
         );
     }
 
