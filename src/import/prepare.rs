@@ -3,9 +3,9 @@
 //! Each user is converted ([`convert`]), checked against every rule and against the users
 //! before it (duplicates by email without regard to case, `user_id`, `username`; the same
 //! id in two connections), and appended to the current file; a file is closed before it
-//! would pass `max_bytes`. A user is never split and the input order is kept. Every file is
-//! read back and checked by the [`Validator`] as it is closed, on a thread of its own, for
-//! what writing can get wrong (its framing, its size, each user whole and once); the rules
+//! would pass `max_bytes`. A user is never split and the input order is kept. A file is put
+//! together in memory; once closed it is written, read back, hashed and checked by the
+//! [`Validator`] on a thread of its own, for what writing can get wrong (its framing, its size, each user whole and once); the rules
 //! ran on each row's very bytes before it was written. The folder is built beside
 //! the target and renamed into place at the end, with `manifest.json` (per file: users,
 //! bytes, SHA-256) and `rejected.json` (every refused user with its reasons): it appears
@@ -110,19 +110,23 @@ pub async fn each_user(
         .execute_stream()
         .await
         .map_err(Error::from_datafusion)?;
-    // A batch is converted by the workers while the users of the batch before it are taken
-    // in order here (the duplicate checks and the files), so conversion, decoding and
-    // writing overlap.
+    // Batches are converted by the workers while the users of the batches before them are
+    // taken in order here (the duplicate checks and the files), so conversion, decoding and
+    // writing overlap; the workers are given up to `AHEAD` batches (two measured no faster,
+    // and held another batch).
+    const AHEAD: usize = 1;
     let workers = Workers::start(&schema, &render, conversion)?;
-    let mut pending: Option<Converting> = None;
+    let mut pending = std::collections::VecDeque::with_capacity(AHEAD + 1);
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(Error::from_datafusion)?;
-        let next = workers.convert(batch)?;
-        if let Some(converting) = pending.replace(next) {
+        pending.push_back(workers.convert(batch)?);
+        if pending.len() > AHEAD
+            && let Some(converting) = pending.pop_front()
+        {
             converting.take(&render, &mut each)?;
         }
     }
-    if let Some(converting) = pending {
+    for converting in pending {
         converting.take(&render, &mut each)?;
     }
     Ok(())
@@ -268,6 +272,9 @@ fn convert_rows(
 
 /// Prepares users one at a time into a staging folder, then puts it in place.
 pub struct Preparer {
+    /// First, so that it is dropped first: its thread is done with the staging folder before
+    /// the folder is removed.
+    checker: FileChecker,
     settings: Settings,
     staging: tempfile::TempDir,
     /// The staging folder's entry in the register of what a signal removes.
@@ -276,7 +283,6 @@ pub struct Preparer {
     connections: Vec<String>,
     current: Option<Open>,
     files: Vec<FileEntry>,
-    checker: FileChecker,
     rejected: ListFile,
     rejected_by_code: BTreeMap<String, u64>,
     per_connection: BTreeMap<String, u64>,
@@ -306,22 +312,17 @@ pub enum Taken {
 /// The list of users written without a password, with why (for the password resets).
 pub const WITHOUT_PASSWORD: &str = "without-password.json";
 
-/// The file being written.
+/// The file being put together, in memory until it is closed (the checking thread writes
+/// it).
 struct Open {
     name: String,
-    writer: BufWriter<File>,
-    hasher: Sha256,
-    bytes: u64,
+    content: Vec<u8>,
     users: u64,
 }
 
 impl Open {
-    fn put(&mut self, bytes: &[u8], dir: &Path) -> Result<()> {
-        self.hasher.update(bytes);
-        self.bytes += bytes.len() as u64;
-        self.writer
-            .write_all(bytes)
-            .map_err(|source| write_error(dir, &self.name, source))
+    fn put(&mut self, bytes: &[u8]) {
+        self.content.extend_from_slice(bytes);
     }
 }
 
@@ -425,9 +426,13 @@ impl Preparer {
         })?;
         let rejected = ListFile::create(staging.path(), dir, REJECTED)?;
         Ok(Preparer {
-            checker: FileChecker::start(Options {
-                upsert: settings.conversion.upsert,
-            })?,
+            checker: FileChecker::start(
+                Options {
+                    upsert: settings.conversion.upsert,
+                },
+                staging.path(),
+                dir,
+            )?,
             settings: settings.clone(),
             staging,
             _tracked: tracked,
@@ -623,33 +628,26 @@ impl Preparer {
 
     fn append(&mut self, row: Row) -> Result<()> {
         let len = row.json.len() as u64;
-        let fits = self
-            .current
-            .as_ref()
-            .is_some_and(|open| open.bytes + 2 + len + 3 <= self.settings.max_bytes as u64);
+        let fits = self.current.as_ref().is_some_and(|open| {
+            open.content.len() as u64 + 2 + len + 3 <= self.settings.max_bytes as u64
+        });
         if !fits {
             self.close()?;
-            let name = format!("users-{:04}.json", self.files.len() + 1);
-            let path = self.staging.path().join(&name);
-            let file = File::create(&path)
-                .map_err(|source| write_error(&self.settings.dir, &name, source))?;
             let mut open = Open {
-                name,
-                writer: BufWriter::with_capacity(1 << 16, file),
-                hasher: Sha256::new(),
-                bytes: 0,
+                name: format!("users-{:04}.json", self.files.len() + 1),
+                content: Vec::with_capacity(self.settings.max_bytes),
                 users: 0,
             };
-            open.put(b"[\n", &self.settings.dir)?;
+            open.put(b"[\n");
             self.current = Some(open);
         }
         let Some(open) = self.current.as_mut() else {
             return Err(Error::Internal("no import file is open".into()));
         };
         if open.users > 0 {
-            open.put(b",\n", &self.settings.dir)?;
+            open.put(b",\n");
         }
-        open.put(&row.json, &self.settings.dir)?;
+        open.put(&row.json);
         open.users += 1;
         self.totals.users += 1;
         if !self.checks.is_empty() {
@@ -748,21 +746,18 @@ impl Preparer {
         let Some(mut open) = self.current.take() else {
             return Ok(());
         };
-        let dir = self.settings.dir.clone();
-        open.put(b"\n]\n", &dir)?;
-        open.writer
-            .flush()
-            .map_err(|source| write_error(&dir, &open.name, source))?;
-        self.checker
-            .check(&open.name, self.staging.path().join(&open.name));
+        open.put(b"\n]\n");
+        let bytes = open.content.len() as u64;
         self.totals.files += 1;
-        self.totals.bytes += open.bytes;
+        self.totals.bytes += bytes;
         self.files.push(FileEntry {
-            file: open.name,
+            file: open.name.clone(),
             users: open.users,
-            bytes: open.bytes,
-            sha256: hex::encode(open.hasher.finalize()),
+            bytes,
+            // Filled in by the checking thread from the file it wrote.
+            sha256: String::new(),
         });
+        self.checker.check(open.name, open.content);
         Ok(())
     }
 
@@ -776,7 +771,10 @@ impl Preparer {
     /// in place.
     pub fn finish(mut self) -> Result<Manifest> {
         self.close()?;
-        let validator = self.checker.finish()?;
+        let (validator, hashes) = self.checker.finish()?;
+        for (entry, sha256) in self.files.iter_mut().zip(hashes) {
+            entry.sha256 = sha256;
+        }
         if let Some(finding) = validator.findings.first() {
             return Err(Error::usage(
                 "prepare",
@@ -833,30 +831,42 @@ impl Preparer {
     }
 }
 
-/// Checks each closed file on a thread of its own ([`Validator::for_writer`]): one JSON array
-/// of users, each valid JSON, none sharing a key within the file, under the size limit.
-/// Across files the preparer's own keys rule duplicates out, and the rules ran on each row
-/// before it was written.
+/// Writes each closed file and checks it on a thread of its own ([`Validator::for_writer`]):
+/// the file is written into the staging folder, read back, hashed (SHA-256, for the
+/// manifest) and checked: one JSON array of users, each valid JSON, none sharing a key within
+/// the file, under the size limit. Across files the preparer's own keys rule duplicates
+/// out, and the rules ran on each row before it was written.
 struct FileChecker {
-    files: Option<std::sync::mpsc::Sender<(String, PathBuf)>>,
-    thread: Option<std::thread::JoinHandle<Result<Validator>>>,
+    files: Option<std::sync::mpsc::SyncSender<(String, Vec<u8>)>>,
+    thread: Option<std::thread::JoinHandle<Result<Checked>>>,
 }
 
+/// What the checking thread found: the checks, and each file's SHA-256 in hex.
+type Checked = (Validator, Vec<String>);
+
 impl FileChecker {
-    fn start(options: Options) -> Result<Self> {
-        let (files, received) = std::sync::mpsc::channel::<(String, PathBuf)>();
+    /// Starts the thread that writes files into `staging`; errors name them in `dir`.
+    fn start(options: Options, staging: &Path, dir: &Path) -> Result<Self> {
+        // Two files wait at most (a file is at most half a megabyte).
+        let (files, received) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(2);
+        let (staging, dir) = (staging.to_path_buf(), dir.to_path_buf());
         let thread = std::thread::Builder::new()
             .name("userport-check".into())
             .spawn(move || {
                 let mut validator = Validator::for_writer(options);
-                for (name, path) in received {
+                let mut hashes = Vec::new();
+                for (name, content) in received {
+                    let path = staging.join(&name);
+                    std::fs::write(&path, &content).map_err(|e| write_error(&dir, &name, e))?;
+                    drop(content);
                     let bytes = std::fs::read(&path).map_err(|source| Error::Read {
-                        path: path.display().to_string(),
+                        path: dir.join(&name).display().to_string(),
                         source,
                     })?;
+                    hashes.push(hex::encode(Sha256::digest(&bytes)));
                     validator.file(&name, &bytes);
                 }
-                Ok(validator)
+                Ok((validator, hashes))
             })
             .map_err(|source| Error::Write {
                 path: "a checking thread".into(),
@@ -868,14 +878,17 @@ impl FileChecker {
         })
     }
 
-    fn check(&self, name: &str, path: PathBuf) {
+    /// Has the file `name` holding `content` written and checked.
+    fn check(&self, name: String, content: Vec<u8>) {
         if let Some(files) = &self.files {
             // A send fails only when the thread ended on an error, which finish reports.
-            let _ = files.send((name.to_string(), path));
+            let _ = files.send((name, content));
         }
     }
 
-    fn finish(&mut self) -> Result<Validator> {
+    /// Waits for the files to be written and checked: the checks, and each file's SHA-256
+    /// (in hex) in the order they were given.
+    fn finish(&mut self) -> Result<Checked> {
         drop(self.files.take());
         let thread = self
             .thread
@@ -884,6 +897,16 @@ impl FileChecker {
         thread
             .join()
             .unwrap_or_else(|_| Err(Error::Internal("the checking thread panicked".into())))
+    }
+}
+
+impl Drop for FileChecker {
+    /// A run that stops early waits for the thread, which stops at the next file.
+    fn drop(&mut self) {
+        drop(self.files.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

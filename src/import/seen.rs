@@ -1,9 +1,12 @@
 //! Duplicate detection over a whole set of users: which emails (without regard to case),
 //! `user_id`s and `username`s were seen, and where first.
 //!
-//! Keys are kept as 64-bit fingerprints (SipHash-2-4 with fixed keys) with an 8-byte note of
-//! where each was first seen: about 20 bytes a key, whatever the key's length. Two different
-//! keys share a fingerprint with a probability of about n²/2⁶⁵ (3·10⁻⁶ for ten million).
+//! Keys are kept as 64-bit fingerprints (SipHash-2-4 with fixed keys, the kind of key mixed
+//! in) in one open-addressed table for all three kinds, each with the number of the note it
+//! was first seen with; a user's keys share one note. About 18 bytes a key and 8 a user,
+//! whatever the keys' length, the table grown by half when it is four-fifths full. Two
+//! different keys share a fingerprint with a probability of about n²/2⁶⁵ (3·10⁻⁶ for ten
+//! million).
 
 use std::hash::Hasher;
 
@@ -29,43 +32,87 @@ impl Key {
     }
 }
 
-type Map = super::lookup::Map<u64>;
-
 /// The keys seen so far, each with the note it was first seen with.
 #[derive(Default)]
 pub struct Seen {
-    maps: [Map; 3],
+    /// The fingerprints of the keys, 0 for an empty slot (a fingerprint of 0 is kept as 1).
+    prints: Vec<u64>,
+    /// For each slot taken, the number of its note in `notes`.
+    places: Vec<u32>,
+    /// The notes, each once however many keys were inserted with it in a row.
+    notes: Vec<u64>,
+    /// How many slots are taken.
+    len: usize,
 }
 
 impl Seen {
     /// Records `value` of `key` with `note` unless it was seen before; then returns the note
     /// it was first seen with (and records nothing).
     pub fn insert(&mut self, key: Key, value: &str, note: u64) -> Option<u64> {
-        let fingerprint = fingerprint(key, value);
-        match self.maps[key as usize].entry(fingerprint) {
-            std::collections::hash_map::Entry::Occupied(first) => Some(*first.get()),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(note);
-                None
-            }
+        if (self.len + 1) * 5 > self.prints.len() * 4 {
+            self.grow();
         }
+        let print = fingerprint(key, value);
+        let slot = match self.find(print) {
+            Ok(taken) => return Some(self.notes[self.places[taken] as usize]),
+            Err(free) => free,
+        };
+        if self.notes.last() != Some(&note) {
+            self.notes.push(note);
+        }
+        // More than 2³² notes (users) would not fit a u32: no tenant holds that many.
+        self.places[slot] = (self.notes.len() - 1) as u32;
+        self.prints[slot] = print;
+        self.len += 1;
+        None
     }
 
     /// The note `value` of `key` was first seen with, if it was.
     pub fn get(&self, key: Key, value: &str) -> Option<u64> {
-        self.maps[key as usize]
-            .get(&fingerprint(key, value))
-            .copied()
+        if self.prints.is_empty() {
+            return None;
+        }
+        let taken = self.find(fingerprint(key, value)).ok()?;
+        Some(self.notes[self.places[taken] as usize])
     }
 
     /// How many keys are held.
     pub fn len(&self) -> usize {
-        self.maps.iter().map(Map::len).sum()
+        self.len
     }
 
     /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
+    }
+
+    /// The slot that holds `print` (`Ok`), or the free slot where it would go (`Err`): the
+    /// slots from its home on (scaled from the fingerprint's value, which is uniform), in
+    /// turn. The table is never full.
+    fn find(&self, print: u64) -> Result<usize, usize> {
+        let size = self.prints.len();
+        let mut slot = ((u128::from(print) * size as u128) >> 64) as usize;
+        loop {
+            match self.prints[slot] {
+                0 => return Err(slot),
+                p if p == print => return Ok(slot),
+                _ => slot = if slot + 1 == size { 0 } else { slot + 1 },
+            }
+        }
+    }
+
+    /// Makes the table half as large again (1,024 slots at first) and puts every key back.
+    fn grow(&mut self) {
+        let size = (self.prints.len() + self.prints.len() / 2).max(1024);
+        let prints = std::mem::replace(&mut self.prints, vec![0; size]);
+        let places = std::mem::replace(&mut self.places, vec![0; size]);
+        for (print, place) in prints.into_iter().zip(places).filter(|(p, _)| *p != 0) {
+            let Err(free) = self.find(print) else {
+                continue;
+            };
+            self.prints[free] = print;
+            self.places[free] = place;
+        }
     }
 }
 
@@ -78,7 +125,8 @@ fn fingerprint(key: Key, value: &str) -> u64 {
     } else {
         hasher.write(value.as_bytes());
     }
-    hasher.finish()
+    // 0 marks an empty slot.
+    hasher.finish().max(1)
 }
 
 #[cfg(test)]
@@ -95,5 +143,27 @@ mod tests {
         assert_eq!(seen.insert(Key::UserId, "ana@example.com", 5), None);
         assert_eq!(seen.get(Key::Email, "ANA@EXAMPLE.COM"), Some(1));
         assert_eq!(seen.len(), 4);
+    }
+
+    #[test]
+    fn a_growing_table_keeps_every_key_and_its_note() {
+        let mut seen = Seen::default();
+        for n in 0..50_000u64 {
+            // Three keys of one user share a note.
+            assert_eq!(seen.insert(Key::Email, &format!("u{n}@x.co"), n), None);
+            assert_eq!(seen.insert(Key::UserId, &format!("{n}"), n), None);
+            assert_eq!(seen.insert(Key::Username, &format!("{n}"), n), None);
+        }
+        assert_eq!(seen.len(), 150_000);
+        assert_eq!(seen.notes.len(), 50_000);
+        for n in (0..50_000u64).step_by(997) {
+            assert_eq!(
+                seen.insert(Key::Email, &format!("U{n}@X.co"), 1 << 50),
+                Some(n)
+            );
+            assert_eq!(seen.get(Key::Username, &format!("{n}")), Some(n));
+        }
+        assert_eq!(seen.get(Key::UserId, "50000"), None);
+        assert_eq!(seen.len(), 150_000);
     }
 }
