@@ -479,8 +479,26 @@ impl Preparer {
             }
             Outcome::Failed(error) => Err(error),
             Outcome::Row(row) => {
-                let mut problems = self.duplicates(&row);
-                if row.json.len() + 5 > self.settings.max_bytes {
+                let too_large = row.json.len() + 5 > self.settings.max_bytes;
+                let connection = self.connection_no(row.connection.as_deref());
+                let keys: Vec<(Key, &str)> = [
+                    (Key::Email, Some(&row.email)),
+                    (Key::UserId, row.user_id.as_ref()),
+                    (Key::Username, row.username.as_ref()),
+                ]
+                .into_iter()
+                .filter_map(|(key, value)| Some((key, value?.as_str())))
+                .collect();
+                // A user's keys are recorded when it is written, and only then.
+                let firsts = if too_large {
+                    keys.iter()
+                        .filter_map(|&(key, value)| Some((key, self.seen.get(key, value)?)))
+                        .collect()
+                } else {
+                    self.seen.insert_user(&keys, input | (connection << 40))
+                };
+                let mut problems = self.duplicates(&keys, &firsts, connection);
+                if too_large {
                     problems.push(Problem {
                         pointer: String::new(),
                         code: Code::UserTooLarge,
@@ -495,7 +513,6 @@ impl Preparer {
                 if !problems.is_empty() {
                     return self.refuse(input, object, problems, Some(row.json), None);
                 }
-                self.remember(input, &row);
                 self.append(row).map(|()| Taken::Written)
             }
         }
@@ -514,18 +531,17 @@ impl Preparer {
         (index as u64 + 1).min((1 << 23) - 1)
     }
 
-    /// The keys of `row` that earlier users already have.
-    fn duplicates(&mut self, row: &Row) -> Vec<Problem> {
-        let connection = self.connection_no(row.connection.as_deref());
+    /// The problems of a user of `connection` whose `keys` earlier users have (`firsts`:
+    /// each such key and the note of the user that had it first).
+    fn duplicates(
+        &self,
+        keys: &[(Key, &str)],
+        firsts: &[(Key, u64)],
+        connection: u64,
+    ) -> Vec<Problem> {
         let mut problems = Vec::new();
-        let keys = [
-            (Key::Email, Some(&row.email)),
-            (Key::UserId, row.user_id.as_ref()),
-            (Key::Username, row.username.as_ref()),
-        ];
-        for (key, value) in keys {
-            let Some(value) = value else { continue };
-            let Some(note) = self.seen.get(key, value) else {
+        for &(key, note) in firsts {
+            let Some(&(_, value)) = keys.iter().find(|(k, _)| *k == key) else {
                 continue;
             };
             let (first, first_connection) = (note & ((1 << 40) - 1), note >> 40);
@@ -560,19 +576,6 @@ impl Preparer {
             });
         }
         problems
-    }
-
-    /// Records the keys of a user that is written.
-    fn remember(&mut self, input: u64, row: &Row) {
-        let connection = self.connection_no(row.connection.as_deref());
-        let note = input | (connection << 40);
-        self.seen.insert(Key::Email, &row.email, note);
-        if let Some(id) = &row.user_id {
-            self.seen.insert(Key::UserId, id, note);
-        }
-        if let Some(name) = &row.username {
-            self.seen.insert(Key::Username, name, note);
-        }
     }
 
     fn refuse(

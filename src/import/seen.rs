@@ -67,6 +67,36 @@ impl Seen {
         None
     }
 
+    /// Records the keys of one user (`value` of each `key`) with `note`, unless one of them
+    /// was seen before: then records none and gives, for each key seen before, the note it
+    /// was first seen with.
+    pub fn insert_user(&mut self, keys: &[(Key, &str)], note: u64) -> Vec<(Key, u64)> {
+        while (self.len + keys.len()) * 5 > self.prints.len() * 4 {
+            self.grow();
+        }
+        let prints: Vec<(Key, u64)> = keys.iter().map(|&(k, v)| (k, fingerprint(k, v))).collect();
+        let firsts: Vec<(Key, u64)> = prints
+            .iter()
+            .filter_map(|&(k, print)| {
+                let taken = self.find(print).ok()?;
+                Some((k, self.notes[self.places[taken] as usize]))
+            })
+            .collect();
+        if firsts.is_empty() && !prints.is_empty() {
+            self.notes.push(note);
+            let place = (self.notes.len() - 1) as u32;
+            for (_, print) in prints {
+                // Each kind of key is fingerprinted apart: a user's keys never meet.
+                if let Err(free) = self.find(print) {
+                    self.prints[free] = print;
+                    self.places[free] = place;
+                    self.len += 1;
+                }
+            }
+        }
+        firsts
+    }
+
     /// The note `value` of `key` was first seen with, if it was.
     pub fn get(&self, key: Key, value: &str) -> Option<u64> {
         if self.prints.is_empty() {
@@ -165,5 +195,38 @@ mod tests {
         }
         assert_eq!(seen.get(Key::UserId, "50000"), None);
         assert_eq!(seen.len(), 150_000);
+    }
+
+    #[test]
+    fn a_user_is_recorded_whole_or_not_at_all() {
+        let mut seen = Seen::default();
+        let ana = [
+            (Key::Email, "ana@x.co"),
+            (Key::UserId, "1"),
+            (Key::Username, "ana"),
+        ];
+        assert_eq!(seen.insert_user(&ana, 10), []);
+        // One key taken: the others are not recorded.
+        let bob = [
+            (Key::Email, "bob@x.co"),
+            (Key::UserId, "2"),
+            (Key::Username, "ana"),
+        ];
+        assert_eq!(seen.insert_user(&bob, 11), [(Key::Username, 10)]);
+        assert_eq!(seen.get(Key::Email, "bob@x.co"), None);
+        let bob = [(Key::Email, "BOB@x.co"), (Key::UserId, "2")];
+        assert_eq!(seen.insert_user(&bob, 12), []);
+        assert_eq!(seen.get(Key::Email, "bob@x.co"), Some(12));
+        assert_eq!(seen.len(), 5);
+        for n in 1000..11_000 {
+            let id = n.to_string();
+            let keys = [(Key::UserId, id.as_str()), (Key::Username, id.as_str())];
+            assert_eq!(seen.insert_user(&keys, 100 + n), []);
+        }
+        assert_eq!(
+            seen.insert_user(&[(Key::UserId, "2")], 1),
+            [(Key::UserId, 12)]
+        );
+        assert_eq!(seen.get(Key::Username, "10999"), Some(11_099));
     }
 }
