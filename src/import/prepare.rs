@@ -5,8 +5,9 @@
 //! id in two connections), and appended to the current file; a file is closed before it
 //! would pass `max_bytes`. A user is never split and the input order is kept. A file is put
 //! together in memory; once closed it is written, read back, hashed and checked by the
-//! [`Validator`] on a thread of its own, for what writing can get wrong (its framing, its size, each user whole and once); the rules
-//! ran on each row's very bytes before it was written. The folder is built beside
+//! [`Validator`] on a thread of its own, for what writing can get wrong (its framing, its
+//! size, each user whole and once); the rules ran on each row's very bytes before it was
+//! written. The folder is built beside
 //! the target and renamed into place at the end, with `manifest.json` (per file: users,
 //! bytes, SHA-256) and `rejected.json` (every refused user with its reasons): it appears
 //! whole or not at all.
