@@ -111,23 +111,19 @@ pub async fn each_user(
         .execute_stream()
         .await
         .map_err(Error::from_datafusion)?;
-    // Batches are converted by the workers while the users of the batches before them are
-    // taken in order here (the duplicate checks and the files), so conversion, decoding and
-    // writing overlap; the workers are given up to `AHEAD` batches (two measured no faster,
-    // and held another batch).
-    const AHEAD: usize = 1;
+    // A batch is converted by the workers while the users of the batch before it are taken
+    // in order here (the duplicate checks and the files), so conversion, decoding and
+    // writing overlap. (Two batches ahead measured no faster, and held another batch.)
     let workers = Workers::start(&schema, &render, conversion)?;
-    let mut pending = std::collections::VecDeque::with_capacity(AHEAD + 1);
+    let mut pending: Option<Converting> = None;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(Error::from_datafusion)?;
-        pending.push_back(workers.convert(batch)?);
-        if pending.len() > AHEAD
-            && let Some(converting) = pending.pop_front()
-        {
+        let next = workers.convert(batch)?;
+        if let Some(converting) = pending.replace(next) {
             converting.take(&render, &mut each)?;
         }
     }
-    for converting in pending {
+    if let Some(converting) = pending {
         converting.take(&render, &mut each)?;
     }
     Ok(())

@@ -49,27 +49,13 @@ impl Seen {
     /// Records `value` of `key` with `note` unless it was seen before; then returns the note
     /// it was first seen with (and records nothing).
     pub fn insert(&mut self, key: Key, value: &str, note: u64) -> Option<u64> {
-        if (self.len + 1) * 5 > self.prints.len() * 4 {
-            self.grow();
-        }
-        let print = fingerprint(key, value);
-        let slot = match self.find(print) {
-            Ok(taken) => return Some(self.notes[self.places[taken] as usize]),
-            Err(free) => free,
-        };
-        if self.notes.last() != Some(&note) {
-            self.notes.push(note);
-        }
-        // More than 2³² notes (users) would not fit a u32: no tenant holds that many.
-        self.places[slot] = (self.notes.len() - 1) as u32;
-        self.prints[slot] = print;
-        self.len += 1;
-        None
+        let firsts = self.insert_user(&[(key, value)], note);
+        firsts.first().map(|&(_, first)| first)
     }
 
     /// Records the keys of one user (`value` of each `key`) with `note`, unless one of them
     /// was seen before: then records none and gives, for each key seen before, the note it
-    /// was first seen with.
+    /// was first seen with. A note given again in a row is kept once.
     pub fn insert_user(&mut self, keys: &[(Key, &str)], note: u64) -> Vec<(Key, u64)> {
         while (self.len + keys.len()) * 5 > self.prints.len() * 4 {
             self.grow();
@@ -83,7 +69,10 @@ impl Seen {
             })
             .collect();
         if firsts.is_empty() && !prints.is_empty() {
-            self.notes.push(note);
+            if self.notes.last() != Some(&note) {
+                self.notes.push(note);
+            }
+            // More than 2³² notes (users) would not fit a u32: no tenant holds that many.
             let place = (self.notes.len() - 1) as u32;
             for (_, print) in prints {
                 // Each kind of key is fingerprinted apart: a user's keys never meet.

@@ -306,15 +306,15 @@ impl Validator {
                 problem,
             })
         };
-        let members = members.unwrap_or_default();
+        let found = members.as_deref().unwrap_or_default();
         // A repeated key is read as JSON.parse reads it: its last value.
-        let string = |key: &str| crate::json::last(&members, key).and_then(Raw::string);
+        let string = |key: &str| crate::json::last(found, key).and_then(Raw::string);
         let email = string("email");
         if self.rules {
-            let problems = match text.starts_with('{') {
-                true => rules::check_members(members.clone(), self.options),
+            let problems = match &members {
+                Some(members) => rules::check_members(members.clone(), self.options),
                 // Named as a value of the wrong type.
-                false => rules::check(text, self.options),
+                None => rules::check(text, self.options),
             };
             for problem in problems {
                 push(&mut self.findings, email.as_deref(), problem);
