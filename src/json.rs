@@ -108,52 +108,6 @@ pub fn reach_all<'t>(
     walk_paths(root, 0, paths, &all, unique, reached);
 }
 
-/// [`reach_all`] into the object at `root` (a range of `text`) when the first step of each
-/// path was taken already, by a scan that read the object's members: `first[i]` is where the
-/// value that the first step of `paths[i]` names is in `text` (the last one, for a repeated
-/// key), `None` when the object has no such member. The paths go on from there as
-/// [`reach_all`] takes them (a repeated key's last value), those through the same member in
-/// one walk.
-pub fn reach_all_from<'t>(
-    text: &'t str,
-    root: std::ops::Range<usize>,
-    first: &[Option<std::ops::Range<usize>>],
-    paths: &[Vec<Step>],
-    reached: &mut Vec<Reached<'t>>,
-) {
-    let root = text[root].trim_ascii();
-    reached.clear();
-    reached.extend(
-        paths
-            .iter()
-            .zip(first)
-            .map(|(path, first)| match (path.len(), first) {
-                (0, _) => Reached::Found(root),
-                (_, None) => Reached::Stopped {
-                    value: root,
-                    step: 0,
-                },
-                (1, Some(at)) => Reached::Found(&text[at.clone()]),
-                (_, Some(at)) => Reached::Stopped {
-                    value: &text[at.clone()],
-                    step: 1,
-                },
-            }),
-    );
-    let deeper = |p: usize| paths[p].len() > 1 && first[p].is_some();
-    for p in (0..paths.len()).filter(|&p| deeper(p)) {
-        let at = &first[p];
-        if (0..p).any(|q| deeper(q) && &first[q] == at) {
-            continue;
-        }
-        let which: Vec<usize> = (p..paths.len())
-            .filter(|&q| deeper(q) && &first[q] == at)
-            .collect();
-        let Some(at) = at.clone() else { continue };
-        walk_paths(Raw(&text[at]), 1, paths, &which, false, reached);
-    }
-}
-
 /// Reads `value`, reached by `depth` steps of each of the paths `which`, once: a member or
 /// item that is the next step of some of them is where they go on (a repeated key's last
 /// value, as everywhere; with `unique`, no key is repeated and the walk stops at the last
@@ -195,7 +149,10 @@ fn walk_paths<'t>(
                 let mut key = &written[1..written.len() - 1];
                 if key.contains('\\') {
                     unescaped.clear();
-                    skim::unescape_into(key, &mut unescaped).ok()?;
+                    // A key whose escapes name no characters is one no path names.
+                    if skim::unescape_into(key, &mut unescaped).is_err() {
+                        return Some(true);
+                    }
                     key = &unescaped;
                 }
                 let mut matched = which
@@ -235,7 +192,7 @@ impl Step {
     }
 
     /// The item this step names on an array (a key that is a canonical index names it).
-    fn index(&self) -> Option<usize> {
+    pub(crate) fn index(&self) -> Option<usize> {
         match self {
             Step::Key(k) => array_index(k),
             Step::Index(i) => Some(*i),

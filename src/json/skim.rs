@@ -460,6 +460,62 @@ impl Members {
     }
 }
 
+/// The items of one array, read one at a time as [`Members`] reads an object's members:
+/// [`Items::next`] gives where the next item starts, the caller checks it, and
+/// [`Items::read`] says where it ended.
+#[derive(Debug)]
+pub struct Items {
+    /// Where the scan stands: at the opening bracket, or just after the last item read.
+    at: usize,
+    first: bool,
+}
+
+impl Items {
+    /// The items of the array whose opening bracket is at `i`.
+    pub fn new(i: usize) -> Self {
+        Items { at: i, first: true }
+    }
+
+    /// Where the next item starts, or `None` at the closing bracket (then [`Items::end`]
+    /// says where the array ends).
+    pub fn next(&mut self, b: &[u8]) -> Result<Option<usize>, Fault> {
+        if self.first {
+            self.first = false;
+            let k = space(b, self.at + 1);
+            if b.get(k) == Some(&b']') {
+                self.at = k;
+                return Ok(None);
+            }
+            return Ok(Some(k));
+        }
+        let c = space(b, self.at);
+        match b.get(c) {
+            Some(b',') => {}
+            Some(b']') => {
+                self.at = c;
+                return Ok(None);
+            }
+            Some(_) => return fault(c, "expected `,` or `]`"),
+            None => return fault(b.len(), EOF_LIST),
+        }
+        let k = space(b, c + 1);
+        if b.get(k) == Some(&b']') {
+            return fault(k, "trailing comma");
+        }
+        Ok(Some(k))
+    }
+
+    /// The last item given by [`Items::next`] ends at `end`.
+    pub fn read(&mut self, end: usize) {
+        self.at = end;
+    }
+
+    /// One past the closing bracket, once [`Items::next`] gave `None`.
+    pub fn end(&self) -> usize {
+        self.at + 1
+    }
+}
+
 /// Appends the characters of the string whose text between the quotes (valid JSON, escapes
 /// as written) is `raw` to `out`. A `\u` escape of half a surrogate pair without its other
 /// half has no character and is refused.

@@ -12,8 +12,10 @@ use datafusion::arrow::array::{
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::schema::{self, COLUMNS, Kind};
-use crate::json::skim::{self, Fault, Key, Members, Shape, Skim};
-use crate::json::{Reached, Step, clean_into, cleaned, compact_into};
+use std::ops::Range;
+
+use crate::json::skim::{self, Fault, Items, Key, Members, Shape, Skim};
+use crate::json::{MAX_DEPTH, Reached, Step, clean_into, cleaned, compact_into};
 
 /// Why a line could not be decoded, with the byte offset in the line where it went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,11 +102,13 @@ pub struct BatchBuilder {
     extra_buf: Vec<u8>,
     raw_buf: Vec<u8>,
     key_buf: String,
-    /// The characters of an escaped key of a column's object read member by member.
+    /// The characters of an escaped key of an object on the way of a path.
     member_key: String,
-    /// Per path group, per path in it: where the member its first step names is, in the
-    /// user being read.
-    firsts: Vec<Vec<Option<std::ops::Range<usize>>>>,
+    /// Per path group, per path in it: where the value it led to is in the user being read,
+    /// and how many of its steps led there (see [`Follow`]).
+    led: Vec<Vec<(Range<usize>, usize)>>,
+    /// The paths being followed, per level of a [`Follow`].
+    trail: Vec<usize>,
     /// The characters of this user's escaped strings, one after the other.
     decoded: String,
     skim: Skim,
@@ -143,7 +147,8 @@ impl BatchBuilder {
             raw_buf: Vec::new(),
             key_buf: String::new(),
             member_key: String::new(),
-            firsts: Vec::new(),
+            led: Vec::new(),
+            trail: Vec::new(),
             decoded: String::new(),
             skim: Skim::default(),
             paths: Vec::new(),
@@ -179,10 +184,10 @@ impl BatchBuilder {
             }
         }
         self.path_columns = paths.iter().map(|_| StringBuilder::new()).collect();
-        self.firsts = self
+        self.led = self
             .groups
             .iter()
-            .map(|(_, n, _)| vec![None; n.len()])
+            .map(|(_, n, _)| vec![(0..0, 0); n.len()])
             .collect();
         self.paths = paths;
         self
@@ -220,8 +225,8 @@ impl BatchBuilder {
         self.extra_buf.clear();
         self.decoded.clear();
         let mut members = Members::new(at);
-        // The path groups whose first steps were taken while reading (bit `g` for group `g`).
-        let mut firsts_read: u64 = 0;
+        // The path groups followed while reading (bit `g` for group `g`).
+        let mut followed: u64 = 0;
         while let Some(key) = members.next(bytes)? {
             let column = classify(text, &key, &mut self.key_buf)?;
             let wanted = match column {
@@ -235,18 +240,18 @@ impl BatchBuilder {
             // to compare.
             let check = wanted && column.is_some_and(|i| COLUMNS[i].1 == Kind::Json);
             let start = key.value;
-            // An object read only for its paths is read member by member: the members the
-            // paths name are noted on the way, so their walks start there.
+            // An object or array read only for its paths is checked member by member and
+            // item by item, and the paths are followed on the way.
             let group = match column {
-                Some(i) if !wanted && bytes[start] == b'{' => {
+                Some(i) if !wanted && matches!(bytes[start], b'{' | b'[') => {
                     self.groups.iter().position(|(c, ..)| *c == i)
                 }
                 _ => None,
             };
             let (end, shape) = match group {
                 Some(g) => {
-                    firsts_read |= 1 << g;
-                    (self.first_steps(text, g, start)?, Shape::default())
+                    followed |= 1 << g;
+                    (self.follow(text, g, start)?, Shape::default())
                 }
                 None => self.skim.value(text, start, 1, check)?,
             };
@@ -352,9 +357,15 @@ impl BatchBuilder {
                 }
                 continue;
             };
-            if firsts_read & (1 << g) != 0 {
-                let (root, firsts) = (span.start..span.end, &self.firsts[g]);
-                crate::json::reach_all_from(text, root, firsts, steps, &mut reached);
+            if followed & (1 << g) != 0 {
+                reached.clear();
+                reached.extend(self.led[g].iter().zip(steps).map(|((at, step), steps)| {
+                    let value = &text[at.clone()];
+                    match *step == steps.len() {
+                        true => Reached::Found(value),
+                        false => Reached::Stopped { value, step: *step },
+                    }
+                }));
             } else {
                 // Checked for repeated keys (see above) only when the column itself is wanted.
                 let unique = self.mask & (1 << *column) != 0 && !span.shape.repeated;
@@ -393,36 +404,21 @@ impl BatchBuilder {
         Ok(())
     }
 
-    /// Checks the object at `start` (the value of the column of path group `g`, read only
-    /// for its paths) member by member, noting where the member that each path's first step
-    /// names is (its last one, for a repeated key); where the object ends.
-    fn first_steps(&mut self, text: &str, g: usize, start: usize) -> Result<usize, DecodeError> {
-        let bytes = text.as_bytes();
+    /// Checks the value at `start` (the value of the column of path group `g`, read only
+    /// for its paths), following the group's paths through it (see [`Follow`]); where the
+    /// value ends.
+    fn follow(&mut self, text: &str, g: usize, start: usize) -> Result<usize, DecodeError> {
         let steps = &self.groups[g].2;
-        let firsts = &mut self.firsts[g];
-        firsts.fill(None);
-        let mut members = Members::new(start);
-        while let Some(key) = members.next(bytes)? {
-            let (end, _) = self.skim.value(text, key.value, 2, false)?;
-            members.read(end);
-            let raw = &text[key.raw.clone()];
-            let name = if key.escaped {
-                self.member_key.clear();
-                // A key whose escapes name no characters is one no path names.
-                if skim::unescape_into(raw, &mut self.member_key).is_err() {
-                    continue;
-                }
-                self.member_key.as_str()
-            } else {
-                raw
-            };
-            for (first, steps) in firsts.iter_mut().zip(steps) {
-                if steps.first().is_some_and(|step| step.is_key(name)) {
-                    *first = Some(key.value..end);
-                }
-            }
-        }
-        Ok(members.end())
+        self.trail.clear();
+        self.trail.extend(0..steps.len());
+        let mut follow = Follow {
+            skim: &mut self.skim,
+            key: &mut self.member_key,
+            trail: &mut self.trail,
+            steps,
+            led: &mut self.led[g],
+        };
+        follow.enter(text, 0..steps.len(), 0, start)
     }
 
     /// The values of the paths (see [`BatchBuilder::with_paths`]) of the users taken by the
@@ -461,6 +457,135 @@ impl BatchBuilder {
         });
         self.rows = 0;
         RecordBatch::try_new(schema, arrays)
+    }
+}
+
+/// A walk of paths into a JSON value that checks the value as [`Skim::value`] does, in the
+/// same pass: the members and items the paths name are followed, the others only checked.
+/// A repeated key's last value is where a path goes on, as everywhere (a later member
+/// starts the path again from there).
+struct Follow<'b> {
+    skim: &'b mut Skim,
+    /// The characters of an escaped key.
+    key: &'b mut String,
+    /// The numbers of the paths being followed, each level's after its caller's.
+    trail: &'b mut Vec<usize>,
+    steps: &'b [Vec<Step>],
+    /// Per path: the value it led to (a range of the text) and how many steps led there.
+    led: &'b mut [(Range<usize>, usize)],
+}
+
+impl Follow<'_> {
+    /// Checks the value at `at`, which the paths `self.trail[which]` reached after `depth`
+    /// steps, and follows those that go on into its members or items; where it ends.
+    fn enter(
+        &mut self,
+        text: &str,
+        which: Range<usize>,
+        depth: usize,
+        at: usize,
+    ) -> Result<usize, DecodeError> {
+        for k in which.clone() {
+            self.led[self.trail[k]] = (at..at, depth);
+        }
+        let from = self.trail.len();
+        for k in which.clone() {
+            let p = self.trail[k];
+            if self.steps[p].len() > depth {
+                self.trail.push(p);
+            }
+        }
+        let to = self.trail.len();
+        // Containers open around the value: the user's object, and `depth` on the way.
+        let outside = 1 + depth;
+        let end = match text.as_bytes().get(at) {
+            Some(&open @ (b'{' | b'[')) if from < to => {
+                if outside >= MAX_DEPTH {
+                    return Err(Fault {
+                        offset: at,
+                        what: "recursion limit exceeded",
+                    }
+                    .into());
+                }
+                self.inside(text, open == b'{', from..to, depth, at)?
+            }
+            _ => self.skim.value(text, at, outside, false)?.0,
+        };
+        self.trail.truncate(from);
+        for k in which {
+            let (value, step) = &mut self.led[self.trail[k]];
+            if *step == depth {
+                value.end = end;
+            }
+        }
+        Ok(end)
+    }
+
+    /// The members (`object`) or items of the container at `at`, `depth` steps down the
+    /// paths `self.trail[which]`, each followed by the paths whose next step names it and
+    /// checked; where the container ends.
+    fn inside(
+        &mut self,
+        text: &str,
+        object: bool,
+        which: Range<usize>,
+        depth: usize,
+        at: usize,
+    ) -> Result<usize, DecodeError> {
+        let b = text.as_bytes();
+        let mut members = Members::new(at);
+        let mut items = Items::new(at);
+        let mut n = 0;
+        loop {
+            let from = self.trail.len();
+            let start = if object {
+                let Some(key) = members.next(b)? else {
+                    return Ok(members.end());
+                };
+                let raw = &text[key.raw.clone()];
+                let name = match key.escaped {
+                    false => Some(raw),
+                    // A key whose escapes name no characters is one no path names.
+                    true => {
+                        self.key.clear();
+                        skim::unescape_into(raw, self.key)
+                            .ok()
+                            .map(|()| self.key.as_str())
+                    }
+                };
+                if let Some(name) = name {
+                    for k in which.clone() {
+                        let p = self.trail[k];
+                        if self.steps[p][depth].is_key(name) {
+                            self.trail.push(p);
+                        }
+                    }
+                }
+                key.value
+            } else {
+                let Some(item) = items.next(b)? else {
+                    return Ok(items.end());
+                };
+                for k in which.clone() {
+                    let p = self.trail[k];
+                    if self.steps[p][depth].index() == Some(n) {
+                        self.trail.push(p);
+                    }
+                }
+                n += 1;
+                item
+            };
+            let to = self.trail.len();
+            let end = match from < to {
+                true => self.enter(text, from..to, depth + 1, start)?,
+                false => self.skim.value(text, start, depth + 2, false)?.0,
+            };
+            self.trail.truncate(from);
+            match object {
+                true => members.read(end),
+                false => items.read(end),
+            }
+        }
     }
 }
 
@@ -629,6 +754,104 @@ mod tests {
             let stored = column(&batch, "user_metadata").as_string::<i32>().value(0);
             assert_eq!(stored.as_bytes(), compacted, "{raw}");
         }
+    }
+
+    /// The path columns of one user whose `column` holds `value`, read with the column
+    /// itself wanted or not (followed while checked, or walked after).
+    fn path_values(
+        value: &str,
+        paths: &[Vec<Step>],
+        wanted: bool,
+    ) -> Result<Vec<Option<String>>, DecodeError> {
+        let column = schema::index(b"user_metadata").unwrap();
+        let mask = match wanted {
+            true => ALL_COLUMNS,
+            false => ALL_COLUMNS & !(1 << column),
+        };
+        let rest: Arc<RestFn> = Arc::new(|value: &str, steps: &[Step]| {
+            Some(format!("rest of {} at {value}", steps.len()))
+        });
+        let paths = paths
+            .iter()
+            .map(|steps| Path {
+                column,
+                steps: steps.clone(),
+                rest: rest.clone(),
+            })
+            .collect();
+        let mut builder = BatchBuilder::with_mask(mask).with_paths(paths);
+        builder.append(&format!(
+            r#"{{"user_id":"a","user_metadata":{value},"x":[1]}}"#
+        ))?;
+        builder.finish().unwrap();
+        Ok(builder
+            .finish_paths()
+            .iter()
+            .map(|a| {
+                let a = a.as_string::<i32>();
+                (!a.is_null(0)).then(|| a.value(0).to_string())
+            })
+            .collect())
+    }
+
+    #[test]
+    fn paths_followed_while_checking_lead_where_a_walk_after_leads() {
+        let key = |k: &str| Step::Key(k.to_string());
+        let paths = vec![
+            vec![],
+            vec![key("a")],
+            vec![key("a"), key("b")],
+            vec![key("a"), key("b"), Step::Index(1)],
+            vec![key("a"), key("b"), key("1"), key("c")],
+            vec![key("a"), key("length")],
+            vec![Step::Index(0), key("connection")],
+            vec![key("0"), key("connection")],
+            vec![Step::Index(2)],
+            vec![key("é"), key("x")],
+            vec![key("2")],
+        ];
+        for value in [
+            r#"{"a":{"b":[1,{"c":2}]}}"#,
+            r#"{"a":{"b":[1,{"c":2}]},"a":"text"}"#,
+            r#"{"a":"text","a":{"b":[0,{"c":[3, 4]}],"b":{"1":{"c":{"d" : 5}}}}}"#,
+            r#"{ "a" : { "b" : [ 7 , { "c" : null } ] } , "\u00e9" : {"x":"\"y\""} }"#,
+            r#"{"\u00e9":{"x":1},"\ud800":{"x":3},"é":{"x":2},"2":true}"#,
+            r#"[{"connection":"db","user_id":"1"},{"connection":"social"},[1,2]]"#,
+            r#"[{"connection":"db","connection":"again"}]"#,
+            r#"[]"#,
+            r#"{}"#,
+            r#"[[{"a":1}],{"b":2},{"c":[{"d":3}]}]"#,
+        ] {
+            let followed = path_values(value, &paths, false).unwrap();
+            let walked = path_values(value, &paths, true).unwrap();
+            assert_eq!(followed, walked, "{value}");
+        }
+        // The value is checked as a whole all the same, with the same faults.
+        for value in [
+            r#"{"a":{"b":[1,]}}"#,
+            r#"{"a":{"b":[1 2]}}"#,
+            r#"{"a":{"b" 1}}"#,
+            r#"{"a":{"b":1,}}"#,
+            r#"[{"connection":"db"},]"#,
+            r#"[{"connection":"db"} {"x":1}]"#,
+            r#"[{"connection":tru}]"#,
+            r#"{"a":{"b":[1,{"c":"\x"}]}}"#,
+            r#"{"z":[1,]}"#,
+            r#"{"a":{"b":[1,{"c":2}]"#,
+        ] {
+            let paths_followed = path_values(value, &paths, false).unwrap_err();
+            let no_paths = path_values(value, &[], false).unwrap_err();
+            assert_eq!(paths_followed, no_paths, "{value}");
+        }
+        let deep = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        let deep_paths = vec![vec![Step::Index(0); MAX_DEPTH + 1]];
+        let fault = path_values(&deep, &deep_paths, false).unwrap_err();
+        assert_eq!(fault, path_values(&deep, &[], false).unwrap_err());
+        assert!(
+            fault.message.contains("recursion limit"),
+            "{}",
+            fault.message
+        );
     }
 
     const EXTRA_NAME: &str = schema::EXTRA;
