@@ -1,10 +1,16 @@
-//! A sort that moves each row twice at most: `GatherSortExec` holds its partition's
-//! batches as they come, each sorted on arrival (a local gather, within the batch), merges
-//! them at the end (a heap of the batches by their next rows' keys, converted to Arrow's row
-//! format a window of rows at a time) and gathers each output batch from the held batches
-//! in that order. DataFusion's `SortExec` holds each batch twice at the end (as it came and
-//! sorted) before it merges them; here a batch is sorted as it arrives and dropped, and
-//! columns that are the same array (a sort key that is also a column) stay one array.
+//! A sort that moves each row twice at most: `GatherSortExec` reads every partition of its
+//! input at once, each on a task of its own that sorts each batch as it arrives (a local
+//! gather, within the batch), holds the sorted batches, merges them at the end (a heap of
+//! the batches by their next rows' keys, converted to Arrow's row format a window of rows at
+//! a time) and gathers each output batch from the held batches in that order: one output
+//! partition, with no merge of sorted partitions after it (which would move every row once
+//! more). DataFusion's `SortExec` holds each batch twice at the end (as it came and sorted)
+//! before it merges them; here a batch is sorted as it arrives and dropped, and columns
+//! that are the same array (a sort key that is also a column) stay one array.
+//!
+//! Rows of equal keys come out in the order of the input's batches when its partitions are
+//! dealt batches in turn, as the scan of users deals them (batch `i` to partition
+//! `i % parts`): held batches are merged in that order, and ties go to the earlier batch.
 //!
 //! It reserves what it holds from the session's memory pool (twice each batch, as
 //! DataFusion's sort does: the batch and room to sort it, which covers the index and the
@@ -19,6 +25,7 @@ use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions}
 use datafusion::arrow::compute::interleave;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{Row, RowConverter, Rows, SortField};
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
@@ -28,13 +35,13 @@ use datafusion::physical_plan::metrics::{
     BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, Time,
 };
 use datafusion::physical_plan::sorts::sort::SortExec;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::stream::{RecordBatchReceiverStream, RecordBatchStreamAdapter};
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::{StreamExt, TryStreamExt};
 
-/// Sorts each partition of its input on its own, as a `SortExec` that preserves
-/// partitioning would; see the module's documentation.
+/// Sorts the rows of every partition of its input into one partition, as a `SortExec`
+/// over their union would; see the module's documentation.
 #[derive(Debug)]
 pub struct GatherSortExec {
     expr: LexOrdering,
@@ -44,11 +51,10 @@ pub struct GatherSortExec {
 }
 
 impl GatherSortExec {
-    /// Each partition of `input` sorted by `expr`.
+    /// The rows of every partition of `input` sorted by `expr`, in one partition.
     pub fn new(expr: LexOrdering, input: Arc<dyn ExecutionPlan>) -> GatherSortExec {
         // The same properties as the sort it stands for.
         let properties = SortExec::new(expr.clone(), Arc::clone(&input))
-            .with_preserve_partitioning(true)
             .properties()
             .clone();
         GatherSortExec {
@@ -110,37 +116,76 @@ impl ExecutionPlan for GatherSortExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let mut input = self.input.execute(partition, Arc::clone(&context))?;
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "GatherSortExec has one partition, not {partition}"
+            )));
+        }
+        let parts = self
+            .input
+            .properties()
+            .output_partitioning()
+            .partition_count();
+        let inputs = (0..parts)
+            .map(|p| self.input.execute(p, Arc::clone(&context)))
+            .collect::<Result<Vec<_>>>()?;
         let schema = self.input.schema();
         let expr = self.expr.clone();
         let baseline = BaselineMetrics::new(&self.metrics, partition);
         let gave_way = MetricBuilder::new(&self.metrics).counter("gave_way", partition);
-        let reservation = MemoryConsumer::new(format!("GatherSortExec[{partition}]"))
+        let reservation = MemoryConsumer::new("GatherSortExec")
             .with_can_spill(true)
             .register(context.memory_pool());
         let batch_rows = context.session_config().batch_size();
-        let keys = Keys::new(&self.expr, &schema)?;
+        let keys = Arc::new(Keys::new(&self.expr, &schema)?);
+        let time = baseline.elapsed_compute().clone();
+        // Each partition is read, and its batches sorted, on a task of its own; the sorted
+        // batches come here, each with its place in its partition and the partition's
+        // number. A few wait at most, so that what is held is what is reserved.
+        let (sender, mut sorted_batches) = tokio::sync::mpsc::channel(2 * parts.max(1));
+        let tasks: Vec<SpawnedTask<()>> = inputs
+            .into_iter()
+            .enumerate()
+            .map(|(part, input)| {
+                let sender = sender.clone();
+                let (keys, schema, time) = (Arc::clone(&keys), Arc::clone(&schema), time.clone());
+                SpawnedTask::spawn(sort_part(part, input, sender, keys, schema, time))
+            })
+            .collect();
+        drop(sender);
         let out_schema = Arc::clone(&schema);
         let sorted = futures::stream::once(async move {
-            let time = baseline.elapsed_compute().clone();
-            let mut held = Vec::new();
-            while let Some(batch) = input.next().await {
-                // Each batch is held sorted, a run for the merge at the end (whose gathers
-                // then read each batch in order, not at random).
-                let sorted = {
-                    let _timer = time.timer();
-                    keys.sort(batch?, &out_schema)?
-                };
+            let mut held: Vec<((usize, usize), RecordBatch)> = Vec::new();
+            while let Some(next) = sorted_batches.recv().await {
+                let (place, sorted) = next?;
                 // Twice the batch, as DataFusion's sort reserves (the batch and room to
                 // sort it): when the pool refuses and the sort gives way, the batches held
                 // then are at most half the pool, which the sort that takes them over
                 // reserves again as it goes.
                 if reservation.try_grow(2 * held_size(&sorted)).is_err() {
                     drop(reservation);
-                    return give_way(expr, held, sorted, input, context, &gave_way);
+                    let held = held.into_iter().map(|(_, batch)| batch);
+                    let rest = Rest {
+                        batches: sorted_batches,
+                        tasks,
+                    };
+                    return give_way(
+                        expr,
+                        held,
+                        sorted,
+                        rest.stream(),
+                        schema,
+                        context,
+                        &gave_way,
+                    );
                 }
-                held.push(sorted);
+                held.push((place, sorted));
             }
+            joined(tasks).await?;
+            // Each batch is a run for the merge at the end (whose gathers then read each
+            // batch in order, not at random), the runs in the order the batches were dealt.
+            held.sort_by_key(|&((seq, part), _)| (seq, part));
+            let held = held.into_iter().map(|(_, batch)| batch).collect();
             let gather = {
                 let _timer = time.timer();
                 Gather::new(
@@ -152,15 +197,23 @@ impl ExecutionPlan for GatherSortExec {
                     time.clone(),
                 )?
             };
-            let counted = futures::stream::iter(gather).inspect(move |batch| {
-                if let Ok(batch) = batch {
-                    baseline.record_output(batch.num_rows());
+            // The output batches are gathered on a thread of their own, a couple ahead of
+            // whoever reads them (a report's sink, on another core).
+            let mut gathered = RecordBatchReceiverStream::builder(Arc::clone(&schema), 2);
+            let sender = gathered.tx();
+            gathered.spawn_blocking(move || {
+                for batch in gather {
+                    if let Ok(batch) = &batch {
+                        baseline.record_output(batch.num_rows());
+                    }
+                    let failed = batch.is_err();
+                    if sender.blocking_send(batch).is_err() || failed {
+                        break;
+                    }
                 }
+                Ok(())
             });
-            Ok(
-                Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&schema), counted))
-                    as SendableRecordBatchStream,
-            )
+            Ok(gathered.build())
         })
         .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
@@ -191,18 +244,80 @@ fn same_array(a: &ArrayRef, b: &ArrayRef) -> bool {
     Arc::ptr_eq(a, b) || a.to_data().ptr_eq(&b.to_data())
 }
 
-/// DataFusion's sort over the batches held so far, then `next`, then the rest of `input`.
+/// A batch of a partition, sorted, with its place: its number in the partition's order,
+/// and the partition's.
+type Placed = Result<((usize, usize), RecordBatch)>;
+
+/// Reads partition `part` of the input, sorting each batch by `keys` and sending it on, until
+/// the input ends, fails (the error sent on), or nobody receives.
+async fn sort_part(
+    part: usize,
+    mut input: SendableRecordBatchStream,
+    sender: tokio::sync::mpsc::Sender<Placed>,
+    keys: Arc<Keys>,
+    schema: SchemaRef,
+    time: Time,
+) {
+    let mut seq = 0;
+    while let Some(batch) = input.next().await {
+        let sorted = batch.and_then(|batch| {
+            let _timer = time.timer();
+            keys.sort(batch, &schema)
+        });
+        let failed = sorted.is_err();
+        if sender.send(sorted.map(|b| ((seq, part), b))).await.is_err() || failed {
+            return;
+        }
+        seq += 1;
+    }
+}
+
+/// Waits for the tasks that read the partitions: a task that panicked panics here too,
+/// rather than its partition's rows going missing.
+async fn joined(tasks: Vec<SpawnedTask<()>>) -> Result<()> {
+    for task in tasks {
+        task.join_unwind()
+            .await
+            .map_err(|e| DataFusionError::ExecutionJoin(Box::new(e)))?;
+    }
+    Ok(())
+}
+
+/// The sorted batches still to come when the sort gives way, with the tasks that send them
+/// (which run as long as this is read).
+struct Rest {
+    batches: tokio::sync::mpsc::Receiver<Placed>,
+    tasks: Vec<SpawnedTask<()>>,
+}
+
+impl Rest {
+    /// The batches, then the end once every task is done.
+    fn stream(self) -> impl futures::Stream<Item = Result<RecordBatch>> + Send {
+        futures::stream::unfold(Some(self), |rest| async move {
+            let mut rest = rest?;
+            match rest.batches.recv().await {
+                Some(next) => Some((next.map(|(_, batch)| batch), Some(rest))),
+                None => match joined(rest.tasks).await {
+                    Ok(()) => None,
+                    Err(e) => Some((Err(e), None)),
+                },
+            }
+        })
+    }
+}
+
+/// DataFusion's sort over the batches held so far, then `next`, then the rest of the input.
 fn give_way(
     expr: LexOrdering,
-    held: Vec<RecordBatch>,
+    held: impl Iterator<Item = RecordBatch> + Send + 'static,
     next: RecordBatch,
-    input: SendableRecordBatchStream,
+    rest: impl futures::Stream<Item = Result<RecordBatch>> + Send + 'static,
+    schema: SchemaRef,
     context: Arc<TaskContext>,
     gave_way: &Count,
 ) -> Result<SendableRecordBatchStream> {
     gave_way.add(1);
-    let schema = input.schema();
-    let replayed = futures::stream::iter(held.into_iter().chain([next]).map(Ok)).chain(input);
+    let replayed = futures::stream::iter(held.chain([next]).map(Ok)).chain(rest);
     let stream = Once {
         schema: Arc::clone(&schema),
         stream: Mutex::new(Some(Box::pin(RecordBatchStreamAdapter::new(
@@ -272,7 +387,7 @@ impl Gather {
     /// The rows of `batches` (each sorted by `keys`) in order, ties in the order they came.
     fn new(
         batches: Vec<RecordBatch>,
-        keys: Keys,
+        keys: Arc<Keys>,
         batch_rows: usize,
         reservation: MemoryReservation,
         schema: SchemaRef,
@@ -355,14 +470,14 @@ impl Run {
 /// A merge of sorted runs: a binary heap of the runs by their next rows' keys (ties go to
 /// the run that came first, so that rows of equal keys keep the order they came in).
 struct Merge {
-    keys: Keys,
+    keys: Arc<Keys>,
     runs: Vec<Run>,
     /// Runs with rows left, as a heap: the first one holds the least next row.
     heap: Vec<usize>,
 }
 
 impl Merge {
-    fn new(batches: &[RecordBatch], keys: Keys) -> Result<Merge> {
+    fn new(batches: &[RecordBatch], keys: Arc<Keys>) -> Result<Merge> {
         let mut runs = Vec::with_capacity(batches.len());
         for (b, batch) in batches.iter().enumerate() {
             if batch.num_rows() == 0 {
@@ -657,64 +772,90 @@ mod tests {
             .map_or(0, |v| v.as_usize())
     }
 
-    /// Each partition comes out as DataFusion's sort gives it, whether the rows fit in the
-    /// pool or the sort gives way to DataFusion's (which spills) part way.
+    /// The rows of the input dealt to the parts in turn, as they came.
+    fn dealt(parts: &[Vec<RecordBatch>]) -> Vec<RecordBatch> {
+        let most = parts.iter().map(Vec::len).max().unwrap_or(0);
+        (0..most)
+            .flat_map(|seq| parts.iter().filter_map(move |part| part.get(seq).cloned()))
+            .collect()
+    }
+
+    /// The partitions come out as one, as DataFusion's sort of their union gives it,
+    /// whether the rows fit in the pool or the sort gives way to DataFusion's (which
+    /// spills) part way.
     #[tokio::test]
-    async fn sorts_each_partition_as_datafusion_does() {
+    async fn sorts_every_partition_into_one_as_datafusion_does() {
         let (schema, parts) = partitions();
         let input = || MemorySourceConfig::try_new_exec(&parts, Arc::clone(&schema), None).unwrap();
-        let reference = SortExec::new(ordering(&schema), input()).with_preserve_partitioning(true);
+        let one =
+            MemorySourceConfig::try_new_exec(&[dealt(&parts)], Arc::clone(&schema), None).unwrap();
+        let reference = SortExec::new(ordering(&schema), one);
         let (expected, _) = run(Arc::new(reference), 64 << 20).await;
-        assert_eq!(expected.len(), 2);
-        // A pool that holds most of the larger partition, but not all of it.
-        let larger: usize = parts[1].iter().map(held_size).sum();
-        for (memory, gives_way) in [(64 << 20, false), (larger * 3 / 4, true)] {
+        assert_eq!(expected.len(), 1);
+        // A pool that holds most of the rows, but not all of them.
+        let all: usize = parts.iter().flatten().map(held_size).sum();
+        for (memory, gives_way) in [(64 << 20, false), (all * 3 / 4, true)] {
             let plan = GatherSortExec::new(ordering(&schema), input());
             let (got, plan) = run(Arc::new(plan), memory).await;
             assert_eq!(gave_way(&plan) > 0, gives_way, "{memory} bytes");
-            for (got, expected) in got.iter().zip(&expected) {
-                assert!(rows(got) == rows(expected), "{memory} bytes: rows differ");
-                assert!(got.iter().all(|b| b.num_rows() <= 1000));
-                if !gives_way {
-                    // The key and its twin stay one array.
-                    assert!(got.iter().all(|b| Arc::ptr_eq(b.column(0), b.column(3))));
-                }
+            assert_eq!(got.len(), 1);
+            assert!(
+                rows(&got[0]) == rows(&expected[0]),
+                "{memory} bytes: rows differ"
+            );
+            assert!(got[0].iter().all(|b| b.num_rows() <= 1000));
+            if !gives_way {
+                // The key and its twin stay one array.
+                assert!(got[0].iter().all(|b| Arc::ptr_eq(b.column(0), b.column(3))));
             }
-            let total: usize = got.iter().flatten().map(RecordBatch::num_rows).sum();
+            let total: usize = got[0].iter().map(RecordBatch::num_rows).sum();
             assert_eq!(total, 9704);
         }
     }
 
-    /// Rows of equal keys come out in the order they came in (within a batch and across
-    /// batches), the text key descending, nulls last.
+    /// Rows of equal keys come out in the order they came in (within a batch, across
+    /// batches and across the parts they were dealt to), the text key descending, nulls
+    /// last.
     #[tokio::test]
     async fn ties_keep_the_order_they_came_in() {
         let (schema, parts) = partitions();
+        // Batches of at most the session's batch size (a larger one reaches the sort in
+        // pieces, each a batch of its own), dealt again in turn.
+        let came: Vec<RecordBatch> = dealt(&parts)
+            .iter()
+            .flat_map(|b| {
+                (0..b.num_rows())
+                    .step_by(1000)
+                    .map(|at| b.slice(at, 1000.min(b.num_rows() - at)))
+            })
+            .collect();
+        let mut parts = vec![Vec::new(), Vec::new()];
+        for (i, batch) in came.iter().enumerate() {
+            parts[i % 2].push(batch.clone());
+        }
         let input = MemorySourceConfig::try_new_exec(&parts, Arc::clone(&schema), None).unwrap();
         let by_key = LexOrdering::new([ordering(&schema).first().clone()]).unwrap();
         let (got, _) = run(Arc::new(GatherSortExec::new(by_key, input)), 64 << 20).await;
-        for (part, got) in parts.iter().zip(&got) {
-            let came = rows(part);
-            let went = rows(got);
-            assert_eq!(went.len(), came.len());
-            let key = |row: &String| row.split('|').next().unwrap_or_default().to_string();
-            // Keys descending, empty (null) last.
-            let keys: Vec<String> = went.iter().map(key).collect();
-            let mut expected_keys = keys.clone();
-            expected_keys.sort_by(|a, b| match (a.is_empty(), b.is_empty()) {
-                (true, false) => std::cmp::Ordering::Greater,
-                (false, true) => std::cmp::Ordering::Less,
-                _ => b.cmp(a),
-            });
-            assert_eq!(keys, expected_keys);
-            // Within each key, the rows as they came.
-            let mut seen = std::collections::HashSet::new();
-            for k in &keys {
-                if seen.insert(k.clone()) {
-                    let came_k: Vec<&String> = came.iter().filter(|r| &key(r) == k).collect();
-                    let went_k: Vec<&String> = went.iter().filter(|r| &key(r) == k).collect();
-                    assert_eq!(came_k, went_k, "key {k}");
-                }
+        let came = rows(&came);
+        let went = rows(&got[0]);
+        assert_eq!(went.len(), came.len());
+        let key = |row: &String| row.split('|').next().unwrap_or_default().to_string();
+        // Keys descending, empty (null) last.
+        let keys: Vec<String> = went.iter().map(key).collect();
+        let mut expected_keys = keys.clone();
+        expected_keys.sort_by(|a, b| match (a.is_empty(), b.is_empty()) {
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            _ => b.cmp(a),
+        });
+        assert_eq!(keys, expected_keys);
+        // Within each key, the rows as they came.
+        let mut seen = std::collections::HashSet::new();
+        for k in &keys {
+            if seen.insert(k.clone()) {
+                let came_k: Vec<&String> = came.iter().filter(|r| &key(r) == k).collect();
+                let went_k: Vec<&String> = went.iter().filter(|r| &key(r) == k).collect();
+                assert_eq!(came_k, went_k, "key {k}");
             }
         }
     }

@@ -1,10 +1,10 @@
 //! Sorting in parts: a physical optimizer rule, registered when the session is built, that
-//! turns a sort over one scan of users into one sort per core over a scan feeding that many
-//! partitions, merged in order. The scan hands its batches to the partitions in turn, so the
-//! parts fill evenly and decoding and sorting run at once. Each part is a
-//! [`GatherSortExec`] (which gives way to DataFusion's sort, spilling, when its rows do not
-//! fit), or DataFusion's top-k sort under a limit; a sort left in one part becomes a
-//! `GatherSortExec` too.
+//! turns a sort over one scan of users into a sort over a scan feeding one partition per
+//! core. The scan hands its batches to the partitions in turn, so the parts fill evenly and
+//! decoding and sorting run at once. The sort is a [`GatherSortExec`], which sorts each
+//! part's batches on a task of its own and merges them all (and gives way to DataFusion's
+//! sort, spilling, when its rows do not fit); under a limit, DataFusion's top-k sort per
+//! part, merged in order. A sort left in one part becomes a `GatherSortExec` too.
 
 use std::sync::Arc;
 
@@ -80,23 +80,19 @@ impl PhysicalOptimizerRule for SortInParts {
                 Arc::new(scan.with_partitions(parts)?)
             };
             let sorted: Arc<dyn ExecutionPlan> = match sort.fetch() {
+                // One sort over every part: the parts' batches sorted at once, gathered once.
                 None => Arc::new(GatherSortExec::new(sort.expr().clone(), input)),
-                Some(fetch) => Arc::new(
-                    SortExec::new(sort.expr().clone(), input)
+                Some(fetch) => {
+                    let parts = SortExec::new(sort.expr().clone(), input)
                         .with_preserve_partitioning(true)
-                        .with_fetch(Some(fetch)),
-                ),
+                        .with_fetch(Some(fetch));
+                    Arc::new(
+                        SortPreservingMergeExec::new(sort.expr().clone(), Arc::new(parts))
+                            .with_fetch(Some(fetch)),
+                    )
+                }
             };
-            if parts < 2 {
-                return Ok(Transformed::new(sorted, true, TreeNodeRecursion::Jump));
-            }
-            let merged =
-                SortPreservingMergeExec::new(sort.expr().clone(), sorted).with_fetch(sort.fetch());
-            Ok(Transformed::new(
-                Arc::new(merged) as Arc<dyn ExecutionPlan>,
-                true,
-                TreeNodeRecursion::Jump,
-            ))
+            Ok(Transformed::new(sorted, true, TreeNodeRecursion::Jump))
         })?;
         Ok(rewritten.data)
     }
