@@ -850,13 +850,17 @@ pub type ShapedMembers<'a> = (Vec<(std::borrow::Cow<'a, str>, Raw<'a>)>, Vec<ski
 /// shape (with `check`, repeated keys looked for inside it), so a value can be written clean
 /// ([`cleaned`]) without being scanned again. `Ok(None)` when `text` is JSON but not an
 /// object; the fault when it is not JSON.
-pub fn shaped_members(text: &str, check: bool) -> Result<Option<ShapedMembers<'_>>, skim::Fault> {
+pub fn shaped_members<'t>(
+    scan: &mut skim::Skim,
+    text: &'t str,
+    check: bool,
+) -> Result<Option<ShapedMembers<'t>>, skim::Fault> {
     let b = text.as_bytes();
     let start = skim::space(b, 0);
     if b.get(start) != Some(&b'{') {
         return skim::whole(text, false).map(|_| None);
     }
-    let (found, end) = shaped_members_at(text, start, check)?;
+    let (found, end) = shaped_members_at(scan, text, start, check)?;
     let after = skim::space(b, end);
     if after != b.len() {
         return Err(skim::Fault {
@@ -868,14 +872,15 @@ pub fn shaped_members(text: &str, check: bool) -> Result<Option<ShapedMembers<'_
 }
 
 /// [`shaped_members`] of the object whose opening brace is at `start` of `text`, with
-/// where it ends (one past its closing brace); what follows it is not looked at.
-pub fn shaped_members_at(
-    text: &str,
+/// where it ends (one past its closing brace); what follows it is not looked at. `scan` is
+/// the scanner (its buffers kept from one user to the next).
+pub fn shaped_members_at<'t>(
+    scan: &mut skim::Skim,
+    text: &'t str,
     start: usize,
     check: bool,
-) -> Result<(ShapedMembers<'_>, usize), skim::Fault> {
+) -> Result<(ShapedMembers<'t>, usize), skim::Fault> {
     let b = text.as_bytes();
-    let mut scan = skim::Skim::default();
     let mut members = skim::Members::new(start);
     let (mut out, mut shapes) = (Vec::with_capacity(16), Vec::with_capacity(16));
     while let Some(key) = members.next(b)? {
@@ -917,7 +922,9 @@ mod tests {
     #[test]
     fn shaped_members_are_found_in_one_checking_pass() {
         let text = r#" {"a": 1,"b\u0041":{"x":1,"x":2},"c":[1, 2],"d":"\n","b\u0041":{}} "#;
-        let (members, shapes) = shaped_members(text, true).unwrap().unwrap();
+        let (members, shapes) = shaped_members(&mut skim::Skim::default(), text, true)
+            .unwrap()
+            .unwrap();
         let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(keys, ["a", "bA", "c", "d", "bA"]);
         let values: Vec<&str> = members.iter().map(|(_, v)| v.0).collect();
@@ -927,21 +934,36 @@ mod tests {
         assert!(shapes[3].escaped);
         assert_eq!(shapes[0], skim::Shape::default());
         // Without `check`, repeated keys are not looked for.
-        assert!(!shaped_members(text, false).unwrap().unwrap().1[1].repeated);
-        assert_eq!(shaped_members("[1]", true), Ok(None));
+        assert!(
+            !shaped_members(&mut skim::Skim::default(), text, false)
+                .unwrap()
+                .unwrap()
+                .1[1]
+                .repeated
+        );
         assert_eq!(
-            shaped_members(r#"{"a":1} x"#, true).unwrap_err().what,
+            shaped_members(&mut skim::Skim::default(), "[1]", true),
+            Ok(None)
+        );
+        assert_eq!(
+            shaped_members(&mut skim::Skim::default(), r#"{"a":1} x"#, true)
+                .unwrap_err()
+                .what,
             "trailing characters"
         );
         assert_eq!(
-            shaped_members(r#"{"a":1,}"#, true).unwrap_err().what,
+            shaped_members(&mut skim::Skim::default(), r#"{"a":1,}"#, true)
+                .unwrap_err()
+                .what,
             "trailing comma"
         );
         assert_eq!(
-            shaped_members(r#"{"\ud800":1}"#, true).unwrap_err().offset,
+            shaped_members(&mut skim::Skim::default(), r#"{"\ud800":1}"#, true)
+                .unwrap_err()
+                .offset,
             2
         );
-        assert!(shaped_members("[1,", true).is_err());
+        assert!(shaped_members(&mut skim::Skim::default(), "[1,", true).is_err());
     }
 
     /// Whether some object inside `raw` repeats a key.

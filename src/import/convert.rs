@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::hashes::Hashes;
 use super::rules::{self, Code, Options, Origin, PROPERTIES, Problem, UPSERTABLE};
+use crate::json::skim::Skim;
 use crate::json::{Raw, clean_into, cleaned, last, shaped_members};
 use crate::sink::render::write_json_string;
 
@@ -124,18 +125,19 @@ struct Identity {
 /// Converts the exported user `object` (one JSON object text) into an import row. The
 /// user's members are copied as they are written (compacted, a repeated key inside a value
 /// resolved as the reader resolves it), and the row is checked by the rules where it is.
-pub fn convert(object: &[u8], conversion: &Conversion) -> Outcome {
+/// `scan` is the scanner (its buffers kept from one user to the next).
+pub fn convert(object: &[u8], conversion: &Conversion, scan: &mut Skim) -> Outcome {
     match simdutf8::basic::from_utf8(object) {
-        Ok(text) => convert_text(text, conversion),
+        Ok(text) => convert_text(text, conversion, scan),
         Err(_) => refused(Code::InvalidJson, "", "not valid UTF-8".into()),
     }
 }
 
 /// [`convert`] of a user whose text is known to be UTF-8 (a text column of the scan).
-pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
+pub fn convert_text(object: &str, conversion: &Conversion, scan: &mut Skim) -> Outcome {
     // One checking pass finds the members and how each value is written: a value written
     // clean (no white space, no repeated key) is copied as it is.
-    let (members, shapes) = match shaped_members(object, true) {
+    let (members, shapes) = match shaped_members(scan, object, true) {
         Ok(Some(found)) => found,
         Ok(None) => {
             return refused(
@@ -352,11 +354,14 @@ pub fn convert_text(object: &str, conversion: &Conversion) -> Outcome {
         .into_iter()
         .map(|(key, range)| (Cow::Borrowed(key), Raw(&row[range])))
         .collect();
+    // The metadata is written with the keys it was read with (a repeated one once).
+    let plain_keys = !shapes.iter().any(|shape| shape.marked);
     problems.extend(rules::check_members(
         row_members,
         Options {
             upsert: conversion.upsert,
         },
+        plain_keys,
     ));
     if !problems.is_empty() {
         return Outcome::Refused {
@@ -479,7 +484,7 @@ mod tests {
             upsert,
             ..Conversion::default()
         };
-        let outcome = convert(user.as_bytes(), &conversion);
+        let outcome = convert(user.as_bytes(), &conversion, &mut Skim::default());
         let mut dropped = Dropped::default();
         if let Outcome::Row(row) = &outcome {
             dropped.count(row);

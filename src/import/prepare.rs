@@ -34,6 +34,7 @@ use super::rules::{Code, Options, Origin, Problem};
 use super::seen::{Key, Seen};
 use super::validate::{MAX_FILE_BYTES, Validator};
 use crate::error::{Error, Result};
+use crate::json::skim::Skim;
 use crate::sink::Shape;
 use crate::sink::json::ObjectWriter;
 
@@ -252,8 +253,9 @@ fn convert_rows(
     let objects = match render {
         Render::Texts => {
             let texts = batch.column(0).as_string::<i32>();
+            let mut scan = Skim::default();
             let outcomes = rows
-                .map(|i| convert_text(texts.value(i), conversion))
+                .map(|i| convert_text(texts.value(i), conversion, &mut scan))
                 .collect();
             return Ok(Converted {
                 objects: Vec::new(),
@@ -263,7 +265,11 @@ fn convert_rows(
         Render::Users(w) => w.rows(schema, batch, rows)?,
         Render::Mapped(m) => m.rows(schema, batch, rows)?,
     };
-    let outcomes = objects.iter().map(|o| convert(o, conversion)).collect();
+    let mut scan = Skim::default();
+    let outcomes = objects
+        .iter()
+        .map(|o| convert(o, conversion, &mut scan))
+        .collect();
     Ok(Converted { objects, outcomes })
 }
 
@@ -458,7 +464,7 @@ impl Preparer {
 
     /// Takes the next user of the input (one JSON object).
     pub fn user(&mut self, object: &[u8]) -> Result<()> {
-        let outcome = convert(object, &self.settings.conversion);
+        let outcome = convert(object, &self.settings.conversion, &mut Skim::default());
         self.take(object, outcome).map(drop)
     }
 

@@ -221,9 +221,18 @@ pub fn check(user: &str, options: Options) -> Vec<Problem> {
 
 /// [`check`] of a user whose members were found already (each key's characters and its
 /// value's text, as [`Raw::members`] gives them): the rules read each value where it is,
-/// without splitting the object again.
-pub fn check_members(members: Vec<(Cow<'_, str>, Raw<'_>)>, options: Options) -> Vec<Problem> {
-    let mut check = Checker::default();
+/// without splitting the object again. `plain_keys`: the scan that found them saw no key
+/// inside any value holding `.`, `$` or an escape ([`crate::json::skim::Shape::marked`]),
+/// so the metadata's keys need no second look.
+pub fn check_members(
+    members: Vec<(Cow<'_, str>, Raw<'_>)>,
+    options: Options,
+    plain_keys: bool,
+) -> Vec<Problem> {
+    let mut check = Checker {
+        plain_keys,
+        ..Checker::default()
+    };
     check.user(&crate::json::as_map(members), options);
     check.problems
 }
@@ -335,6 +344,8 @@ impl<'a> Loc<'a> {
 #[derive(Default)]
 struct Checker {
     problems: Vec<Problem>,
+    /// No key inside the user's values holds `.`, `$` or an escape (known beforehand).
+    plain_keys: bool,
 }
 
 impl Checker {
@@ -549,7 +560,7 @@ impl Checker {
                         self.reserved(&at, value);
                     }
                     // Walked whole only when some key is wrong, to name each where it is.
-                    if value.any_key_with(&['.', '$']) {
+                    if !self.plain_keys && value.any_key_with(&['.', '$']) {
                         self.metadata_keys(&at, value);
                     }
                 }

@@ -157,7 +157,7 @@ impl Validator {
             loop {
                 let line = lines.line_at(i);
                 let user = if b.get(i) == Some(&b'{') {
-                    crate::json::shaped_members_at(text, i, false)
+                    crate::json::shaped_members_at(&mut scan, text, i, false)
                         .map(|((members, _), end)| (Some(members), end))
                 } else {
                     scan.value(text, i, 1, false).map(|(end, _)| (None, end))
@@ -312,7 +312,7 @@ impl Validator {
         let email = string("email");
         if self.rules {
             let problems = match &members {
-                Some(members) => rules::check_members(members.clone(), self.options),
+                Some(members) => rules::check_members(members.clone(), self.options, false),
                 // Named as a value of the wrong type.
                 None => rules::check(text, self.options),
             };

@@ -41,6 +41,9 @@ pub struct Shape {
     pub spaced: bool,
     /// An object inside the value has a key twice (looked for only when asked).
     pub repeated: bool,
+    /// A key inside the value holds a `.`, a `$` or an escape (which may write either):
+    /// looked for only when asked, as repeated keys are.
+    pub marked: bool,
 }
 
 /// The first byte at or after `i` that is not JSON white space.
@@ -323,6 +326,7 @@ impl Skim {
         shape.escaped |= escaped;
         if check {
             self.keys.push((k + 1..end - 1, escaped));
+            shape.marked |= escaped || b[k + 1..end - 1].iter().any(|&c| c == b'.' || c == b'$');
         }
         let colon = space(b, end);
         shape.spaced |= colon != end;
@@ -680,6 +684,16 @@ mod tests {
         ] {
             assert_eq!(scan(text, true).unwrap().1.repeated, repeated, "{text}");
             assert!(!scan(text, false).unwrap().1.repeated, "{text}");
+        }
+        for (text, marked) in [
+            (r#"{"a":{"b":1},"c":[{"d":2}]}"#, false),
+            (r#"{"a":{"b.c":1}}"#, true),
+            (r#"[{"$b":1}]"#, true),
+            (r#"{"a":{"\u002e":1}}"#, true),
+            (r#"{"a":"x.y$"}"#, false),
+        ] {
+            assert_eq!(scan(text, true).unwrap().1.marked, marked, "{text}");
+            assert!(!scan(text, false).unwrap().1.marked, "{text}");
         }
         let many: Vec<String> = (0..40).map(|n| format!("\"k{n}\":{n}")).collect();
         let text = format!("{{{}}}", many.join(","));

@@ -20,6 +20,7 @@ use crate::import::convert::{Conversion, Outcome, convert};
 use crate::import::hashes::{HashTotals, Hashes};
 use crate::import::lookup::Lines;
 use crate::import::prepare::{self, DEFAULT_MAX_BYTES, Manifest, Preparer, Settings, Taken};
+use crate::json::skim::Skim;
 use crate::sink::output::{Destination, Writer};
 
 /// The users of the target connection, found by email (without regard to case) or user id.
@@ -256,7 +257,7 @@ pub async fn route(
                         fate.outcome = "exists".into();
                         return fates.line(&fate);
                     };
-                    let change = convert(object, &update_settings.conversion);
+                    let change = convert(object, &update_settings.conversion, &mut Skim::default());
                     if let Outcome::Row(up) = &change {
                         let old =
                             crate::json::Value::parse(&existing.line).map_err(Error::Internal)?;
