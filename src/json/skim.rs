@@ -383,10 +383,50 @@ impl Skim {
 /// The members of one object, read one at a time: [`Members::next`] gives a key and where
 /// its value starts, the caller checks the value, and [`Members::read`] says where it ended.
 #[derive(Debug)]
-pub struct Members {
-    /// Where the scan stands: at the opening brace, or just after the last value read.
+pub struct Members(Entries);
+
+/// Where the entries (members or items) of one container start, one after the other: what
+/// reading an object's members and an array's items have in common.
+#[derive(Debug)]
+struct Entries {
+    /// Where the scan stands: at the opening byte, or just after the last entry read.
     at: usize,
     first: bool,
+    /// The closing byte.
+    close: u8,
+}
+
+impl Entries {
+    /// Where the next entry starts, or `None` at the closing byte.
+    fn next(&mut self, b: &[u8]) -> Result<Option<usize>, Fault> {
+        let close = self.close;
+        if self.first {
+            self.first = false;
+            let k = space(b, self.at + 1);
+            if b.get(k) == Some(&close) {
+                self.at = k;
+                return Ok(None);
+            }
+            return Ok(Some(k));
+        }
+        let c = space(b, self.at);
+        match b.get(c) {
+            Some(b',') => {}
+            Some(&x) if x == close => {
+                self.at = c;
+                return Ok(None);
+            }
+            Some(_) if close == b'}' => return fault(c, "expected `,` or `}`"),
+            Some(_) => return fault(c, "expected `,` or `]`"),
+            None if close == b'}' => return fault(b.len(), EOF_OBJECT),
+            None => return fault(b.len(), EOF_LIST),
+        }
+        let k = space(b, c + 1);
+        if b.get(k) == Some(&close) {
+            return fault(k, "trailing comma");
+        }
+        Ok(Some(k))
+    }
 }
 
 /// One key of an object, as [`Members::next`] found it.
@@ -403,36 +443,18 @@ pub struct Key {
 impl Members {
     /// The members of the object whose opening brace is at `i`.
     pub fn new(i: usize) -> Self {
-        Members { at: i, first: true }
+        Members(Entries {
+            at: i,
+            first: true,
+            close: b'}',
+        })
     }
 
     /// The next member's key, or `None` at the closing brace (then [`Members::end`] says
     /// where the object ends).
     pub fn next(&mut self, b: &[u8]) -> Result<Option<Key>, Fault> {
-        let k = if self.first {
-            self.first = false;
-            let k = space(b, self.at + 1);
-            if b.get(k) == Some(&b'}') {
-                self.at = k;
-                return Ok(None);
-            }
-            k
-        } else {
-            let c = space(b, self.at);
-            match b.get(c) {
-                Some(b',') => {}
-                Some(b'}') => {
-                    self.at = c;
-                    return Ok(None);
-                }
-                Some(_) => return fault(c, "expected `,` or `}`"),
-                None => return fault(b.len(), EOF_OBJECT),
-            }
-            let k = space(b, c + 1);
-            if b.get(k) == Some(&b'}') {
-                return fault(k, "trailing comma");
-            }
-            k
+        let Some(k) = self.0.next(b)? else {
+            return Ok(None);
         };
         match b.get(k) {
             Some(b'"') => {}
@@ -455,12 +477,12 @@ impl Members {
 
     /// The last value given by [`Members::next`] ends at `end`.
     pub fn read(&mut self, end: usize) {
-        self.at = end;
+        self.0.at = end;
     }
 
     /// One past the closing brace, once [`Members::next`] gave `None`.
     pub fn end(&self) -> usize {
-        self.at + 1
+        self.0.at + 1
     }
 }
 
@@ -468,55 +490,32 @@ impl Members {
 /// [`Items::next`] gives where the next item starts, the caller checks it, and
 /// [`Items::read`] says where it ended.
 #[derive(Debug)]
-pub struct Items {
-    /// Where the scan stands: at the opening bracket, or just after the last item read.
-    at: usize,
-    first: bool,
-}
+pub struct Items(Entries);
 
 impl Items {
     /// The items of the array whose opening bracket is at `i`.
     pub fn new(i: usize) -> Self {
-        Items { at: i, first: true }
+        Items(Entries {
+            at: i,
+            first: true,
+            close: b']',
+        })
     }
 
     /// Where the next item starts, or `None` at the closing bracket (then [`Items::end`]
     /// says where the array ends).
     pub fn next(&mut self, b: &[u8]) -> Result<Option<usize>, Fault> {
-        if self.first {
-            self.first = false;
-            let k = space(b, self.at + 1);
-            if b.get(k) == Some(&b']') {
-                self.at = k;
-                return Ok(None);
-            }
-            return Ok(Some(k));
-        }
-        let c = space(b, self.at);
-        match b.get(c) {
-            Some(b',') => {}
-            Some(b']') => {
-                self.at = c;
-                return Ok(None);
-            }
-            Some(_) => return fault(c, "expected `,` or `]`"),
-            None => return fault(b.len(), EOF_LIST),
-        }
-        let k = space(b, c + 1);
-        if b.get(k) == Some(&b']') {
-            return fault(k, "trailing comma");
-        }
-        Ok(Some(k))
+        self.0.next(b)
     }
 
     /// The last item given by [`Items::next`] ends at `end`.
     pub fn read(&mut self, end: usize) {
-        self.at = end;
+        self.0.at = end;
     }
 
     /// One past the closing bracket, once [`Items::next`] gave `None`.
     pub fn end(&self) -> usize {
-        self.at + 1
+        self.0.at + 1
     }
 }
 
