@@ -2,11 +2,13 @@
 //! `user_id`s and `username`s were seen, and where first.
 //!
 //! Keys are kept as 64-bit fingerprints (SipHash-2-4 with fixed keys, the kind of key mixed
-//! in) in one open-addressed table for all three kinds, each with the number of the note it
-//! was first seen with; a user's keys share one note. About 18 bytes a key and 8 a user,
-//! whatever the keys' length, the table grown by half when it is four-fifths full. Two
-//! different keys share a fingerprint with a probability of about n²/2⁶⁵ (3·10⁻⁶ for ten
-//! million).
+//! in) in open-addressed tables for all three kinds, each with the number of the note it was
+//! first seen with; a user's keys share one note. About 18 bytes a key and 8 a user, whatever
+//! the keys' length. The keys are spread over sixteen tables by their fingerprints' top bits,
+//! each grown by half when it is four-fifths full: growing one puts a sixteenth of the keys
+//! back, so the slots held twice while a table grows are a sixteenth of them, not all (about
+//! 27 MB less at the peak of a million users). Two different keys share a fingerprint with a
+//! probability of about n²/2⁶⁵ (3·10⁻⁶ for ten million).
 
 use std::hash::Hasher;
 
@@ -33,14 +35,35 @@ impl Key {
 }
 
 /// The keys seen so far, each with the note it was first seen with.
-#[derive(Default)]
 pub struct Seen {
-    /// The fingerprints of the keys, 0 for an empty slot (a fingerprint of 0 is kept as 1).
-    prints: Vec<u64>,
-    /// For each slot taken, the number of its note in `notes`.
-    places: Vec<u32>,
+    /// The tables, a fingerprint's in the one its top bits number.
+    tables: Vec<Table>,
     /// The notes, each once however many keys were inserted with it in a row.
     notes: Vec<u64>,
+    /// How many keys are held.
+    len: usize,
+}
+
+/// How many tables the keys are spread over (the top four bits of a fingerprint).
+const TABLES: usize = 16;
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen {
+            tables: (0..TABLES).map(|_| Table::default()).collect(),
+            notes: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+/// One open-addressed table of fingerprints.
+#[derive(Default)]
+struct Table {
+    /// The fingerprints of the keys, 0 for an empty slot (a fingerprint of 0 is kept as 1).
+    prints: Vec<u64>,
+    /// For each slot taken, the number of its note in [`Seen::notes`].
+    places: Vec<u32>,
     /// How many slots are taken.
     len: usize,
 }
@@ -57,15 +80,24 @@ impl Seen {
     /// was seen before: then records none and gives, for each key seen before, the note it
     /// was first seen with. A note given again in a row is kept once.
     pub fn insert_user(&mut self, keys: &[(Key, &str)], note: u64) -> Vec<(Key, u64)> {
-        while (self.len + keys.len()) * 5 > self.prints.len() * 4 {
-            self.grow();
-        }
-        let prints: Vec<(Key, u64)> = keys.iter().map(|&(k, v)| (k, fingerprint(k, v))).collect();
+        // A user has three keys at most: their fingerprints are kept without an allocation.
+        let mut few = [(Key::Email, 0u64); 3];
+        let many: Vec<(Key, u64)>;
+        let prints: &[(Key, u64)] = if keys.len() <= few.len() {
+            for (slot, &(k, v)) in few.iter_mut().zip(keys) {
+                *slot = (k, fingerprint(k, v));
+            }
+            &few[..keys.len()]
+        } else {
+            many = keys.iter().map(|&(k, v)| (k, fingerprint(k, v))).collect();
+            &many
+        };
         let firsts: Vec<(Key, u64)> = prints
             .iter()
             .filter_map(|&(k, print)| {
-                let taken = self.find(print).ok()?;
-                Some((k, self.notes[self.places[taken] as usize]))
+                let table = &self.tables[table_of(print)];
+                let taken = table.find(print).ok()?;
+                Some((k, self.notes[table.places[taken] as usize]))
             })
             .collect();
         if firsts.is_empty() && !prints.is_empty() {
@@ -74,11 +106,16 @@ impl Seen {
             }
             // More than 2³² notes (users) would not fit a u32: no tenant holds that many.
             let place = (self.notes.len() - 1) as u32;
-            for (_, print) in prints {
+            for &(_, print) in prints {
                 // Each kind of key is fingerprinted apart: a user's keys never meet.
-                if let Err(free) = self.find(print) {
-                    self.prints[free] = print;
-                    self.places[free] = place;
+                let table = &mut self.tables[table_of(print)];
+                if (table.len + 1) * 5 > table.prints.len() * 4 {
+                    table.grow();
+                }
+                if let Err(free) = table.find(print) {
+                    table.prints[free] = print;
+                    table.places[free] = place;
+                    table.len += 1;
                     self.len += 1;
                 }
             }
@@ -88,11 +125,10 @@ impl Seen {
 
     /// The note `value` of `key` was first seen with, if it was.
     pub fn get(&self, key: Key, value: &str) -> Option<u64> {
-        if self.prints.is_empty() {
-            return None;
-        }
-        let taken = self.find(fingerprint(key, value)).ok()?;
-        Some(self.notes[self.places[taken] as usize])
+        let print = fingerprint(key, value);
+        let table = &self.tables[table_of(print)];
+        let taken = table.find(print).ok()?;
+        Some(self.notes[table.places[taken] as usize])
     }
 
     /// How many keys are held.
@@ -104,13 +140,24 @@ impl Seen {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
 
+/// The table a fingerprint is kept in: its top four bits.
+fn table_of(print: u64) -> usize {
+    (print >> 60) as usize
+}
+
+impl Table {
     /// The slot that holds `print` (`Ok`), or the free slot where it would go (`Err`): the
-    /// slots from its home on (scaled from the fingerprint's value, which is uniform), in
-    /// turn. The table is never full.
+    /// slots from its home on (scaled from the fingerprint's bits below the four that chose
+    /// the table, which are uniform), in turn. The table is never full; an empty one (no
+    /// slot yet) holds nothing.
     fn find(&self, print: u64) -> Result<usize, usize> {
         let size = self.prints.len();
-        let mut slot = ((u128::from(print) * size as u128) >> 64) as usize;
+        if size == 0 {
+            return Err(0);
+        }
+        let mut slot = ((u128::from(print << 4) * size as u128) >> 64) as usize;
         loop {
             match self.prints[slot] {
                 0 => return Err(slot),
