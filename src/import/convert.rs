@@ -122,6 +122,26 @@ struct Identity {
     linked: u64,
 }
 
+/// For each member, whether its key comes again later (the last one wins). The keys of the
+/// canonical schema (most of a user's) are told apart by their column; the others are
+/// compared with the later ones.
+fn repeated_later(members: &[(Cow<'_, str>, Raw<'_>)]) -> Vec<bool> {
+    let mut later = vec![false; members.len()];
+    let mut columns: u64 = 0;
+    for (i, (key, _)) in members.iter().enumerate().rev() {
+        later[i] = match crate::source::schema::index(key.as_bytes()) {
+            Some(column) => {
+                let bit = 1u64 << column;
+                let again = columns & bit != 0;
+                columns |= bit;
+                again
+            }
+            None => members[i + 1..].iter().any(|(k, _)| k == key),
+        };
+    }
+    later
+}
+
 /// Converts the exported user `object` (one JSON object text) into an import row. The
 /// user's members are copied as they are written (compacted, a repeated key inside a value
 /// resolved as the reader resolves it), and the row is checked by the rules where it is.
@@ -242,8 +262,9 @@ pub fn convert_text(object: &str, conversion: &Conversion, scan: &mut Skim) -> O
         written.push((key, start..out.len()));
     });
     let (mut email, mut written_id, mut username) = (None, None, None);
+    let repeated = repeated_later(&members);
     for (i, (key, member)) in members.iter().enumerate() {
-        if members[i + 1..].iter().any(|(k, _)| k == key) {
+        if repeated[i] {
             continue;
         }
         let value = raw(member);
@@ -513,6 +534,22 @@ mod tests {
         assert_eq!(
             dropped.fields.keys().collect::<Vec<_>>(),
             ["created_at", "identities", "name (null)"]
+        );
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_last_value_where_it_stands() {
+        let (outcome, _) = row(
+            r#"{"email":"old@b.co","user_id":"auth0|abc","x":1,"email":"a@b.co","x":2,
+               "user_metadata":{"k":1},"user_metadata":{"k":2}}"#,
+            false,
+        );
+        let Outcome::Row(row) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(
+            String::from_utf8(row.json).unwrap(),
+            r#"{"user_id":"abc","email":"a@b.co","email_verified":false,"user_metadata":{"k":2}}"#
         );
     }
 

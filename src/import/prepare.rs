@@ -64,15 +64,6 @@ pub struct Settings {
     pub mapped: Option<String>,
 }
 
-/// One reason in `rejected.json`.
-#[derive(Serialize)]
-struct RejectedProblem<'a> {
-    pointer: &'a str,
-    code: &'static str,
-    rule: &'static str,
-    message: &'a str,
-}
-
 /// Runs `frame` and prepares its users (one a row) into the folder of `settings`.
 pub async fn run(frame: DataFrame, settings: &Settings, checks: Checks) -> Result<Manifest> {
     let mut preparer = Preparer::new(settings)?.with_checks(checks);
@@ -590,12 +581,12 @@ impl Preparer {
         who: Option<Vec<u8>>,
     ) -> Result<Taken> {
         self.totals.rejected += 1;
-        for code in problems
-            .iter()
-            .map(|p| p.code.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-        {
-            super::convert::tally(&mut self.rejected_by_code, code);
+        // Each code once a user.
+        for (i, problem) in problems.iter().enumerate() {
+            let code = problem.code.as_str();
+            if !problems[..i].iter().any(|p| p.code.as_str() == code) {
+                super::convert::tally(&mut self.rejected_by_code, code);
+            }
         }
         // The entry: the input number, the user's own user_id and email (as written), the
         // reasons, and the row as far as it was built.
@@ -611,20 +602,27 @@ impl Preparer {
         {
             self.checks.refused(&email);
         }
-        let mut entry = format!("{{\"input\":{input}").into_bytes();
+        let mut entry = Vec::with_capacity(256 + row.as_ref().map_or(0, Vec::len));
+        entry.extend_from_slice(b"{\"input\":");
+        entry.extend_from_slice(input.to_string().as_bytes());
         entry.extend_from_slice(&who.unwrap_or_else(|| super::convert::who(members)));
-        entry.extend_from_slice(b",\"problems\":");
-        let reasons: Vec<RejectedProblem<'_>> = problems
-            .iter()
-            .map(|p| RejectedProblem {
-                pointer: &p.pointer,
-                code: p.code.as_str(),
-                rule: p.origin.as_str(),
-                message: &p.message,
-            })
-            .collect();
-        serde_json::to_writer(&mut entry, &reasons)
-            .map_err(|e| Error::Internal(format!("a refusal does not serialize: {e}")))?;
+        entry.extend_from_slice(b",\"problems\":[");
+        for (i, p) in problems.iter().enumerate() {
+            if i > 0 {
+                entry.push(b',');
+            }
+            for (name, value) in [
+                ("{\"pointer\":", p.pointer.as_str()),
+                (",\"code\":", p.code.as_str()),
+                (",\"rule\":", p.origin.as_str()),
+                (",\"message\":", p.message.as_str()),
+            ] {
+                entry.extend_from_slice(name.as_bytes());
+                crate::json::quote_into(value, &mut entry);
+            }
+            entry.push(b'}');
+        }
+        entry.push(b']');
         entry.extend_from_slice(b",\"row\":");
         entry.extend_from_slice(row.as_deref().unwrap_or(b"null"));
         entry.push(b'}');
