@@ -513,6 +513,14 @@ mod tests {
         (outcome, dropped)
     }
 
+    /// The row of an outcome that must be one.
+    fn row_of(outcome: Outcome) -> Row {
+        match outcome {
+            Outcome::Row(row) => row,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn an_export_user_becomes_an_import_row() {
         let (outcome, dropped) = row(
@@ -522,9 +530,7 @@ mod tests {
                "user_metadata":{"k":[1,2]}}"#,
             false,
         );
-        let Outcome::Row(row) = outcome else {
-            panic!("{outcome:?}")
-        };
+        let row = row_of(outcome);
         assert_eq!(
             String::from_utf8(row.json).unwrap(),
             r#"{"user_id":"abc","email":"a@b.co","email_verified":false,"user_metadata":{"k":[1,2]}}"#
@@ -544,11 +550,8 @@ mod tests {
                "user_metadata":{"k":1},"user_metadata":{"k":2}}"#,
             false,
         );
-        let Outcome::Row(row) = outcome else {
-            panic!("{outcome:?}")
-        };
         assert_eq!(
-            String::from_utf8(row.json).unwrap(),
+            String::from_utf8(row_of(outcome).json).unwrap(),
             r#"{"user_id":"abc","email":"a@b.co","email_verified":false,"user_metadata":{"k":2}}"#
         );
     }
