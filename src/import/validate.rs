@@ -127,7 +127,7 @@ impl Validator {
         let mut lines = Lines::new(b);
         // The array is walked user by user; each user is checked and split into its
         // members in one pass of the scanner.
-        let mut i = skim::space(b, 0);
+        let i = skim::space(b, 0);
         match b.get(i) {
             Some(b'[') => {}
             Some(b'{' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
@@ -149,51 +149,28 @@ impl Validator {
                 return self.summary(name, whole, 0, before);
             }
         }
-        i = skim::space(b, i + 1);
         let mut scan = skim::Skim::default();
-        let walked = if b.get(i) == Some(&b']') {
-            Ok(i + 1)
-        } else {
-            loop {
-                let line = lines.line_at(i);
-                let user = if b.get(i) == Some(&b'{') {
-                    crate::json::shaped_members_at(&mut scan, text, i, false)
-                        .map(|((members, _), end)| (Some(members), end))
-                } else {
-                    scan.value(text, i, 1, false).map(|(end, _)| (None, end))
-                };
-                let (members, end) = match user {
-                    Ok(user) => user,
-                    Err(f) => break Err(f),
-                };
-                self.user(name, file_no, users, line, &text[i..end], members);
-                users += 1;
-                let after = skim::space(b, end);
-                match b.get(after) {
-                    Some(b',') => {
-                        i = skim::space(b, after + 1);
-                        if b.get(i) == Some(&b']') {
-                            break Err(skim::Fault {
-                                offset: i,
-                                what: "trailing comma",
-                            });
-                        }
-                    }
-                    Some(b']') => break Ok(after + 1),
-                    Some(_) => {
-                        break Err(skim::Fault {
-                            offset: after,
-                            what: "expected `,` or `]`",
-                        });
-                    }
-                    None => {
-                        break Err(skim::Fault {
-                            offset: b.len(),
-                            what: "EOF while parsing a list",
-                        });
-                    }
-                }
-            }
+        let mut items = skim::Items::new(i);
+        let walked = loop {
+            let at = match items.next(b) {
+                Ok(Some(at)) => at,
+                Ok(None) => break Ok(items.end()),
+                Err(f) => break Err(f),
+            };
+            let line = lines.line_at(at);
+            let user = if b.get(at) == Some(&b'{') {
+                crate::json::shaped_members_at(&mut scan, text, at, false)
+                    .map(|((members, _), end)| (Some(members), end))
+            } else {
+                scan.value(text, at, 1, false).map(|(end, _)| (None, end))
+            };
+            let (members, end) = match user {
+                Ok(user) => user,
+                Err(f) => break Err(f),
+            };
+            self.user(name, file_no, users, line, &text[at..end], members);
+            users += 1;
+            items.read(end);
         };
         match walked.map(|end| skim::space(b, end)) {
             Ok(after) if after == b.len() => {}
