@@ -146,15 +146,11 @@ fn walk_paths<'t>(
             let mut unescaped = String::new();
             let mut left = which.len();
             value.each_member(|written, member| {
-                let mut key = &written[1..written.len() - 1];
-                if key.contains('\\') {
-                    unescaped.clear();
-                    // A key whose escapes name no characters is one no path names.
-                    if skim::unescape_into(key, &mut unescaped).is_err() {
-                        return Some(true);
-                    }
-                    key = &unescaped;
-                }
+                let inner = &written[1..written.len() - 1];
+                // A key whose escapes name no characters is one no path names.
+                let Some(key) = skim::chars(inner, inner.contains('\\'), &mut unescaped) else {
+                    return Some(true);
+                };
                 let mut matched = which
                     .iter()
                     .copied()
@@ -748,17 +744,9 @@ impl<'a> Raw<'a> {
             i = skim::space(b, end);
             if b.get(i) == Some(&b':') {
                 let inner = &text[start + 1..end - 1];
-                let key = if inner.contains('\\') {
-                    scratch.clear();
-                    if skim::unescape_into(inner, &mut scratch).is_err() {
-                        return true;
-                    }
-                    scratch.as_str()
-                } else {
-                    inner
-                };
-                if key.contains(chars) {
-                    return true;
+                match skim::chars(inner, inner.contains('\\'), &mut scratch) {
+                    Some(key) if !key.contains(chars) => {}
+                    _ => return true,
                 }
             }
         }

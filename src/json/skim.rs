@@ -519,6 +519,20 @@ impl Items {
     }
 }
 
+/// The characters of the string (a key, say) whose text between the quotes (valid JSON,
+/// escapes as written) is `raw`: `raw` itself when it holds no escape (`escaped` false),
+/// else decoded into `scratch`; `None` when its escapes name no characters (half a
+/// surrogate pair, see [`unescape_into`]).
+#[inline]
+pub fn chars<'a>(raw: &'a str, escaped: bool, scratch: &'a mut String) -> Option<&'a str> {
+    if !escaped {
+        return Some(raw);
+    }
+    scratch.clear();
+    unescape_into(raw, scratch).ok()?;
+    Some(scratch)
+}
+
 /// Appends the characters of the string whose text between the quotes (valid JSON, escapes
 /// as written) is `raw` to `out`. A `\u` escape of half a surrogate pair without its other
 /// half has no character and is refused.

@@ -4,6 +4,7 @@
 //! building a JSON tree: typed values go straight into their builders (a string's escapes
 //! decoded once), nested values are copied as compact JSON text.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -12,8 +13,6 @@ use datafusion::arrow::array::{
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::schema::{self, COLUMNS, Kind};
-use std::ops::Range;
-
 use crate::json::skim::{self, Fault, Items, Key, Members, Shape, Skim};
 use crate::json::{MAX_DEPTH, Reached, Step, clean_into, cleaned, compact_into};
 
@@ -542,17 +541,8 @@ impl Follow<'_> {
                 let Some(key) = members.next(b)? else {
                     return Ok(members.end());
                 };
-                let raw = &text[key.raw.clone()];
-                let name = match key.escaped {
-                    false => Some(raw),
-                    // A key whose escapes name no characters is one no path names.
-                    true => {
-                        self.key.clear();
-                        skim::unescape_into(raw, self.key)
-                            .ok()
-                            .map(|()| self.key.as_str())
-                    }
-                };
+                // A key whose escapes name no characters is one no path names.
+                let name = skim::chars(&text[key.raw.clone()], key.escaped, self.key);
                 if let Some(name) = name {
                     for k in which.clone() {
                         let p = self.trail[k];
