@@ -873,22 +873,45 @@ pub fn shaped_members_at<'t>(
     let (mut out, mut shapes) = (Vec::with_capacity(16), Vec::with_capacity(16));
     while let Some(key) = members.next(b)? {
         let (end, shape) = scan.value(text, key.value, 1, check)?;
-        let raw = &text[key.raw.clone()];
-        let name = if key.escaped {
-            let mut name = String::with_capacity(raw.len());
-            skim::unescape_into(raw, &mut name).map_err(|f| skim::Fault {
-                offset: key.raw.start + f.offset,
-                what: f.what,
-            })?;
-            std::borrow::Cow::Owned(name)
-        } else {
-            std::borrow::Cow::Borrowed(raw)
-        };
-        out.push((name, Raw(&text[key.value..end])));
+        out.push((key_name(text, &key)?, Raw(&text[key.value..end])));
         shapes.push(shape);
         members.read(end);
     }
     Ok(((out, shapes), members.end()))
+}
+
+/// [`shaped_members`] of an object whose members a checking scan laid out already
+/// ([`skim::Laid`]): read from the layout, the text not scanned again. `None` when the
+/// layout does not fit the text (a record out of its bounds or off its characters' edges).
+pub fn laid_members<'t>(text: &'t str, layout: &[u8]) -> Option<ShapedMembers<'t>> {
+    let records = skim::Laid::read_all(text, layout)?;
+    let capacity = layout.len() / skim::Laid::BYTES;
+    let (mut out, mut shapes) = (Vec::with_capacity(capacity), Vec::with_capacity(capacity));
+    for laid in records {
+        let laid = laid?;
+        let value = text.get(laid.key.value..laid.end)?;
+        out.push((key_name(text, &laid.key).ok()?, Raw(value)));
+        shapes.push(laid.shape);
+    }
+    Some((out, shapes))
+}
+
+/// The characters of `key` of `text`: borrowed without an escape, decoded with one (a
+/// fault, at its place in `text`, when its escapes name no characters).
+fn key_name<'t>(text: &'t str, key: &skim::Key) -> Result<std::borrow::Cow<'t, str>, skim::Fault> {
+    let raw = text.get(key.raw.clone()).ok_or(skim::Fault {
+        offset: key.raw.start.min(text.len()),
+        what: "a key out of the text",
+    })?;
+    if !key.escaped {
+        return Ok(std::borrow::Cow::Borrowed(raw));
+    }
+    let mut name = String::with_capacity(raw.len());
+    skim::unescape_into(raw, &mut name).map_err(|f| skim::Fault {
+        offset: key.raw.start + f.offset,
+        what: f.what,
+    })?;
+    Ok(std::borrow::Cow::Owned(name))
 }
 
 /// The characters of a string given as its quoted text: borrowed without an escape,

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use crate::error::Error;
 use crate::import::convert::Conversion;
 use crate::import::prepare::{self, DEFAULT_MAX_BYTES, Manifest, REJECTED, Settings};
+use crate::pipeline::request::Layout;
 use crate::pipeline::{self, Request};
 use crate::source::Input;
 
@@ -204,6 +205,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 let request = Request {
                     conditions: super::conditions(args.query.as_deref(), args.where_sql.as_deref()),
                     text: Some(prepare::USER_TEXT.to_string()),
+                    layout: Some(Layout {
+                        name: prepare::USER_LAYOUT.to_string(),
+                        checked: prepare::written_members(),
+                    }),
                     ..Request::default()
                 };
                 let planned = request.plan(&users.ctx, &users.source).await?;

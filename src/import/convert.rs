@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::hashes::Hashes;
 use super::rules::{self, Code, Options, Origin, PROPERTIES, Problem, UPSERTABLE};
 use crate::json::skim::Skim;
-use crate::json::{Raw, clean_into, cleaned, last, shaped_members};
+use crate::json::{Raw, clean_into, cleaned, laid_members, last, shaped_members};
 use crate::sink::render::write_json_string;
 
 /// How users are converted.
@@ -148,16 +148,27 @@ fn repeated_later(members: &[(Cow<'_, str>, Raw<'_>)]) -> Vec<bool> {
 /// `scan` is the scanner (its buffers kept from one user to the next).
 pub fn convert(object: &[u8], conversion: &Conversion, scan: &mut Skim) -> Outcome {
     match simdutf8::basic::from_utf8(object) {
-        Ok(text) => convert_text(text, conversion, scan),
+        Ok(text) => convert_text(text, None, conversion, scan),
         Err(_) => refused(Code::InvalidJson, "", "not valid UTF-8".into()),
     }
 }
 
-/// [`convert`] of a user whose text is known to be UTF-8 (a text column of the scan).
-pub fn convert_text(object: &str, conversion: &Conversion, scan: &mut Skim) -> Outcome {
+/// [`convert`] of a user whose text is known to be UTF-8 (a text column of the scan), with
+/// its layout when the scan's checking pass laid its members out
+/// ([`crate::json::skim::Laid`]): the text is then not scanned again.
+pub fn convert_text(
+    object: &str,
+    layout: Option<&[u8]>,
+    conversion: &Conversion,
+    scan: &mut Skim,
+) -> Outcome {
     // One checking pass finds the members and how each value is written: a value written
     // clean (no white space, no repeated key) is copied as it is.
-    let (members, shapes) = match shaped_members(scan, object, true) {
+    let found = match layout.and_then(|layout| laid_members(object, layout)) {
+        Some(laid) => Ok(Some(laid)),
+        None => shaped_members(scan, object, true),
+    };
+    let (members, shapes) = match found {
         Ok(Some(found)) => found,
         Ok(None) => {
             return refused(

@@ -18,7 +18,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::AsArray;
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::DataFrame;
@@ -81,7 +81,25 @@ pub async fn run(frame: DataFrame, settings: &Settings, checks: Checks) -> Resul
 /// their text (see [`crate::pipeline::Request::text`]): conversion reads them as written.
 pub const USER_TEXT: &str = "user text";
 
-/// Runs `frame` and hands each user (one a row: its JSON text in a [`USER_TEXT`] column, or
+/// The name of the column of each user's layout, after its text (see
+/// [`crate::pipeline::Request::layout`]): conversion finds the members there.
+pub const USER_LAYOUT: &str = "user layout";
+
+/// The members whose values conversion may write into a row, so the ones a layout must look
+/// at for repeated and marked keys (the others are left out of the rows).
+pub fn written_members() -> Vec<String> {
+    let mut names: Vec<String> = super::rules::PROPERTIES
+        .iter()
+        .chain(super::rules::UPSERTABLE)
+        .map(|name| name.to_string())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Runs `frame` and hands each user (one a row: its JSON text in a [`USER_TEXT`] column,
+/// maybe followed by its [`USER_LAYOUT`], or
 /// its columns rendered as a JSON object; with `mapped`, the row's columns mapped to import
 /// attributes) to `each` in order, with its conversion.
 pub async fn each_user(
@@ -91,9 +109,16 @@ pub async fn each_user(
     mut each: impl FnMut(&[u8], Outcome) -> Result<()>,
 ) -> Result<()> {
     let schema = Arc::new(frame.schema().as_arrow().clone());
-    let texts = schema.fields().len() == 1
-        && schema.field(0).name() == USER_TEXT
-        && schema.field(0).data_type() == &DataType::Utf8;
+    let fields = schema.fields();
+    let texts = fields
+        .first()
+        .is_some_and(|f| f.name() == USER_TEXT && f.data_type() == &DataType::Utf8)
+        && match fields.get(1) {
+            None => true,
+            Some(f) => {
+                fields.len() == 2 && f.name() == USER_LAYOUT && f.data_type() == &DataType::Binary
+            }
+        };
     let render = Arc::new(match mapped {
         Some(context) => Render::Mapped(Mapping::new(&schema, conversion.upsert, context)?),
         None if texts => Render::Texts,
@@ -244,9 +269,13 @@ fn convert_rows(
     let objects = match render {
         Render::Texts => {
             let texts = batch.column(0).as_string::<i32>();
+            let layouts = (batch.num_columns() == 2).then(|| batch.column(1).as_binary::<i32>());
             let mut scan = Skim::default();
             let outcomes = rows
-                .map(|i| convert_text(texts.value(i), conversion, &mut scan))
+                .map(|i| {
+                    let layout = layouts.and_then(|l| l.is_valid(i).then(|| l.value(i)));
+                    convert_text(texts.value(i), layout, conversion, &mut scan)
+                })
                 .collect();
             return Ok(Converted {
                 objects: Vec::new(),

@@ -222,8 +222,9 @@ pub fn check(user: &str, options: Options) -> Vec<Problem> {
 /// [`check`] of a user whose members were found already (each key's characters and its
 /// value's text, as [`Raw::members`] gives them): the rules read each value where it is,
 /// without splitting the object again. `plain_keys`: the scan that found them saw no key
-/// inside any value holding `.`, `$` or an escape ([`crate::json::skim::Shape::marked`]),
-/// so the metadata's keys need no second look.
+/// inside any value holding `.` or `$` (as written or escaped) or an escape naming no
+/// characters ([`crate::json::skim::Shape::marked`]), so the metadata's keys need no second
+/// look.
 pub fn check_members(
     members: Vec<(Cow<'_, str>, Raw<'_>)>,
     options: Options,
@@ -344,7 +345,8 @@ impl<'a> Loc<'a> {
 #[derive(Default)]
 struct Checker {
     problems: Vec<Problem>,
-    /// No key inside the user's values holds `.`, `$` or an escape (known beforehand).
+    /// No key inside the user's values holds `.` or `$` (as written or escaped), nor an
+    /// escape naming no characters (known beforehand).
     plain_keys: bool,
 }
 

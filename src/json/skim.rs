@@ -41,8 +41,8 @@ pub struct Shape {
     pub spaced: bool,
     /// An object inside the value has a key twice (looked for only when asked).
     pub repeated: bool,
-    /// A key inside the value holds a `.`, a `$` or an escape (which may write either):
-    /// looked for only when asked, as repeated keys are.
+    /// A key inside the value holds a `.` or a `$` (written as it is or as an escape), or
+    /// an escape that names no characters: looked for only when asked, as repeated keys are.
     pub marked: bool,
 }
 
@@ -51,6 +51,15 @@ pub struct Shape {
 pub fn space(b: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
         i += 1;
+    }
+    i
+}
+
+/// The first of the JSON white space that stands right before `i` (`i` itself when none
+/// does), going back no further than `floor`.
+fn space_before(b: &[u8], floor: usize, mut i: usize) -> usize {
+    while i > floor && matches!(b[i - 1], b' ' | b'\n' | b'\r' | b'\t') {
+        i -= 1;
     }
     i
 }
@@ -302,7 +311,7 @@ impl Skim {
                     Some(&c) if c == close => {
                         self.open.pop();
                         if close == b'}' && check {
-                            shape.repeated |= self.closes_repeating(text);
+                            self.close_object(text, &mut shape);
                         }
                         j = k + 1;
                     }
@@ -326,7 +335,8 @@ impl Skim {
         shape.escaped |= escaped;
         if check {
             self.keys.push((k + 1..end - 1, escaped));
-            shape.marked |= escaped || b[k + 1..end - 1].iter().any(|&c| c == b'.' || c == b'$');
+            // An escaped key's characters are read when its object closes.
+            shape.marked |= !escaped && b[k + 1..end - 1].iter().any(|&c| c == b'.' || c == b'$');
         }
         let colon = space(b, end);
         shape.spaced |= colon != end;
@@ -340,9 +350,11 @@ impl Skim {
         Ok(v)
     }
 
-    /// Closes the innermost object open: whether it had a key twice. Keys are compared by
-    /// their characters: the escaped ones are decoded first (into one buffer for all).
-    fn closes_repeating(&mut self, text: &str) -> bool {
+    /// Closes the innermost object open: marks `shape` repeated when it had a key twice, and
+    /// marked when one of its escaped keys holds a `.` or a `$` (or names no characters).
+    /// Keys are compared by their characters: the escaped ones are decoded first (into one
+    /// buffer for all).
+    fn close_object(&mut self, text: &str, shape: &mut Shape) {
         let Skim {
             keys,
             firsts,
@@ -356,11 +368,15 @@ impl Skim {
             let from = decoded.len();
             match unescape_into(&text[range.clone()], decoded) {
                 // From here on, the key's range is in `decoded`.
-                Ok(()) => *range = from..decoded.len(),
+                Ok(()) => {
+                    *range = from..decoded.len();
+                    shape.marked |= decoded[from..].contains(['.', '$']);
+                }
                 // A key that cannot be decoded is compared as written.
                 Err(_) => {
                     decoded.truncate(from);
                     *escaped = false;
+                    shape.marked = true;
                 }
             }
         }
@@ -375,8 +391,8 @@ impl Skim {
             sorted.sort_unstable();
             sorted.windows(2).any(|w| w[0] == w[1])
         };
+        shape.repeated |= repeated;
         keys.truncate(first);
-        repeated
     }
 }
 
@@ -430,7 +446,7 @@ impl Entries {
 }
 
 /// One key of an object, as [`Members::next`] found it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
     /// The key's text between its quotes, escapes as written.
     pub raw: Range<usize>,
@@ -483,6 +499,102 @@ impl Members {
     /// One past the closing brace, once [`Members::next`] gave `None`.
     pub fn end(&self) -> usize {
         self.0.at + 1
+    }
+}
+
+/// One member of an object as a checking scan found it, written down so that a later
+/// reader of the same text finds the members without scanning it again: a user's *layout*
+/// is its members' records one after the other ([`Laid::write`], [`Laid::read_all`]), made
+/// by the decoder that checks each user anyway and read by prepare's conversion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Laid {
+    /// The key as [`Members::next`] gave it.
+    pub key: Key,
+    /// One past the value's last byte.
+    pub end: usize,
+    /// The value's shape, looked at for repeated and marked keys.
+    pub shape: Shape,
+}
+
+impl Laid {
+    /// The bytes of one record: two little-endian `u32`, where the value starts (its low 28
+    /// bits; the shape in the four above) and where it ends. The key is found again between
+    /// the member before (or the opening brace) and the value.
+    pub const BYTES: usize = 8;
+
+    /// The longest text whose members can be laid out (offsets are 28-bit).
+    pub const MAX_TEXT: usize = (1 << 28) - 1;
+
+    /// Appends this member's record to `out` (its text at most [`Laid::MAX_TEXT`] bytes).
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let shape = self.shape;
+        let flags = u32::from(shape.escaped)
+            | u32::from(shape.spaced) << 1
+            | u32::from(shape.repeated) << 2
+            | u32::from(shape.marked) << 3;
+        out.extend_from_slice(&(self.key.value as u32 | flags << 28).to_le_bytes());
+        out.extend_from_slice(&(self.end as u32).to_le_bytes());
+    }
+
+    /// The members of the object `text` (white space around it allowed) laid out in
+    /// `layout`, in order: `None` when the layout is not a whole number of records, and
+    /// each member `None` where the layout does not fit the text (a record off its bounds,
+    /// a key not where valid JSON has it).
+    pub fn read_all<'a>(
+        text: &'a str,
+        layout: &'a [u8],
+    ) -> Option<impl Iterator<Item = Option<Laid>> + 'a> {
+        if !layout.len().is_multiple_of(Laid::BYTES) {
+            return None;
+        }
+        let b = text.as_bytes();
+        // Where the scan stands: at the opening brace, then one past each value.
+        let mut at = Some(space(b, 0)).filter(|&i| b.get(i) == Some(&b'{'));
+        let mut first = true;
+        Some(layout.chunks_exact(Laid::BYTES).map(move |record| {
+            let word = |i: usize| {
+                let bytes: [u8; 4] = record[4 * i..4 * i + 4].try_into().unwrap_or_default();
+                u32::from_le_bytes(bytes)
+            };
+            let (start, end) = (word(0), word(1) as usize);
+            let value = (start & ((1 << 28) - 1)) as usize;
+            let flags = start >> 28;
+            // The key's opening quote after the brace or the comma; its closing quote before
+            // the colon before the value.
+            let mut k = if std::mem::take(&mut first) {
+                space(b, at? + 1)
+            } else {
+                let comma = space(b, at?);
+                (b.get(comma) == Some(&b',')).then(|| space(b, comma + 1))?
+            };
+            if b.get(k) != Some(&b'"') {
+                return None;
+            }
+            k += 1;
+            let colon = space_before(b, k, value.min(b.len()));
+            (colon > k && b[colon - 1] == b':').then_some(())?;
+            let close = space_before(b, k, colon - 1);
+            (close > k && b[close - 1] == b'"').then_some(())?;
+            let close = close - 1;
+            if value >= end || end > b.len() {
+                return None;
+            }
+            at = Some(end);
+            Some(Laid {
+                key: Key {
+                    escaped: memchr::memchr(b'\\', &b[k..close]).is_some(),
+                    raw: k..close,
+                    value,
+                },
+                end,
+                shape: Shape {
+                    escaped: flags & 1 != 0,
+                    spaced: flags & 2 != 0,
+                    repeated: flags & 4 != 0,
+                    marked: flags & 8 != 0,
+                },
+            })
+        }))
     }
 }
 
@@ -609,6 +721,48 @@ mod tests {
         Skim::default().value(text, 0, 0, check)
     }
 
+    /// The members of the object `text` as a checking scan finds them.
+    fn laid(text: &str) -> Vec<Laid> {
+        let b = text.as_bytes();
+        let (mut members, mut out) = (Members::new(space(b, 0)), Vec::new());
+        while let Some(key) = members.next(b).unwrap() {
+            let (end, shape) = Skim::default().value(text, key.value, 1, true).unwrap();
+            members.read(end);
+            out.push(Laid { key, end, shape });
+        }
+        out
+    }
+
+    #[test]
+    fn a_layout_is_read_back_as_it_was_written_and_refused_where_it_does_not_fit() {
+        for text in [
+            r#"{"a":1,"b\"\u0041":{"x":1,"x":2},"c":[1, 2],"d":"\n","b\u0041":{"$":{}}}"#,
+            " {\t\"a\" :\n1 ,\"\" : \"\\\\\" , \"é\":[ ]} ",
+            "{}",
+        ] {
+            let members = laid(text);
+            let mut layout = Vec::new();
+            for member in &members {
+                member.write(&mut layout);
+            }
+            let read: Option<Vec<Laid>> = Laid::read_all(text, &layout).unwrap().collect();
+            assert_eq!(read.unwrap(), members, "{text}");
+        }
+        let text = r#"{"a":1,"b":[2]}"#;
+        let mut layout = Vec::new();
+        for member in laid(text) {
+            member.write(&mut layout);
+        }
+        assert!(Laid::read_all(text, &layout[..7]).is_none());
+        // A record moved off its value: the key before it is not found where it would be.
+        for (at, by) in [(0, 1u8), (8, 2), (12, 9)] {
+            let mut moved = layout.clone();
+            moved[at] = moved[at].wrapping_add(by);
+            let read: Vec<Option<Laid>> = Laid::read_all(text, &moved).unwrap().collect();
+            assert!(read.iter().any(Option::is_none), "{at}: {read:?}");
+        }
+    }
+
     #[test]
     fn what_serde_json_accepts_is_accepted_and_what_it_refuses_refused() {
         let cases = [
@@ -703,6 +857,10 @@ mod tests {
             (r#"{"a":{"b.c":1}}"#, true),
             (r#"[{"$b":1}]"#, true),
             (r#"{"a":{"\u002e":1}}"#, true),
+            (r#"{"a":{"x\u0024y":1}}"#, true),
+            (r#"{"a":{"\u00e9\n":1,"k\"":[{"\u0041.":2}]}}"#, true),
+            (r#"{"a":{"\u00e9\n":1,"k\"":[{"\u0041":2}]}}"#, false),
+            (r#"{"a":{"\ud800":1}}"#, true),
             (r#"{"a":"x.y$"}"#, false),
         ] {
             assert_eq!(scan(text, true).unwrap().1.marked, marked, "{text}");

@@ -450,6 +450,10 @@ async fn plan(settings: &Settings, state: &State, before: &Path) -> Result<route
     let request = Request {
         conditions: settings.conditions.clone(),
         text: Some(crate::import::prepare::USER_TEXT.to_string()),
+        layout: Some(crate::pipeline::request::Layout {
+            name: crate::import::prepare::USER_LAYOUT.to_string(),
+            checked: crate::import::prepare::written_members(),
+        }),
         ..Request::default()
     };
     let planned = request.plan(&ctx, &source).await?;

@@ -89,6 +89,19 @@ pub struct Request {
     /// With no columns: each user as one column of this name, its JSON text as the input
     /// holds it (no column of the user is decoded for it), instead of the canonical columns.
     pub text: Option<String>,
+    /// With `text`: each user's layout as one more column, after the text (its members as
+    /// the scan's checking pass found them, see [`crate::json::skim::Laid`]).
+    pub layout: Option<Layout>,
+}
+
+/// The layout a [`Request`] asks for with each user's text.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The column's name.
+    pub name: String,
+    /// The members whose values are looked at for repeated and marked keys (the records of
+    /// the others say nothing of keys).
+    pub checked: Vec<String>,
 }
 
 /// A planned request: the DataFrame and the filter compiled from its conditions.
@@ -188,6 +201,13 @@ impl Request {
         };
         if let Some(text) = self.text.as_deref().filter(|_| self.columns.is_empty()) {
             table = table.with_text(text);
+            if let Some(layout) = &self.layout {
+                table = table
+                    .with_layout(&layout.name, &layout.checked)
+                    .ok_or_else(|| {
+                        Error::Internal("a layout asked for without the text before it".into())
+                    })?;
+            }
         }
         let mut frame = table.frame(ctx)?;
         let filter = self.filter(&frame).await?;
@@ -224,7 +244,10 @@ impl Request {
         let by_name = |name: &str| Expr::Column(Column::from_name(name));
         let text = self.text.as_ref().filter(|_| self.columns.is_empty());
         let mut output: Vec<(String, Expr)> = if let Some(text) = text {
-            vec![(text.clone(), by_name(text))]
+            std::iter::once(text)
+                .chain(self.layout.as_ref().map(|layout| &layout.name))
+                .map(|name| (name.clone(), by_name(name)))
+                .collect()
         } else if self.columns.is_empty() {
             frame
                 .schema()

@@ -45,7 +45,8 @@ use crate::source::{Decoding, Meters, Scan, Source, schema};
 /// The users of a source as a table. With an ordinal, the table has one more column: a
 /// number that grows with the input order (the position of each user in its input), and
 /// its scans declare that they give the users in that order; a digest of each user's text
-/// may follow it, and the text itself may come last. None of these is decoded.
+/// may follow it, and the text itself may come last, or the text and its layout. None of
+/// these is decoded.
 #[derive(Debug, Clone)]
 pub struct UsersTable {
     source: Source,
@@ -53,6 +54,9 @@ pub struct UsersTable {
     ordinal: Option<usize>,
     digest: Option<usize>,
     text: Option<usize>,
+    /// The layout's column, and the columns whose values it looks at for repeated and
+    /// marked keys (a mask of [`crate::source::Decoding::layout`]).
+    layout: Option<(usize, u64)>,
 }
 
 impl UsersTable {
@@ -64,6 +68,7 @@ impl UsersTable {
             ordinal: None,
             digest: None,
             text: None,
+            layout: None,
         }
     }
 
@@ -76,6 +81,7 @@ impl UsersTable {
             ordinal: Some(ordinal),
             digest: None,
             text: None,
+            layout: None,
         }
     }
 
@@ -106,6 +112,28 @@ impl UsersTable {
         }
     }
 
+    /// The same table with each user's layout (see [`crate::source::Decoding::layout`]) as
+    /// one more column, after the text, named `name`: the values of the members named
+    /// `checked` are looked at for repeated and marked keys. `None` unless the text comes
+    /// last.
+    pub fn with_layout(self, name: &str, checked: &[String]) -> Option<UsersTable> {
+        if self.text != Some(self.schema.fields().len() - 1) {
+            return None;
+        }
+        let (schema, layout) = self.extended(name, DataType::Binary);
+        let checked = checked.iter().fold(0u64, |mask, name| {
+            mask | match schema::index(name.as_bytes()) {
+                Some(i) => 1 << i,
+                None => 1 << EXTRA_BIT,
+            }
+        });
+        Some(UsersTable {
+            schema,
+            layout: Some((layout, checked)),
+            ..self
+        })
+    }
+
     /// This table's schema with one more column, and that column's index.
     fn extended(&self, name: &str, data_type: DataType) -> (SchemaRef, usize) {
         let mut fields: Vec<Field> = self
@@ -118,9 +146,16 @@ impl UsersTable {
         (Arc::new(Schema::new(fields)), self.schema.fields().len())
     }
 
-    /// Whether column `index` is one about each user (ordinal, digest, text), not decoded.
+    /// Whether column `index` is one about each user (ordinal, digest, text, layout), not
+    /// decoded.
     fn is_about(&self, index: usize) -> bool {
-        [self.ordinal, self.digest, self.text].contains(&Some(index))
+        [
+            self.ordinal,
+            self.digest,
+            self.text,
+            self.layout.map(|(i, _)| i),
+        ]
+        .contains(&Some(index))
     }
 
     /// The source of the users.
@@ -421,6 +456,7 @@ impl UsersExec {
                 ordinal: self.table.ordinal.is_some(),
                 digest: self.table.digest.is_some(),
                 text: self.table.text.is_some(),
+                layout: self.table.layout.map(|(_, checked)| checked),
                 work: Some(Arc::new(work)),
                 batch_rows: self.batch_rows,
                 max_line: self.table.source.max_line(),
@@ -589,6 +625,9 @@ impl DisplayAs for UsersExec {
         }
         if self.table.text.is_some() {
             f.write_str(", text")?;
+        }
+        if self.table.layout.is_some() {
+            f.write_str(", layout")?;
         }
         if let Some(filter) = &lifted.filter {
             write!(f, ", filter={filter}")?;

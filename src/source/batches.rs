@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, FixedSizeBinaryArray, StringBuilder, UInt64Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BinaryBuilder, FixedSizeBinaryArray, StringBuilder, UInt64Array,
+};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
@@ -24,8 +26,8 @@ pub struct Decoding {
     /// The decoded columns (see [`BatchBuilder::with_mask`]).
     pub mask: u64,
     /// When columns about each user follow the canonical ones: the table's schema (the
-    /// canonical columns, then the ordinal, the digest and the text, those asked for, in
-    /// that order, then the paths).
+    /// canonical columns, then the ordinal, the digest, the text and the layout, those asked
+    /// for, in that order, then the paths).
     pub extended: Option<SchemaRef>,
     /// Whether each user's ordinal follows (UInt64, see [`ordinal`]).
     pub ordinal: bool,
@@ -35,7 +37,13 @@ pub struct Decoding {
     /// Whether each user's text follows, as the input holds it (Utf8): for the commands that
     /// read a user's own members (prepare's conversion) rather than decoded columns.
     pub text: bool,
-    /// Paths into JSON columns read out of each user, columns after the text.
+    /// When each user's layout follows the text (Binary, null for a text too long): its
+    /// members as the decoder's checking pass found them ([`crate::json::skim::Laid`]), so
+    /// that what reads the text finds them without a second scan; the value is the mask of
+    /// the columns whose values are looked at for repeated and marked keys (see
+    /// [`BatchBuilder::with_layout`]).
+    pub layout: Option<u64>,
+    /// Paths into JSON columns read out of each user, columns after the text and layout.
     pub paths: Vec<Path>,
     /// Run on each batch (after the ordinal is added).
     pub work: Option<Arc<WorkFn>>,
@@ -70,18 +78,24 @@ pub struct Builder {
     ordinals: Vec<u64>,
     digests: Vec<[u8; 16]>,
     texts: StringBuilder,
+    layouts: BinaryBuilder,
     input: usize,
 }
 
 impl Builder {
     /// A builder for the scan `decoding` describes.
     pub fn new(decoding: Arc<Decoding>) -> Builder {
+        let mut inner = BatchBuilder::with_mask(decoding.mask).with_paths(decoding.paths.clone());
+        if let Some(checked) = decoding.layout {
+            inner = inner.with_layout(checked);
+        }
         Builder {
-            inner: BatchBuilder::with_mask(decoding.mask).with_paths(decoding.paths.clone()),
+            inner,
             decoding,
             ordinals: Vec::new(),
             digests: Vec::new(),
             texts: StringBuilder::new(),
+            layouts: BinaryBuilder::new(),
             input: 0,
         }
     }
@@ -109,8 +123,17 @@ impl Builder {
                 let digests = FixedSizeBinaryArray::try_from_iter(digests.iter())?;
                 columns.push(Arc::new(digests));
             }
+            // The next batch's builders start at this one's size (growing one by doubling
+            // copies it again and again).
             if self.decoding.text {
-                columns.push(Arc::new(self.texts.finish()));
+                let texts = self.texts.finish();
+                self.texts = StringBuilder::with_capacity(texts.len(), texts.values().len());
+                columns.push(Arc::new(texts));
+            }
+            if self.decoding.layout.is_some() {
+                let layouts = self.layouts.finish();
+                self.layouts = BinaryBuilder::with_capacity(layouts.len(), layouts.values().len());
+                columns.push(Arc::new(layouts));
             }
             columns.extend(self.inner.finish_paths());
             batch = RecordBatch::try_new(schema.clone(), columns)?;
@@ -158,6 +181,9 @@ impl Rows<'_> {
         }
         if builder.decoding.text {
             builder.texts.append_value(text);
+        }
+        if builder.decoding.layout.is_some() {
+            builder.layouts.append_option(builder.inner.layout(text));
         }
         if builder.inner.len() >= builder.decoding.batch_rows {
             return self.flush();

@@ -13,7 +13,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::schema::{self, COLUMNS, Kind};
-use crate::json::skim::{self, Fault, Items, Key, Members, Shape, Skim};
+use crate::json::skim::{self, Fault, Items, Key, Laid, Members, Shape, Skim};
 use crate::json::{MAX_DEPTH, Reached, Step, clean_into, cleaned, compact_into};
 
 /// Why a line could not be decoded, with the byte offset in the line where it went wrong.
@@ -116,6 +116,11 @@ pub struct BatchBuilder {
     groups: Vec<(usize, Vec<usize>, Vec<Vec<Step>>)>,
     /// One builder a path.
     path_columns: Vec<StringBuilder>,
+    /// When each user's members are laid out (see [`BatchBuilder::with_layout`]): the
+    /// columns whose values are looked at for repeated and marked keys.
+    laying: Option<u64>,
+    /// The layout of the user appended last.
+    layout: Vec<u8>,
 }
 
 impl Default for BatchBuilder {
@@ -153,6 +158,8 @@ impl BatchBuilder {
             paths: Vec::new(),
             groups: Vec::new(),
             path_columns: Vec::new(),
+            laying: None,
+            layout: Vec::new(),
         }
     }
 
@@ -192,6 +199,24 @@ impl BatchBuilder {
         self
     }
 
+    /// The builder with each user's members laid out as they are checked ([`skim::Laid`]):
+    /// the values of the columns of `checked` (a mask as [`BatchBuilder::with_mask`] takes,
+    /// `_extra`'s bit for every member outside the canonical schema) are looked at for
+    /// repeated and marked keys, so that their records say so; the shapes of the others say
+    /// nothing of keys. Values are read whole (paths are found in them afterwards rather
+    /// than followed while they are checked). See [`BatchBuilder::layout`].
+    pub fn with_layout(mut self, checked: u64) -> Self {
+        self.laying = Some(checked);
+        self
+    }
+
+    /// The layout of the user appended last, when the builder lays users out and the user's
+    /// text is short enough ([`skim::Laid::MAX_TEXT`]).
+    pub fn layout(&self, text: &str) -> Option<&[u8]> {
+        (self.laying.is_some() && text.len() <= skim::Laid::MAX_TEXT)
+            .then_some(self.layout.as_slice())
+    }
+
     /// Number of users appended since the last [`BatchBuilder::finish`].
     pub fn len(&self) -> usize {
         self.rows
@@ -223,6 +248,7 @@ impl BatchBuilder {
         let extra = self.mask & (1 << EXTRA_BIT) != 0;
         self.extra_buf.clear();
         self.decoded.clear();
+        self.layout.clear();
         let mut members = Members::new(at);
         // The path groups followed while reading (bit `g` for group `g`).
         let mut followed: u64 = 0;
@@ -237,12 +263,16 @@ impl BatchBuilder {
             // is not: the walk to a path then reads each object it passes whole (the last of
             // a repeated key wins), which costs less than keeping every key of every object
             // to compare.
-            let check = wanted && column.is_some_and(|i| COLUMNS[i].1 == Kind::Json);
+            let bit = column.map_or(1 << EXTRA_BIT, |i| 1 << i);
+            let check = self.laying.is_some_and(|checked| checked & bit != 0)
+                || (wanted && column.is_some_and(|i| COLUMNS[i].1 == Kind::Json));
             let start = key.value;
             // An object or array read only for its paths is checked member by member and
             // item by item, and the paths are followed on the way.
             let group = match column {
-                Some(i) if !wanted && matches!(bytes[start], b'{' | b'[') => {
+                Some(i)
+                    if !wanted && self.laying.is_none() && matches!(bytes[start], b'{' | b'[') =>
+                {
                     self.groups.iter().position(|(c, ..)| *c == i)
                 }
                 _ => None,
@@ -288,6 +318,9 @@ impl BatchBuilder {
                     );
                 }
                 None => {}
+            }
+            if self.laying.is_some() {
+                Laid { key, end, shape }.write(&mut self.layout);
             }
         }
         let after = skim::space(bytes, members.end());
@@ -842,6 +875,40 @@ mod tests {
             "{}",
             fault.message
         );
+    }
+
+    #[test]
+    fn a_layout_gives_what_a_second_checking_scan_finds() {
+        let users = [
+            r#"{"user_id":"auth0|1","email":"a@b.co","user_metadata":{"k":[1,{"x":2}]}}"#,
+            r#" { "email" : "a@b.co" , "user_metadata" : { "a" : [ 1 , 2 ] } } "#,
+            r#"{"app_metadata":{"a":1,"b":{"c":1,"c":2}},"identities":[{"x":1,"x":2}]}"#,
+            r#"{"user_metadata":{"a.b":1},"app_metadata":{"\u0024x":2},"x":{"\u00e9":3}}"#,
+            r#"{"n\u0061me":"\u00e9\n","nick":"x","blocked":true,"logins_count":-0}"#,
+            r#"{"user_metadata":{"k\u00e9y":{"k\u00e9y":1,"ké\u0079":2}}}"#,
+            "{}",
+        ];
+        let paths = vec![Path {
+            column: schema::index(b"user_metadata").unwrap(),
+            steps: vec![Step::Key("a".into())],
+            rest: Arc::new(|_: &str, _: &[Step]| None),
+        }];
+        for mask in [0, ALL_COLUMNS] {
+            let mut builder = BatchBuilder::with_mask(mask)
+                .with_paths(paths.clone())
+                .with_layout(ALL_COLUMNS);
+            for user in users {
+                builder.append(user).unwrap();
+                let layout = builder.layout(user).unwrap();
+                let laid = crate::json::laid_members(user, layout).unwrap();
+                let scanned = crate::json::shaped_members(&mut Skim::default(), user, true)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(laid, scanned, "{user}");
+            }
+            // A user refused leaves the layout of none.
+            assert!(builder.append(r#"{"a":1,}"#).is_err());
+        }
     }
 
     const EXTRA_NAME: &str = schema::EXTRA;
