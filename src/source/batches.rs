@@ -123,16 +123,18 @@ impl Builder {
                 let digests = FixedSizeBinaryArray::try_from_iter(digests.iter())?;
                 columns.push(Arc::new(digests));
             }
-            // The next batch's builders start at this one's size (growing one by doubling
-            // copies it again and again).
+            // The next batch's builders start a little over this one's size (growing one by
+            // doubling copies it again and again, and holds up to twice its bytes).
+            let room = |bytes: usize| bytes + bytes / 4;
             if self.decoding.text {
                 let texts = self.texts.finish();
-                self.texts = StringBuilder::with_capacity(texts.len(), texts.values().len());
+                self.texts = StringBuilder::with_capacity(texts.len(), room(texts.values().len()));
                 columns.push(Arc::new(texts));
             }
             if self.decoding.layout.is_some() {
                 let layouts = self.layouts.finish();
-                self.layouts = BinaryBuilder::with_capacity(layouts.len(), layouts.values().len());
+                let bytes = room(layouts.values().len());
+                self.layouts = BinaryBuilder::with_capacity(layouts.len(), bytes);
                 columns.push(Arc::new(layouts));
             }
             columns.extend(self.inner.finish_paths());
