@@ -579,6 +579,11 @@ impl<'a> Raw<'a> {
         matches!(self.0, "true" | "false")
     }
 
+    /// Whether a string.
+    pub fn is_string(self) -> bool {
+        self.0.starts_with('"')
+    }
+
     /// Whether an object.
     pub fn is_object(self) -> bool {
         self.0.starts_with('{')

@@ -377,9 +377,36 @@ impl Checker {
     fn text<'v>(&mut self, at: &Loc<'_>, value: Raw<'v>) -> Option<std::borrow::Cow<'v, str>> {
         let text = value.string();
         if text.is_none() {
-            self.wrong_type_named(at, "string", value.type_name());
+            self.not_characters(at, value);
         }
         text
+    }
+
+    /// Checks that a member is a string of characters, without reading them when it holds
+    /// no `\u` escape (the only escape that can name none).
+    fn characters(&mut self, at: &Loc<'_>, value: Raw<'_>) {
+        let named = value.is_string()
+            && (memchr::memmem::find(value.0.as_bytes(), b"\\u").is_none()
+                || value.string().is_some());
+        if !named {
+            self.not_characters(at, value);
+        }
+    }
+
+    /// The problem of a member that should be a string of characters and is not: of another
+    /// type, or a string whose escapes name no characters (half a surrogate pair).
+    fn not_characters(&mut self, at: &Loc<'_>, value: Raw<'_>) {
+        if value.is_string() {
+            self.push(
+                at,
+                Code::InvalidType,
+                Origin::Schema,
+                "expected string, found a string with a lone UTF-16 surrogate escape (half \
+                 of a pair, not a character)",
+            );
+        } else {
+            self.wrong_type_named(at, "string", value.type_name());
+        }
     }
 
     /// A member that is parsed into a value for the rules that read it whole.
@@ -527,7 +554,7 @@ impl Checker {
                     }
                 }
                 "username" | "given_name" | "family_name" | "name" | "nickname" | "picture" => {
-                    self.text(&at, value);
+                    self.characters(&at, value);
                 }
                 "password_hash" => {
                     if let Some(text) = self.text(&at, value)
@@ -1022,6 +1049,39 @@ mod tests {
             "a@@b.com",
         ] {
             assert!(!is_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_strings_of_characters() {
+        let problems = |name: &str| {
+            check(
+                &format!(r#"{{"email":"a@b.co","name":{name}}}"#),
+                Options::default(),
+            )
+            .into_iter()
+            .map(|p| (p.pointer, p.message))
+            .collect::<Vec<_>>()
+        };
+        for ok in [
+            r#""Zoë""#,
+            r#""Zo\u00eb \"x\"""#,
+            r#""\ud83d\ude00""#,
+            r#""""#,
+        ] {
+            assert!(problems(ok).is_empty(), "{ok}");
+        }
+        for (bad, says) in [
+            (r#""\ud800x""#, "lone UTF-16 surrogate"),
+            (r#""x\udc00""#, "lone UTF-16 surrogate"),
+            ("3", "expected string, found integer"),
+            ("null", "expected string, found null"),
+        ] {
+            let found = problems(bad);
+            assert!(
+                found.len() == 1 && found[0].0 == "/name" && found[0].1.contains(says),
+                "{bad}: {found:?}"
+            );
         }
     }
 

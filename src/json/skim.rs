@@ -227,6 +227,24 @@ pub struct Skim {
     firsts: Vec<usize>,
     /// The characters of the escaped keys of the object being closed.
     decoded: String,
+    /// The fingerprints of the keys of the object being closed.
+    prints: Vec<u64>,
+}
+
+/// A fingerprint of a key's characters: keys with different fingerprints differ, so that
+/// looking for a repeated key compares numbers, and characters only where two agree.
+#[inline]
+fn fingerprint(key: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = key.len() as u64;
+    let mut words = key.chunks_exact(8);
+    for word in &mut words {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        h = (h ^ word).wrapping_mul(K).rotate_left(29);
+    }
+    let mut last = [0u8; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    (h ^ u64::from_le_bytes(last)).wrapping_mul(K)
 }
 
 impl Skim {
@@ -359,6 +377,7 @@ impl Skim {
             keys,
             firsts,
             decoded,
+            prints,
             ..
         } = self;
         let first = firsts.pop().unwrap_or(0);
@@ -384,8 +403,12 @@ impl Skim {
             true => &decoded[range.clone()],
             false => &text[range.clone()],
         };
-        let repeated = if open.len() <= 16 {
-            (1..open.len()).any(|n| (0..n).any(|m| key(&open[m]) == key(&open[n])))
+        let repeated = if open.len() <= 32 {
+            // Fingerprints compared first, characters only where two agree.
+            prints.clear();
+            prints.extend(open.iter().map(|k| fingerprint(key(k).as_bytes())));
+            (1..open.len())
+                .any(|n| (0..n).any(|m| prints[m] == prints[n] && key(&open[m]) == key(&open[n])))
         } else {
             let mut sorted: Vec<&str> = open.iter().map(key).collect();
             sorted.sort_unstable();
@@ -865,6 +888,19 @@ mod tests {
         ] {
             assert_eq!(scan(text, true).unwrap().1.marked, marked, "{text}");
             assert!(!scan(text, false).unwrap().1.marked, "{text}");
+        }
+        // Fingerprints (objects of up to 32 keys): keys of every length around the 8-byte
+        // steps, told apart and found repeated, escaped or not.
+        for len in 0..20 {
+            let keys: Vec<String> = (0..20)
+                .map(|n| format!("{}{n:02}", "é".repeat(len)))
+                .collect();
+            let members: Vec<String> = keys.iter().map(|k| format!("\"{k}\":1")).collect();
+            let text = format!("{{{}}}", members.join(","));
+            assert!(!scan(&text, true).unwrap().1.repeated, "{text}");
+            let again = keys[len % 20].replacen('é', "\\u00e9", 1);
+            let text = format!("{{{},\"{again}\":2}}", members.join(","));
+            assert!(scan(&text, true).unwrap().1.repeated, "{text}");
         }
         let many: Vec<String> = (0..40).map(|n| format!("\"k{n}\":{n}")).collect();
         let text = format!("{{{}}}", many.join(","));

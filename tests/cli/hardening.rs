@@ -1189,7 +1189,7 @@ fn validate_takes_a_byte_order_mark_and_names_positions_well() {
     fs::write(&surrogate, "[{\"email\":\"a@b.co\",\"name\":\"\\ud800x\"}]").unwrap();
     let out = super::run(&["validate", surrogate.to_str().unwrap()]);
     let report = text(&out.stdout);
-    assert!(report.contains("surrogate"), "{report}");
+    assert!(report.contains("lone UTF-16 surrogate"), "{report}");
     assert!(!report.contains("end of hex escape"), "{report}");
 }
 
