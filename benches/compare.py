@@ -102,11 +102,15 @@ def jq_csv(columns, expr_tail=""):
 
 
 def warm(cmd):
-    """Reads the input files that cmd names into the page cache. This host drops cached pages
+    """Writes out what is waiting in the page cache, and reads the input files that cmd
+    names into it. This host drops cached pages
     within minutes even with memory free; a run that finds its input gone from the cache
     measures the disk (a cold read of the hostile file took 2.2 s, a warm one 0.14 s), and
     which run of a pair finds it so is chance. The users are read for every command (the
     DuckDB and Polars ones name them inside a query)."""
+    # The last run's output written out first, so that its writeback does not run beside
+    # this run.
+    os.sync()
     named = [a for a in cmd if isinstance(a, str) and a.endswith(".ndjson") and os.path.isfile(a)]
     for path in dict.fromkeys([USERS] + named):
         with open(path, "rb") as f:

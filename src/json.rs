@@ -696,8 +696,8 @@ impl<'a> Raw<'a> {
         }
     }
 
-    /// Item `index` of an array.
-    fn item(self, index: usize) -> Option<Raw<'a>> {
+    /// Item `index` of an array (the items after it not read).
+    pub fn item(self, index: usize) -> Option<Raw<'a>> {
         let mut n = 0;
         let mut found = None;
         self.each_item(|value| {
@@ -903,7 +903,10 @@ pub fn laid_members<'t>(text: &'t str, layout: &[u8]) -> Option<ShapedMembers<'t
 
 /// The characters of `key` of `text`: borrowed without an escape, decoded with one (a
 /// fault, at its place in `text`, when its escapes name no characters).
-fn key_name<'t>(text: &'t str, key: &skim::Key) -> Result<std::borrow::Cow<'t, str>, skim::Fault> {
+pub fn key_name<'t>(
+    text: &'t str,
+    key: &skim::Key,
+) -> Result<std::borrow::Cow<'t, str>, skim::Fault> {
     let raw = text.get(key.raw.clone()).ok_or(skim::Fault {
         offset: key.raw.start.min(text.len()),
         what: "a key out of the text",

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::hashes::Hashes;
 use super::rules::{self, Code, Options, Origin, PROPERTIES, Problem, UPSERTABLE};
-use crate::json::skim::Skim;
+use crate::json::skim::{Shape, Skim};
 use crate::json::{Raw, clean_into, cleaned, laid_members, last, shaped_members};
 use crate::sink::render::write_json_string;
 
@@ -190,7 +190,7 @@ pub fn convert_text(
     }
     let text_of =
         |key: &str| -> Option<String> { Some(last(&members, key)?.string()?.into_owned()) };
-    let identity = identity(&members);
+    let identity = identity(&members, &shapes);
     let user_id = text_of("user_id");
     let provider = identity.provider.clone().or_else(|| {
         user_id
@@ -256,7 +256,7 @@ pub fn convert_text(
     let mut first = true;
     let mut has_verified = false;
     let mut verified_added = false;
-    let mut dropped: Vec<Cow<'static, str>> = Vec::new();
+    let mut dropped: Vec<Cow<'static, str>> = Vec::with_capacity(members.len());
     let mut without_password = None;
     // Each member written: its key and where its value stands in `out`, for the rules.
     let mut written: Vec<(&str, std::ops::Range<usize>)> = Vec::with_capacity(members.len() + 1);
@@ -491,11 +491,16 @@ pub fn who(members: &[(Cow<'_, str>, Raw<'_>)]) -> Vec<u8> {
 }
 
 /// The primary identity (`identities[0]`); linked identities after it are counted.
-fn identity(members: &[(Cow<'_, str>, Raw<'_>)]) -> Identity {
-    let Some(identities) = last(members, "identities").and_then(Raw::items) else {
+fn identity(members: &[(Cow<'_, str>, Raw<'_>)], shapes: &[Shape]) -> Identity {
+    // The last `identities`, as a repeated key's last value is read.
+    let Some(at) = members.iter().rposition(|(key, _)| key == "identities") else {
         return Identity::default();
     };
-    let primary = identities.first().and_then(|first| first.members());
+    let (identities, shape) = (members[at].1, shapes[at]);
+    if !identities.0.starts_with('[') {
+        return Identity::default();
+    }
+    let primary = identities.item(0).and_then(Raw::members);
     let field = |name: &str| {
         let value = last(primary.as_deref()?, name)?;
         Some(value.string()?.into_owned())
@@ -503,7 +508,7 @@ fn identity(members: &[(Cow<'_, str>, Raw<'_>)]) -> Identity {
     Identity {
         provider: field("provider"),
         connection: field("connection"),
-        linked: identities.len().saturating_sub(1) as u64,
+        linked: u64::from(shape.entries.saturating_sub(1)),
     }
 }
 

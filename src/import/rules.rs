@@ -383,11 +383,15 @@ impl Checker {
     }
 
     /// Checks that a member is a string of characters, without reading them when it holds
-    /// no `\u` escape (the only escape that can name none).
+    /// no escape of a UTF-16 surrogate (`\uD800` to `\uDFFF`, the only escapes that can
+    /// name none).
     fn characters(&mut self, at: &Loc<'_>, value: Raw<'_>) {
-        let named = value.is_string()
-            && (memchr::memmem::find(value.0.as_bytes(), b"\\u").is_none()
-                || value.string().is_some());
+        let b = value.0.as_bytes();
+        let surrogate = memchr::memmem::find_iter(b, b"\\u").any(|i| {
+            matches!(b.get(i + 2), Some(b'd' | b'D'))
+                && matches!(b.get(i + 3), Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+        });
+        let named = value.is_string() && (!surrogate || value.string().is_some());
         if !named {
             self.not_characters(at, value);
         }
@@ -1067,6 +1071,7 @@ mod tests {
             r#""Zoë""#,
             r#""Zo\u00eb \"x\"""#,
             r#""\ud83d\ude00""#,
+            r#""\uD83D\uDE00\uD7FF""#,
             r#""""#,
         ] {
             assert!(problems(ok).is_empty(), "{ok}");
@@ -1074,6 +1079,7 @@ mod tests {
         for (bad, says) in [
             (r#""\ud800x""#, "lone UTF-16 surrogate"),
             (r#""x\udc00""#, "lone UTF-16 surrogate"),
+            (r#""\uDBFF\u0041""#, "lone UTF-16 surrogate"),
             ("3", "expected string, found integer"),
             ("null", "expected string, found null"),
         ] {

@@ -158,7 +158,9 @@ impl Validator {
                 Err(f) => break Err(f),
             };
             let line = lines.line_at(at);
-            let user = if b.get(at) == Some(&b'{') {
+            let user = if b.get(at) == Some(&b'{') && !self.rules {
+                keyed_members(&mut scan, text, at).map(|(members, end)| (Some(members), end))
+            } else if b.get(at) == Some(&b'{') {
                 crate::json::shaped_members_at(&mut scan, text, at, false)
                     .map(|((members, _), end)| (Some(members), end))
             } else {
@@ -328,6 +330,31 @@ impl Validator {
             }
         }
     }
+}
+
+/// The members of the user whose object starts at `at` of `text` that duplicates are looked
+/// for by (email, `user_id`, username), with where the object ends: the object checked
+/// whole as [`crate::json::shaped_members_at`] checks it, its other members not kept.
+fn keyed_members<'t>(
+    scan: &mut skim::Skim,
+    text: &'t str,
+    at: usize,
+) -> Result<(Vec<(std::borrow::Cow<'t, str>, Raw<'t>)>, usize), skim::Fault> {
+    let b = text.as_bytes();
+    let mut members = skim::Members::new(at);
+    let mut keyed = Vec::new();
+    while let Some(key) = members.next(b)? {
+        let (end, _) = scan.value(text, key.value, 1, false)?;
+        let name = crate::json::key_name(text, &key)?;
+        if [Key::Email, Key::UserId, Key::Username]
+            .iter()
+            .any(|k| k.name() == name)
+        {
+            keyed.push((name, Raw(&text[key.value..end])));
+        }
+        members.read(end);
+    }
+    Ok((keyed, members.end()))
 }
 
 /// The 1-based line and column (in characters) of byte `at` of `bytes`; the end of the

@@ -44,6 +44,9 @@ pub struct Shape {
     /// A key inside the value holds a `.` or a `$` (written as it is or as an escape), or
     /// an escape that names no characters: looked for only when asked, as repeated keys are.
     pub marked: bool,
+    /// How many items (an array) or members (an object) the value holds; 0 for a string, a
+    /// number or a literal.
+    pub entries: u32,
 }
 
 /// The first byte at or after `i` that is not JSON white space.
@@ -288,6 +291,9 @@ impl Skim {
                     let k = space(b, j + 1);
                     shape.spaced |= k != j + 1;
                     if b.get(k) != Some(&close) {
+                        if self.open.len() == 1 {
+                            shape.entries = 1;
+                        }
                         j = if close == b'}' {
                             self.key(b, k, check, &mut shape)?
                         } else {
@@ -314,6 +320,9 @@ impl Skim {
                 shape.spaced |= k != j;
                 match b.get(k) {
                     Some(b',') => {
+                        if self.open.len() == 1 {
+                            shape.entries = shape.entries.saturating_add(1);
+                        }
                         let v = space(b, k + 1);
                         shape.spaced |= v != k + 1;
                         if b.get(v) == Some(&close) {
@@ -540,10 +549,10 @@ pub struct Laid {
 }
 
 impl Laid {
-    /// The bytes of one record: two little-endian `u32`, where the value starts (its low 28
-    /// bits; the shape in the four above) and where it ends. The key is found again between
-    /// the member before (or the opening brace) and the value.
-    pub const BYTES: usize = 8;
+    /// The bytes of one record: three little-endian `u32`, where the value starts (its low
+    /// 28 bits; the shape's flags in the four above), where it ends, and its entries. The key
+    /// is found again between the member before (or the opening brace) and the value.
+    pub const BYTES: usize = 12;
 
     /// The longest text whose members can be laid out (offsets are 28-bit).
     pub const MAX_TEXT: usize = (1 << 28) - 1;
@@ -557,6 +566,7 @@ impl Laid {
             | u32::from(shape.marked) << 3;
         out.extend_from_slice(&(self.key.value as u32 | flags << 28).to_le_bytes());
         out.extend_from_slice(&(self.end as u32).to_le_bytes());
+        out.extend_from_slice(&shape.entries.to_le_bytes());
     }
 
     /// The members of the object `text` (white space around it allowed) laid out in
@@ -615,6 +625,7 @@ impl Laid {
                     spaced: flags & 2 != 0,
                     repeated: flags & 4 != 0,
                     marked: flags & 8 != 0,
+                    entries: word(2),
                 },
             })
         }))
@@ -778,7 +789,7 @@ mod tests {
         }
         assert!(Laid::read_all(text, &layout[..7]).is_none());
         // A record moved off its value: the key before it is not found where it would be.
-        for (at, by) in [(0, 1u8), (8, 2), (12, 9)] {
+        for (at, by) in [(0, 1u8), (12, 2), (16, 9)] {
             let mut moved = layout.clone();
             moved[at] = moved[at].wrapping_add(by);
             let read: Vec<Option<Laid>> = Laid::read_all(text, &moved).unwrap().collect();
@@ -856,7 +867,11 @@ mod tests {
     #[test]
     fn shapes_say_escapes_space_and_repeated_keys() {
         let (_, shape) = scan(r#"{"a":"b"}"#, true).unwrap();
-        assert_eq!(shape, Shape::default());
+        let one = Shape {
+            entries: 1,
+            ..Shape::default()
+        };
+        assert_eq!(shape, one);
         let (_, shape) = scan(r#"{"a":"\n"}"#, true).unwrap();
         assert!(shape.escaped && !shape.spaced);
         let (_, shape) = scan("[1, 2]", true).unwrap();
@@ -902,6 +917,20 @@ mod tests {
             let text = format!("{{{},\"{again}\":2}}", members.join(","));
             assert!(scan(&text, true).unwrap().1.repeated, "{text}");
         }
+        for (text, entries) in [
+            ("[]", 0),
+            ("[ ]", 0),
+            ("{ }", 0),
+            ("[1]", 1),
+            (r#"[1,[2,3],{"a":1,"b":2}]"#, 3),
+            (r#"{"a":1,"b":[1,2]}"#, 2),
+            ("[ 1 , 2 ]", 2),
+            (r#""x,y""#, 0),
+            ("12", 0),
+        ] {
+            assert_eq!(scan(text, true).unwrap().1.entries, entries, "{text}");
+            assert_eq!(scan(text, false).unwrap().1.entries, entries, "{text}");
+        }
         let many: Vec<String> = (0..40).map(|n| format!("\"k{n}\":{n}")).collect();
         let text = format!("{{{}}}", many.join(","));
         assert!(!scan(&text, true).unwrap().1.repeated);
@@ -911,7 +940,11 @@ mod tests {
 
     #[test]
     fn a_whole_text_is_one_value() {
-        assert_eq!(whole("[1,2]", false), Ok(Shape::default()));
+        let two = Shape {
+            entries: 2,
+            ..Shape::default()
+        };
+        assert_eq!(whole("[1,2]", false), Ok(two));
         assert!(whole(" [1,2]\n", false).unwrap().spaced);
         assert!(whole(r#"{"a":1,"a":2}"#, true).unwrap().repeated);
         let e = whole("[1] x", false).unwrap_err();
