@@ -332,6 +332,9 @@ impl Validator {
     }
 }
 
+/// Some members of a user: each key's characters and its value.
+type Keyed<'t> = Vec<(std::borrow::Cow<'t, str>, Raw<'t>)>;
+
 /// The members of the user whose object starts at `at` of `text` that duplicates are looked
 /// for by (email, `user_id`, username), with where the object ends: the object checked
 /// whole as [`crate::json::shaped_members_at`] checks it, its other members not kept.
@@ -339,7 +342,7 @@ fn keyed_members<'t>(
     scan: &mut skim::Skim,
     text: &'t str,
     at: usize,
-) -> Result<(Vec<(std::borrow::Cow<'t, str>, Raw<'t>)>, usize), skim::Fault> {
+) -> Result<(Keyed<'t>, usize), skim::Fault> {
     let b = text.as_bytes();
     let mut members = skim::Members::new(at);
     let mut keyed = Vec::new();
