@@ -387,8 +387,9 @@ impl Checker {
     /// name none).
     fn characters(&mut self, at: &Loc<'_>, value: Raw<'_>) {
         let b = value.0.as_bytes();
-        let surrogate = memchr::memmem::find_iter(b, b"\\u").any(|i| {
-            matches!(b.get(i + 2), Some(b'd' | b'D'))
+        let surrogate = memchr::memchr_iter(b'\\', b).any(|i| {
+            b.get(i + 1) == Some(&b'u')
+                && matches!(b.get(i + 2), Some(b'd' | b'D'))
                 && matches!(b.get(i + 3), Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
         });
         let named = value.is_string() && (!surrogate || value.string().is_some());
