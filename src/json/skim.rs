@@ -564,9 +564,11 @@ impl Laid {
             | u32::from(shape.spaced) << 1
             | u32::from(shape.repeated) << 2
             | u32::from(shape.marked) << 3;
-        out.extend_from_slice(&(self.key.value as u32 | flags << 28).to_le_bytes());
-        out.extend_from_slice(&(self.end as u32).to_le_bytes());
-        out.extend_from_slice(&shape.entries.to_le_bytes());
+        let mut record = [0u8; Laid::BYTES];
+        record[..4].copy_from_slice(&(self.key.value as u32 | flags << 28).to_le_bytes());
+        record[4..8].copy_from_slice(&(self.end as u32).to_le_bytes());
+        record[8..].copy_from_slice(&shape.entries.to_le_bytes());
+        out.extend_from_slice(&record);
     }
 
     /// The members of the object `text` (white space around it allowed) laid out in
