@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use crate::error::Error;
 use crate::import::convert::Conversion;
 use crate::import::prepare::{self, DEFAULT_MAX_BYTES, Manifest, REJECTED, Settings};
-use crate::pipeline::request::Layout;
-use crate::pipeline::{self, Request};
+use crate::pipeline;
 use crate::source::Input;
 
 /// Arguments of `userport prepare`.
@@ -202,15 +201,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             None => {
                 // Users are converted from their text as the input holds it.
-                let request = Request {
-                    conditions: super::conditions(args.query.as_deref(), args.where_sql.as_deref()),
-                    text: Some(prepare::USER_TEXT.to_string()),
-                    layout: Some(Layout {
-                        name: prepare::USER_LAYOUT.to_string(),
-                        checked: prepare::written_members(),
-                    }),
-                    ..Request::default()
-                };
+                let request = prepare::request(super::conditions(
+                    args.query.as_deref(),
+                    args.where_sql.as_deref(),
+                ));
                 let planned = request.plan(&users.ctx, &users.source).await?;
                 (Some(request), planned)
             }

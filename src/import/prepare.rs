@@ -35,6 +35,7 @@ use super::seen::{Key, Seen};
 use super::validate::{MAX_FILE_BYTES, Validator};
 use crate::error::{Error, Result};
 use crate::json::skim::Skim;
+use crate::pipeline::request::{Condition, Layout, Request};
 use crate::sink::Shape;
 use crate::sink::json::ObjectWriter;
 
@@ -85,17 +86,26 @@ pub const USER_TEXT: &str = "user text";
 /// [`crate::pipeline::Request::layout`]): conversion finds the members there.
 pub const USER_LAYOUT: &str = "user layout";
 
-/// The members whose values conversion may write into a row, so the ones a layout must look
-/// at for repeated and marked keys (the others are left out of the rows).
-pub fn written_members() -> Vec<String> {
-    let mut names: Vec<String> = super::rules::PROPERTIES
+/// The request for the users to prepare that meet `conditions`: each user's text as the
+/// input holds it, and its layout, whose records look for repeated and marked keys in the
+/// values conversion may write into a row (the others are left out of the rows).
+pub fn request(conditions: Vec<Condition>) -> Request {
+    let mut written: Vec<String> = super::rules::PROPERTIES
         .iter()
         .chain(super::rules::UPSERTABLE)
         .map(|name| name.to_string())
         .collect();
-    names.sort_unstable();
-    names.dedup();
-    names
+    written.sort_unstable();
+    written.dedup();
+    Request {
+        conditions,
+        text: Some(USER_TEXT.to_string()),
+        layout: Some(Layout {
+            name: USER_LAYOUT.to_string(),
+            checked: written,
+        }),
+        ..Request::default()
+    }
 }
 
 /// Runs `frame` and hands each user (one a row: its JSON text in a [`USER_TEXT`] column,

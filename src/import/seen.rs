@@ -24,6 +24,9 @@ pub enum Key {
 }
 
 impl Key {
+    /// Every key.
+    pub const ALL: [Key; 3] = [Key::Email, Key::UserId, Key::Username];
+
     /// The property's name.
     pub fn name(self) -> &'static str {
         match self {

@@ -158,13 +158,15 @@ impl Validator {
                 Err(f) => break Err(f),
             };
             let line = lines.line_at(at);
-            let user = if b.get(at) == Some(&b'{') && !self.rules {
-                keyed_members(&mut scan, text, at).map(|(members, end)| (Some(members), end))
-            } else if b.get(at) == Some(&b'{') {
-                crate::json::shaped_members_at(&mut scan, text, at, false)
-                    .map(|((members, _), end)| (Some(members), end))
-            } else {
-                scan.value(text, at, 1, false).map(|(end, _)| (None, end))
+            let user = match b.get(at) {
+                Some(b'{') if self.rules => {
+                    crate::json::shaped_members_at(&mut scan, text, at, false)
+                        .map(|((members, _), end)| (Some(members), end))
+                }
+                Some(b'{') => {
+                    keyed_members(&mut scan, text, at).map(|(members, end)| (Some(members), end))
+                }
+                _ => scan.value(text, at, 1, false).map(|(end, _)| (None, end)),
             };
             let (members, end) = match user {
                 Ok(user) => user,
@@ -300,7 +302,7 @@ impl Validator {
             }
         }
         let note = (file_no << 40) | index as u64;
-        for key in [Key::Email, Key::UserId, Key::Username] {
+        for key in Key::ALL {
             let Some(text) = string(key.name()) else {
                 continue;
             };
@@ -349,10 +351,7 @@ fn keyed_members<'t>(
     while let Some(key) = members.next(b)? {
         let (end, _) = scan.value(text, key.value, 1, false)?;
         let name = crate::json::key_name(text, &key)?;
-        if [Key::Email, Key::UserId, Key::Username]
-            .iter()
-            .any(|k| k.name() == name)
-        {
+        if Key::ALL.iter().any(|k| k.name() == name) {
             keyed.push((name, Raw(&text[key.value..end])));
         }
         members.read(end);

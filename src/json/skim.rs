@@ -592,7 +592,7 @@ impl Laid {
                 u32::from_le_bytes(bytes)
             };
             let (start, end) = (word(0), word(1) as usize);
-            let value = (start & ((1 << 28) - 1)) as usize;
+            let value = start as usize & Laid::MAX_TEXT;
             let flags = start >> 28;
             // The key's opening quote after the brace or the comma; its closing quote before
             // the colon before the value.

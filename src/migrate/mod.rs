@@ -32,7 +32,7 @@ use crate::auth0::Client;
 use crate::auth0::jobs::ImportOptions;
 use crate::error::{Error, Result};
 use crate::import::upload;
-use crate::pipeline::{Condition, Request};
+use crate::pipeline::Condition;
 use crate::source::Input;
 
 /// What to move and how.
@@ -447,15 +447,7 @@ async fn plan(settings: &Settings, state: &State, before: &Path) -> Result<route
     let source = crate::source::open(inputs)?.with_max_line(settings.max_line);
     let ctx = crate::pipeline::session(settings.memory_limit)?;
     crate::pipeline::register(&ctx, source.clone())?;
-    let request = Request {
-        conditions: settings.conditions.clone(),
-        text: Some(crate::import::prepare::USER_TEXT.to_string()),
-        layout: Some(crate::pipeline::request::Layout {
-            name: crate::import::prepare::USER_LAYOUT.to_string(),
-            checked: crate::import::prepare::written_members(),
-        }),
-        ..Request::default()
-    };
+    let request = crate::import::prepare::request(settings.conditions.clone());
     let planned = request.plan(&ctx, &source).await?;
     let target = route::Target::open(before, &settings.to_connection)?;
     let hashes = crate::import::hashes::Hashes::open_all(&settings.hashes)?;

@@ -39,7 +39,7 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::json::Step;
-use crate::source::decode::{EXTRA_BIT, Path};
+use crate::source::decode::{Path, column_bit};
 use crate::source::{Decoding, Meters, Scan, Source, schema};
 
 /// The users of a source as a table. With an ordinal, the table has one more column: a
@@ -122,10 +122,7 @@ impl UsersTable {
         }
         let (schema, layout) = self.extended(name, DataType::Binary);
         let checked = checked.iter().fold(0u64, |mask, name| {
-            mask | match schema::index(name.as_bytes()) {
-                Some(i) => 1 << i,
-                None => 1 << EXTRA_BIT,
-            }
+            mask | column_bit(schema::index(name.as_bytes()))
         });
         Some(UsersTable {
             schema,
@@ -404,11 +401,7 @@ impl UsersExec {
     fn mask(&self, lifted: &Lifted) -> u64 {
         let extra = schema::COLUMNS.len();
         self.decoded(lifted).into_iter().fold(0u64, |mask, index| {
-            mask | if index == extra {
-                1 << EXTRA_BIT
-            } else {
-                1 << index
-            }
+            mask | column_bit((index != extra).then_some(index))
         })
     }
 

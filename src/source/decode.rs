@@ -88,6 +88,12 @@ pub const EXTRA_BIT: u32 = 63;
 /// A mask of every column.
 pub const ALL_COLUMNS: u64 = u64::MAX;
 
+/// The bit of a column in a mask: bit `i` for column `i` of the canonical schema, bit
+/// [`EXTRA_BIT`] for `_extra` (`None`: the members outside the canonical schema).
+pub fn column_bit(column: Option<usize>) -> u64 {
+    column.map_or(1 << EXTRA_BIT, |i| 1 << i)
+}
+
 /// Builds record batches of the canonical schema, one user at a time.
 pub struct BatchBuilder {
     columns: Vec<ColumnBuilder>,
@@ -263,8 +269,9 @@ impl BatchBuilder {
             // is not: the walk to a path then reads each object it passes whole (the last of
             // a repeated key wins), which costs less than keeping every key of every object
             // to compare.
-            let bit = column.map_or(1 << EXTRA_BIT, |i| 1 << i);
-            let check = self.laying.is_some_and(|checked| checked & bit != 0)
+            let check = self
+                .laying
+                .is_some_and(|checked| checked & column_bit(column) != 0)
                 || (wanted && column.is_some_and(|i| COLUMNS[i].1 == Kind::Json));
             let start = key.value;
             // An object or array read only for its paths is checked member by member and
@@ -906,8 +913,12 @@ mod tests {
                     .unwrap();
                 assert_eq!(laid, scanned, "{user}");
             }
-            // A user refused leaves the layout of none.
-            assert!(builder.append(r#"{"a":1,}"#).is_err());
+            // After a refused user, the next user's layout is its own alone.
+            assert!(builder.append(r#"{"a":1,"b":[2,}"#).is_err());
+            builder.append(users[2]).unwrap();
+            let laid = crate::json::laid_members(users[2], builder.layout(users[2]).unwrap());
+            let scanned = crate::json::shaped_members(&mut Skim::default(), users[2], true);
+            assert_eq!(laid, scanned.unwrap());
         }
     }
 
