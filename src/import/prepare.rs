@@ -122,7 +122,7 @@ pub async fn each_user(
     let fields = schema.fields();
     let texts = fields
         .first()
-        .is_some_and(|f| f.name() == USER_TEXT && f.data_type() == &DataType::Utf8)
+        .is_some_and(|f| f.name() == USER_TEXT && f.data_type() == &DataType::Utf8View)
         && match fields.get(1) {
             None => true,
             Some(f) => {
@@ -235,7 +235,7 @@ impl Converting {
         each: &mut impl FnMut(&[u8], Outcome) -> Result<()>,
     ) -> Result<()> {
         let texts = match render {
-            Render::Texts => Some(self.batch.column(0).as_string::<i32>()),
+            Render::Texts => Some(self.batch.column(0).as_string_view()),
             _ => None,
         };
         for (start, result) in self.halves {
@@ -278,7 +278,7 @@ fn convert_rows(
 ) -> Result<Converted> {
     let objects = match render {
         Render::Texts => {
-            let texts = batch.column(0).as_string::<i32>();
+            let texts = batch.column(0).as_string_view();
             let layouts = (batch.num_columns() == 2).then(|| batch.column(1).as_binary::<i32>());
             let mut scan = Skim::default();
             let outcomes = rows
@@ -898,14 +898,20 @@ impl FileChecker {
             .spawn(move || {
                 let mut validator = Validator::for_writer(options);
                 let mut hashes = Vec::new();
+                // Each file is read back into the same buffer (a file is at most half a
+                // megabyte): a new one a file costs its pages' first touch every time.
+                let mut bytes = Vec::new();
                 for (name, content) in received {
                     let path = staging.join(&name);
                     std::fs::write(&path, &content).map_err(|e| write_error(&dir, &name, e))?;
                     drop(content);
-                    let bytes = std::fs::read(&path).map_err(|source| Error::Read {
-                        path: dir.join(&name).display().to_string(),
-                        source,
-                    })?;
+                    bytes.clear();
+                    File::open(&path)
+                        .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut bytes))
+                        .map_err(|source| Error::Read {
+                            path: dir.join(&name).display().to_string(),
+                            source,
+                        })?;
                     hashes.push(hex::encode(Sha256::digest(&bytes)));
                     validator.file(&name, &bytes);
                 }

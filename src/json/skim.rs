@@ -69,7 +69,7 @@ fn space_before(b: &[u8], floor: usize, mut i: usize) -> usize {
 
 /// Checks the string whose opening quote is at `i`: its end (one past the closing quote),
 /// and whether it holds an escape.
-#[inline]
+#[inline(always)]
 pub fn string(b: &[u8], i: usize) -> Result<(usize, bool), Fault> {
     let mut j = i + 1;
     let mut escaped = false;
@@ -92,12 +92,18 @@ pub fn string(b: &[u8], i: usize) -> Result<(usize, bool), Fault> {
     }
 }
 
-/// Checks the escape whose backslash is at `j`; where the string goes on after it.
+/// Checks the escape whose backslash is at `j`; where the string goes on after it. (Kept
+/// out of [`string`], so that `string` stays small enough to be inlined into the scans.)
+#[inline(never)]
 fn escape(b: &[u8], j: usize) -> Result<usize, Fault> {
     match b.get(j + 1) {
         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(j + 2),
         Some(b'u') => match b.get(j + 2..j + 6) {
-            Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(j + 6),
+            Some(&[h0, h1, h2, h3])
+                if HEX[h0 as usize] & HEX[h1 as usize] & HEX[h2 as usize] & HEX[h3 as usize] =>
+            {
+                Ok(j + 6)
+            }
             Some(_) => fault(j + 2, "invalid escape"),
             None => fault(b.len(), EOF_STRING),
         },
@@ -105,6 +111,18 @@ fn escape(b: &[u8], j: usize) -> Result<usize, Fault> {
         None => fault(b.len(), EOF_STRING),
     }
 }
+
+/// Whether each byte is a hexadecimal digit (of either case), by the byte's value: one load
+/// a digit of a `\uXXXX` escape, where hostile text holds many.
+const HEX: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        table[c] = (c as u8).is_ascii_hexdigit();
+        c += 1;
+    }
+    table
+};
 
 /// How many bytes of `b` come before the first quote, backslash or control character (all
 /// of them when there is none).
@@ -550,8 +568,9 @@ pub struct Laid {
 
 impl Laid {
     /// The bytes of one record: three little-endian `u32`, where the value starts (its low
-    /// 28 bits; the shape's flags in the four above), where it ends, and its entries. The key
-    /// is found again between the member before (or the opening brace) and the value.
+    /// 28 bits; the shape's flags in the four above), where it ends (its low 28 bits; whether
+    /// the key holds an escape in the bit above), and its entries. The key is found again
+    /// between the member before (or the opening brace) and the value.
     pub const BYTES: usize = 12;
 
     /// The longest text whose members can be laid out (offsets are 28-bit).
@@ -566,7 +585,8 @@ impl Laid {
             | u32::from(shape.marked) << 3;
         let mut record = [0u8; Laid::BYTES];
         record[..4].copy_from_slice(&(self.key.value as u32 | flags << 28).to_le_bytes());
-        record[4..8].copy_from_slice(&(self.end as u32).to_le_bytes());
+        let end = self.end as u32 | u32::from(self.key.escaped) << 28;
+        record[4..8].copy_from_slice(&end.to_le_bytes());
         record[8..].copy_from_slice(&shape.entries.to_le_bytes());
         out.extend_from_slice(&record);
     }
@@ -591,9 +611,10 @@ impl Laid {
                 let bytes: [u8; 4] = record[4 * i..4 * i + 4].try_into().unwrap_or_default();
                 u32::from_le_bytes(bytes)
             };
-            let (start, end) = (word(0), word(1) as usize);
+            let (start, end) = (word(0), word(1));
             let value = start as usize & Laid::MAX_TEXT;
             let flags = start >> 28;
+            let (end, key_escaped) = (end as usize & Laid::MAX_TEXT, end >> 28 & 1 != 0);
             // The key's opening quote after the brace or the comma; its closing quote before
             // the colon before the value.
             let mut k = if std::mem::take(&mut first) {
@@ -617,7 +638,7 @@ impl Laid {
             at = Some(end);
             Some(Laid {
                 key: Key {
-                    escaped: memchr::memchr(b'\\', &b[k..close]).is_some(),
+                    escaped: key_escaped,
                     raw: k..close,
                     value,
                 },

@@ -104,7 +104,7 @@ impl UsersTable {
     /// The same table with each user's JSON text, as its input holds it, as a last column
     /// named `name` (see [`crate::source::Decoding::text`]).
     pub fn with_text(self, name: &str) -> UsersTable {
-        let (schema, text) = self.extended(name, DataType::Utf8);
+        let (schema, text) = self.extended(name, DataType::Utf8View);
         UsersTable {
             schema,
             text: Some(text),

@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BinaryBuilder, FixedSizeBinaryArray, StringBuilder, UInt64Array,
+    ArrayRef, BinaryBuilder, FixedSizeBinaryArray, StringViewBuilder, UInt64Array,
 };
+use datafusion::arrow::buffer::Buffer;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 
-use super::decode::{BatchBuilder, Path};
+use super::decode::{BatchBuilder, Path, renew};
 use crate::error::{Error, Result};
 
 /// What a scan does to each decoded batch (a filter, a projection), run by the thread that
@@ -34,7 +35,8 @@ pub struct Decoding {
     /// Whether each user's digest follows: the 128-bit XXH3 of its text as the input holds
     /// it, so that users can be told equal by their digests without being read again.
     pub digest: bool,
-    /// Whether each user's text follows, as the input holds it (Utf8): for the commands that
+    /// Whether each user's text follows, as the input holds it (Utf8View: a view of the bytes
+    /// read, not a copy, when they are a chunk of the input): for the commands that
     /// read a user's own members (prepare's conversion) rather than decoded columns.
     pub text: bool,
     /// When each user's layout follows the text (Binary, null for a text too long): its
@@ -77,7 +79,12 @@ pub struct Builder {
     decoding: Arc<Decoding>,
     ordinals: Vec<u64>,
     digests: Vec<[u8; 16]>,
-    texts: StringBuilder,
+    /// The users' texts: views of the bytes they were read from when those are shared
+    /// ([`Builder::view`]), copies otherwise.
+    texts: StringViewBuilder,
+    /// The shared bytes the users appended next are read from, and the number of their
+    /// block in `texts` once a text of the batch views them.
+    viewed: Option<(Buffer, Option<u32>)>,
     layouts: BinaryBuilder,
     input: usize,
 }
@@ -94,10 +101,43 @@ impl Builder {
             decoding,
             ordinals: Vec::new(),
             digests: Vec::new(),
-            texts: StringBuilder::new(),
+            texts: StringViewBuilder::new(),
+            viewed: None,
             layouts: BinaryBuilder::new(),
             input: 0,
         }
+    }
+
+    /// Whether the batches hold each user's text (see [`Decoding::text`]).
+    pub fn holds_texts(&self) -> bool {
+        self.decoding.text
+    }
+
+    /// The users appended next are read from `bytes` (or from elsewhere, `None`): their
+    /// texts, when the batches hold them, are views of it rather than copies.
+    pub fn view(&mut self, bytes: Option<Buffer>) {
+        self.viewed = bytes.map(|b| (b, None));
+    }
+
+    /// Appends a user's text to the text column: a view of the shared bytes it lies in, or
+    /// a copy.
+    fn push_text(&mut self, text: &str) {
+        let Builder { texts, viewed, .. } = self;
+        if let Some((bytes, block)) = viewed {
+            let start = (text.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);
+            if start <= bytes.len()
+                && text.len() <= bytes.len() - start
+                && bytes.len() < u32::MAX as usize
+            {
+                let block = *block.get_or_insert_with(|| texts.append_block(bytes.clone()));
+                // SAFETY: the block was appended to this builder (above or for an earlier user
+                // of the batch: `take` forgets it with the batch); the text's bytes lie
+                // within it (checked above, both under 4 GiB) and are UTF-8 (a `str`).
+                unsafe { texts.append_view_unchecked(block, start as u32, text.len() as u32) };
+                return;
+            }
+        }
+        texts.append_value(text);
     }
 
     /// The users appended next come from input number `input`.
@@ -123,19 +163,15 @@ impl Builder {
                 let digests = FixedSizeBinaryArray::try_from_iter(digests.iter())?;
                 columns.push(Arc::new(digests));
             }
-            // The next batch's builders start a little over this one's size (growing one by
-            // doubling copies it again and again, and holds up to twice its bytes).
-            let room = |bytes: usize| bytes + bytes / 4;
+            // The next batch's builders start a little over this one's size.
             if self.decoding.text {
-                let texts = self.texts.finish();
-                self.texts = StringBuilder::with_capacity(texts.len(), room(texts.values().len()));
-                columns.push(Arc::new(texts));
+                columns.push(Arc::new(self.texts.finish()));
+                if let Some((_, block)) = &mut self.viewed {
+                    *block = None;
+                }
             }
             if self.decoding.layout.is_some() {
-                let layouts = self.layouts.finish();
-                let bytes = room(layouts.values().len());
-                self.layouts = BinaryBuilder::with_capacity(layouts.len(), bytes);
-                columns.push(Arc::new(layouts));
+                columns.push(Arc::new(renew(&mut self.layouts)));
             }
             columns.extend(self.inner.finish_paths());
             batch = RecordBatch::try_new(schema.clone(), columns)?;
@@ -182,7 +218,7 @@ impl Rows<'_> {
             builder.digests.push(digest(text.as_bytes()));
         }
         if builder.decoding.text {
-            builder.texts.append_value(text);
+            builder.push_text(text);
         }
         if builder.decoding.layout.is_some() {
             builder.layouts.append_option(builder.inner.layout(text));
@@ -240,5 +276,71 @@ pub fn read_error(name: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     move |source| Error::Read {
         path: name.to_string(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    /// A builder of batches of two users that hold each user's text and nothing decoded.
+    fn texts_only() -> Builder {
+        let mut fields = super::super::schema::user_schema().fields().to_vec();
+        fields.push(Arc::new(Field::new("user text", DataType::Utf8View, false)));
+        Builder::new(Arc::new(Decoding {
+            mask: 0,
+            extended: Some(Arc::new(Schema::new(fields))),
+            ordinal: false,
+            digest: false,
+            text: true,
+            layout: None,
+            paths: Vec::new(),
+            work: None,
+            batch_rows: 2,
+            max_line: 1 << 20,
+        }))
+    }
+
+    #[test]
+    fn texts_in_shared_bytes_are_viewed_there_and_others_copied() {
+        let line = |n: usize| format!("{{\"email\":\"a-long-address-{n}@example.com\"}}");
+        let lines: Vec<String> = (0..3).map(line).collect();
+        let chunk = Buffer::from_vec(lines.join("\n").into_bytes());
+        let text = std::str::from_utf8(chunk.as_slice()).unwrap();
+        let mut batches = Vec::new();
+        let mut builder = texts_only();
+        builder.view(Some(chunk.clone()));
+        let mut emit = |batch: RecordBatch| {
+            batches.push(batch);
+            true
+        };
+        let mut rows = Rows {
+            name: "users.ndjson",
+            builder: &mut builder,
+            emit: &mut emit,
+        };
+        // Three users of the chunk (the first batch full after two), then one from elsewhere.
+        for (i, user) in text.split('\n').enumerate() {
+            rows.push_str(user, i as u64 + 1, 1, 0).unwrap();
+        }
+        rows.builder.view(None);
+        let elsewhere = line(3);
+        rows.push_str(&elsewhere, 4, 1, 0).unwrap();
+        rows.flush().unwrap();
+        assert_eq!(batches.len(), 2);
+        let within = |p: *const u8| chunk.as_slice().as_ptr_range().contains(&p);
+        let mut read = Vec::new();
+        for batch in &batches {
+            let texts = batch.column(batch.num_columns() - 1).as_string_view();
+            for i in 0..texts.len() {
+                read.push((texts.value(i).to_string(), within(texts.value(i).as_ptr())));
+            }
+        }
+        let mut expected: Vec<(String, bool)> = lines.into_iter().map(|l| (l, true)).collect();
+        expected.push((elsewhere, false));
+        assert_eq!(read, expected);
     }
 }

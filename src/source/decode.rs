@@ -8,8 +8,10 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Int64Builder, StringBuilder, new_null_array,
+    Array, ArrayRef, BooleanBuilder, GenericByteArray, GenericByteBuilder, Int64Builder,
+    StringBuilder, new_null_array,
 };
+use datafusion::arrow::datatypes::ByteArrayType;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::schema::{self, COLUMNS, Kind};
@@ -465,7 +467,7 @@ impl BatchBuilder {
     pub fn finish_paths(&mut self) -> Vec<ArrayRef> {
         self.path_columns
             .iter_mut()
-            .map(|b| Arc::new(b.finish()) as ArrayRef)
+            .map(|b| Arc::new(renew(b)) as ArrayRef)
             .collect()
     }
 
@@ -483,20 +485,39 @@ impl BatchBuilder {
                     return new_null_array(schema.field(i).data_type(), rows);
                 }
                 match builder {
-                    ColumnBuilder::Text(b) | ColumnBuilder::Json(b) => Arc::new(b.finish()),
-                    ColumnBuilder::Bool(b) => Arc::new(b.finish()),
-                    ColumnBuilder::Int(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Text(b) | ColumnBuilder::Json(b) => Arc::new(renew(b)),
+                    ColumnBuilder::Bool(b) => {
+                        let array = b.finish();
+                        *b = BooleanBuilder::with_capacity(rows);
+                        Arc::new(array)
+                    }
+                    ColumnBuilder::Int(b) => {
+                        let array = b.finish();
+                        *b = Int64Builder::with_capacity(rows);
+                        Arc::new(array)
+                    }
                 }
             })
             .collect();
         arrays.push(if mask & (1 << EXTRA_BIT) == 0 {
             new_null_array(schema.field(COLUMNS.len()).data_type(), rows)
         } else {
-            Arc::new(self.extra.finish())
+            Arc::new(renew(&mut self.extra))
         });
         self.rows = 0;
         RecordBatch::try_new(schema, arrays)
     }
+}
+
+/// Finishes `builder` into its array and starts it again with room for a quarter more
+/// values and bytes than the array holds: a builder that grows by doubling copies its bytes
+/// again and again (a twentieth of an export's time went to that), and holds up to twice
+/// as many.
+pub fn renew<T: ByteArrayType>(builder: &mut GenericByteBuilder<T>) -> GenericByteArray<T> {
+    let array = builder.finish();
+    let room = |n: usize| n + n / 4;
+    *builder = GenericByteBuilder::with_capacity(room(array.len()), room(array.values().len()));
+    array
 }
 
 /// A walk of paths into a JSON value that checks the value as [`Skim::value`] does, in the

@@ -4,8 +4,10 @@
 //! in flight (and their bytes reserved from the session's memory pool).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 
+use datafusion::arrow::buffer::Buffer;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::memory_pool::{MemoryPool, MemoryReservation};
 use datafusion::physical_plan::metrics::Time;
@@ -22,12 +24,15 @@ pub fn cores() -> usize {
 }
 
 /// The bytes of a chunk: copied out of a reader, or a window of a file mapped into memory
-/// (unmapped when the chunk is dropped, so memory stays bounded on any file size).
+/// (unmapped when the chunk is dropped, so memory stays bounded on any file size), or
+/// either of them shared with the batches whose text columns view them ([`Bytes::share`]).
 pub enum Bytes {
     /// Copied out of a reader.
     Owned(Vec<u8>),
     /// The first bytes of a mapped window.
     Mapped(memmap2::Mmap, usize),
+    /// Shared as an Arrow buffer: freed (or unmapped) with the last batch that views it.
+    Shared(Buffer),
 }
 
 impl std::ops::Deref for Bytes {
@@ -37,7 +42,29 @@ impl std::ops::Deref for Bytes {
         match self {
             Bytes::Owned(bytes) => bytes,
             Bytes::Mapped(map, len) => &map[..*len],
+            Bytes::Shared(buffer) => buffer,
         }
+    }
+}
+
+impl Bytes {
+    /// The bytes as an Arrow buffer that batches may hold on to, without a copy: a mapped
+    /// window stays mapped until the last holder is dropped.
+    pub fn share(&mut self) -> Buffer {
+        let shared = match std::mem::replace(self, Bytes::Owned(Vec::new())) {
+            Bytes::Owned(bytes) => Buffer::from_vec(bytes),
+            Bytes::Mapped(map, len) => match NonNull::new(map.as_ptr().cast_mut()) {
+                // SAFETY: the mapping is `map.len()` bytes from its pointer, read-only, and
+                // lives as long as its owner, the `Arc` the buffer holds; `len` is within it.
+                Some(at) if len <= map.len() => unsafe {
+                    Buffer::from_custom_allocation(at, len, Arc::new(map))
+                },
+                _ => Buffer::from_slice_ref(&map[..len.min(map.len())]),
+            },
+            Bytes::Shared(buffer) => buffer,
+        };
+        *self = Bytes::Shared(shared.clone());
+        shared
     }
 }
 
@@ -101,12 +128,13 @@ impl Pool {
                     let mut builder = Builder::new(decoding);
                     loop {
                         let next = queue.lock().map(|q| q.recv());
-                        let Ok(Ok(chunk)) = next else { return };
+                        let Ok(Ok(mut chunk)) = next else { return };
                         let timer = time.as_ref().map(Time::timer);
-                        let result = decode_chunk(&chunk, &mut builder);
+                        let result = decode_chunk(&mut chunk, &mut builder);
                         drop(timer);
                         let seq = chunk.seq;
-                        // The chunk's memory goes before the batches travel on.
+                        // The chunk's memory goes before the batches travel on (unless their
+                        // text columns view it).
                         drop(chunk);
                         if report.send((seq, result)).is_err() {
                             return;
@@ -165,7 +193,18 @@ impl Drop for Pool {
 
 /// Decodes every line of a chunk (blank lines skipped) into batches; also counts its line
 /// ends. Each line is checked as UTF-8 just before it is parsed, while it is in the cache.
-fn decode_chunk(chunk: &Chunk, builder: &mut Builder) -> Result<(Vec<RecordBatch>, u64)> {
+/// When the batches hold each user's text, they view it in the chunk's bytes, shared.
+fn decode_chunk(chunk: &mut Chunk, builder: &mut Builder) -> Result<(Vec<RecordBatch>, u64)> {
+    if builder.holds_texts() {
+        builder.view(Some(chunk.bytes.share()));
+    }
+    let decoded = decode_lines(chunk, builder);
+    builder.view(None);
+    decoded
+}
+
+/// [`decode_chunk`]'s lines.
+fn decode_lines(chunk: &Chunk, builder: &mut Builder) -> Result<(Vec<RecordBatch>, u64)> {
     let mut batches = Vec::new();
     let mut emit = |batch: RecordBatch| {
         batches.push(batch);
