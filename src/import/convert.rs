@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::hashes::Hashes;
 use super::rules::{self, Code, Options, Origin, PROPERTIES, Problem, UPSERTABLE};
+use super::seen::{Key, fingerprint};
 use crate::json::skim::{Shape, Skim};
 use crate::json::{Raw, clean_into, cleaned, laid_members, last, shaped_members};
 use crate::sink::render::write_json_string;
@@ -45,6 +46,10 @@ pub struct Row {
     pub user_id: Option<String>,
     /// Its `username`, when it has one.
     pub username: Option<String>,
+    /// The fingerprints ([`super::seen::fingerprint`]) of its email, `user_id` and
+    /// `username`, 0 for a key it does not have: made where the row is, so that the
+    /// duplicate checks, which take the users in order, only look them up.
+    pub prints: [u64; 3],
     /// The database connection it came from, when the input says.
     pub connection: Option<String>,
     /// The top-level fields left out (`FIELD (null)` for null values).
@@ -402,10 +407,18 @@ pub fn convert_text(
             who: Some(who(&members)),
         };
     }
+    let email = email.unwrap_or_default();
+    let print = |key: Key, value: Option<&String>| value.map_or(0, |v| fingerprint(key, v));
+    let prints = [
+        print(Key::Email, Some(&email)),
+        print(Key::UserId, written_id.as_ref()),
+        print(Key::Username, username.as_ref()),
+    ];
     Outcome::Row(Row {
-        email: email.unwrap_or_default(),
+        email,
         user_id: written_id,
         username,
+        prints,
         connection: identity.connection,
         json: out,
         dropped,

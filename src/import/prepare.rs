@@ -72,7 +72,12 @@ pub async fn run(frame: DataFrame, settings: &Settings, checks: Checks) -> Resul
         frame,
         settings.mapped.as_deref(),
         &settings.conversion,
-        |object, outcome| preparer.take(object, outcome).map(drop),
+        |object, outcome, ahead| {
+            if let Some(ahead) = ahead {
+                preparer.ahead(ahead);
+            }
+            preparer.take(object, outcome).map(drop)
+        },
     )
     .await?;
     preparer.finish()
@@ -111,12 +116,13 @@ pub fn request(conditions: Vec<Condition>) -> Request {
 /// Runs `frame` and hands each user (one a row: its JSON text in a [`USER_TEXT`] column,
 /// maybe followed by its [`USER_LAYOUT`], or
 /// its columns rendered as a JSON object; with `mapped`, the row's columns mapped to import
-/// attributes) to `each` in order, with its conversion.
+/// attributes) to `each` in order, with its conversion, and the conversion of the user
+/// [`AHEAD`] users later when it is ready (for [`Preparer::ahead`]).
 pub async fn each_user(
     frame: DataFrame,
     mapped: Option<&str>,
     conversion: &Conversion,
-    mut each: impl FnMut(&[u8], Outcome) -> Result<()>,
+    mut each: impl FnMut(&[u8], Outcome, Option<&Outcome>) -> Result<()>,
 ) -> Result<()> {
     let schema = Arc::new(frame.schema().as_arrow().clone());
     let fields = schema.fields();
@@ -155,6 +161,10 @@ pub async fn each_user(
     }
     Ok(())
 }
+
+/// How many users ahead of the one taken [`each_user`] shows: far enough for what its
+/// checks look up to arrive from memory meanwhile.
+pub const AHEAD: usize = 8;
 
 /// Rows of a batch for a worker to convert, and where the result goes.
 struct Job {
@@ -228,11 +238,12 @@ struct Converting {
 }
 
 impl Converting {
-    /// Waits for the conversion and hands each user to `each`, in order.
+    /// Waits for the conversion and hands each user to `each`, in order, with the user
+    /// [`AHEAD`] later in the same half.
     fn take(
         self,
         render: &Render,
-        each: &mut impl FnMut(&[u8], Outcome) -> Result<()>,
+        each: &mut impl FnMut(&[u8], Outcome, Option<&Outcome>) -> Result<()>,
     ) -> Result<()> {
         let texts = match render {
             Render::Texts => Some(self.batch.column(0).as_string_view()),
@@ -242,12 +253,14 @@ impl Converting {
             let Converted { objects, outcomes } = result
                 .recv()
                 .unwrap_or_else(|_| Err(Error::Internal("a conversion thread stopped".into())))?;
-            for (i, outcome) in outcomes.into_iter().enumerate() {
+            let mut outcomes = outcomes;
+            for i in 0..outcomes.len() {
                 let object = match texts {
                     Some(texts) => texts.value(start + i).as_bytes(),
                     None => objects[i].as_slice(),
                 };
-                each(object, outcome)?;
+                let outcome = std::mem::replace(&mut outcomes[i], Outcome::Skipped);
+                each(object, outcome, outcomes.get(i + AHEAD))?;
             }
         }
         Ok(())
@@ -498,6 +511,16 @@ impl Preparer {
         self.take(object, outcome).map(drop)
     }
 
+    /// A user to be taken a few users from now: what its duplicate checks will look up is
+    /// fetched into the cache meanwhile (a hint; nothing is recorded).
+    pub fn ahead(&self, outcome: &Outcome) {
+        if let Outcome::Row(row) = outcome {
+            for &print in row.prints.iter().filter(|&&p| p != 0) {
+                self.seen.prefetch(print);
+            }
+        }
+    }
+
     /// Takes the next user of the input, already converted, and says what became of it.
     pub fn take(&mut self, object: &[u8], outcome: Outcome) -> Result<Taken> {
         self.totals.read += 1;
@@ -514,21 +537,27 @@ impl Preparer {
             Outcome::Row(row) => {
                 let too_large = row.json.len() + 5 > self.settings.max_bytes;
                 let connection = self.connection_no(row.connection.as_deref());
-                let keys: Vec<(Key, &str)> = [
-                    (Key::Email, Some(&row.email)),
-                    (Key::UserId, row.user_id.as_ref()),
-                    (Key::Username, row.username.as_ref()),
-                ]
-                .into_iter()
-                .filter_map(|(key, value)| Some((key, value?.as_str())))
-                .collect();
+                let values = [
+                    Some(&row.email),
+                    row.user_id.as_ref(),
+                    row.username.as_ref(),
+                ];
+                let (mut keys, mut prints) = (Vec::with_capacity(3), [(Key::Email, 0); 3]);
+                for ((key, value), print) in Key::ALL.into_iter().zip(values).zip(row.prints) {
+                    if let Some(value) = value {
+                        prints[keys.len()] = (key, print);
+                        keys.push((key, value.as_str()));
+                    }
+                }
+                let prints = &prints[..keys.len()];
                 // A user's keys are recorded when it is written, and only then.
                 let firsts = if too_large {
-                    keys.iter()
-                        .filter_map(|&(key, value)| Some((key, self.seen.get(key, value)?)))
+                    prints
+                        .iter()
+                        .filter_map(|&(key, print)| Some((key, self.seen.get_print(print)?)))
                         .collect()
                 } else {
-                    self.seen.insert_user(&keys, input | (connection << 40))
+                    self.seen.insert_prints(prints, input | (connection << 40))
                 };
                 let mut problems = self.duplicates(&keys, &firsts, connection);
                 if too_large {

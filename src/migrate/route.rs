@@ -188,7 +188,7 @@ pub async fn route(
         frame,
         None,
         &create_settings.conversion,
-        |object, outcome| {
+        |object, outcome, _| {
             routed.read += 1;
             let text = std::str::from_utf8(object).unwrap_or_default();
             let field = |key: &str| {
