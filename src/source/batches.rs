@@ -163,7 +163,9 @@ impl Builder {
                 let digests = FixedSizeBinaryArray::try_from_iter(digests.iter())?;
                 columns.push(Arc::new(digests));
             }
-            // The next batch's builders start a little over this one's size.
+            // The texts are views of their chunk where they can be (copies go to the
+            // builder's own blocks); the layouts' builder starts the next batch a little
+            // over this one's size (`renew`).
             if self.decoding.text {
                 columns.push(Arc::new(self.texts.finish()));
                 if let Some((_, block)) = &mut self.viewed {
