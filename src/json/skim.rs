@@ -71,15 +71,26 @@ fn space_before(b: &[u8], floor: usize, mut i: usize) -> usize {
 /// and whether it holds an escape.
 #[inline(always)]
 pub fn string(b: &[u8], i: usize) -> Result<(usize, bool), Fault> {
+    string_in::<false>(b, i).map(|(end, escaped, _)| (end, escaped))
+}
+
+/// [`string`], and with `KEY` whether a `.` or a `$` stands in the string as it is written
+/// (found by the same sixteen-byte search that looks for its end).
+#[inline(always)]
+fn string_in<const KEY: bool>(b: &[u8], i: usize) -> Result<(usize, bool, bool), Fault> {
     let mut j = i + 1;
-    let mut escaped = false;
+    let (mut escaped, mut marked) = (false, false);
     loop {
-        j += plain(b.get(j..).unwrap_or_default());
+        j += plain_in::<KEY>(b.get(j..).unwrap_or_default());
         match b.get(j) {
-            Some(b'"') => return Ok((j + 1, escaped)),
+            Some(b'"') => return Ok((j + 1, escaped, marked)),
             Some(b'\\') => {
                 escaped = true;
                 j = escape(b, j)?;
+            }
+            Some(b'.' | b'$') if KEY => {
+                marked = true;
+                j += 1;
             }
             Some(_) => {
                 return fault(
@@ -128,11 +139,17 @@ const HEX: [bool; 256] = {
 /// of them when there is none).
 #[inline]
 pub(crate) fn plain(b: &[u8]) -> usize {
+    plain_in::<false>(b)
+}
+
+/// [`plain`], stopping with `KEY` at a `.` or a `$` too.
+#[inline(always)]
+fn plain_in<const KEY: bool>(b: &[u8]) -> usize {
     let mut at = 0;
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     while let Some(chunk) = b.get(at..at + 16) {
         // SAFETY: SSE2 is enabled for this build (every x86-64 processor has it).
-        let mask = unsafe { stops(chunk) };
+        let mask = unsafe { stops::<KEY>(chunk) };
         if mask != 0 {
             return at + mask.trailing_zeros() as usize;
         }
@@ -140,15 +157,15 @@ pub(crate) fn plain(b: &[u8]) -> usize {
     }
     at + b[at..]
         .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20 || (KEY && (c == b'.' || c == b'$')))
         .unwrap_or(b.len() - at)
 }
 
 /// A bit for each of the first 16 bytes of `chunk` that is a quote, a backslash or a
-/// control character.
+/// control character (or, with `KEY`, a `.` or a `$`).
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[target_feature(enable = "sse2")]
-fn stops(chunk: &[u8]) -> u32 {
+fn stops<const KEY: bool>(chunk: &[u8]) -> u32 {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
@@ -158,13 +175,22 @@ fn stops(chunk: &[u8]) -> u32 {
     let v = unsafe { _mm_loadu_si128(chunk.as_ptr().cast()) };
     let controls = _mm_set1_epi8(0x1f);
     // A byte is a control character when the larger of it and 0x1f is 0x1f.
-    let found = _mm_or_si128(
+    let mut found = _mm_or_si128(
         _mm_or_si128(
             _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
             _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
         ),
         _mm_cmpeq_epi8(_mm_max_epu8(v, controls), controls),
     );
+    if KEY {
+        found = _mm_or_si128(
+            found,
+            _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'$' as i8)),
+            ),
+        );
+    }
     _mm_movemask_epi8(found) as u32
 }
 
@@ -248,24 +274,27 @@ pub struct Skim {
     firsts: Vec<usize>,
     /// The characters of the escaped keys of the object being closed.
     decoded: String,
-    /// The fingerprints of the keys of the object being closed.
+    /// The tags of the keys of the object being closed.
     prints: Vec<u64>,
 }
 
-/// A fingerprint of a key's characters: keys with different fingerprints differ, so that
-/// looking for a repeated key compares numbers, and characters only where two agree.
+/// A summary of a key's characters (its first and last eight bytes, and its length): keys
+/// with different tags differ, so that looking for a repeated key compares numbers, and
+/// characters only where two agree. Cheaper than hashing every byte: the keys of one object
+/// nearly always differ in their first or last eight bytes or their length.
 #[inline]
-fn fingerprint(key: &[u8]) -> u64 {
+fn tag(key: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = key.len() as u64;
-    let mut words = key.chunks_exact(8);
-    for word in &mut words {
-        let word = u64::from_le_bytes(word.try_into().unwrap_or_default());
-        h = (h ^ word).wrapping_mul(K).rotate_left(29);
-    }
-    let mut last = [0u8; 8];
-    last[..words.remainder().len()].copy_from_slice(words.remainder());
-    (h ^ u64::from_le_bytes(last)).wrapping_mul(K)
+    let words = match (key.first_chunk::<8>(), key.last_chunk::<8>()) {
+        (Some(first), Some(last)) => {
+            u64::from_le_bytes(*first) ^ u64::from_le_bytes(*last).rotate_left(31)
+        }
+        _ => key
+            .iter()
+            .rev()
+            .fold(0, |word, &c| word << 8 | u64::from(c)),
+    };
+    words ^ (key.len() as u64).wrapping_mul(K)
 }
 
 impl Skim {
@@ -376,13 +405,18 @@ impl Skim {
             Some(_) => return fault(k, "key must be a string"),
             None => return fault(b.len(), EOF_OBJECT),
         }
-        let (end, escaped) = string(b, k)?;
-        shape.escaped |= escaped;
-        if check {
+        let end = if check {
+            let (end, escaped, marked) = string_in::<true>(b, k)?;
+            shape.escaped |= escaped;
+            // An escaped key's escapes are read when its object closes.
+            shape.marked |= marked;
             self.keys.push((k + 1..end - 1, escaped));
-            // An escaped key's characters are read when its object closes.
-            shape.marked |= !escaped && b[k + 1..end - 1].iter().any(|&c| c == b'.' || c == b'$');
-        }
+            end
+        } else {
+            let (end, escaped) = string(b, k)?;
+            shape.escaped |= escaped;
+            end
+        };
         let colon = space(b, end);
         shape.spaced |= colon != end;
         match b.get(colon) {
@@ -416,7 +450,9 @@ impl Skim {
                 // From here on, the key's range is in `decoded`.
                 Ok(()) => {
                     *range = from..decoded.len();
-                    shape.marked |= decoded[from..].contains(['.', '$']);
+                    shape.marked |= decoded.as_bytes()[from..]
+                        .iter()
+                        .any(|&c| c == b'.' || c == b'$');
                 }
                 // A key that cannot be decoded is compared as written.
                 Err(_) => {
@@ -427,19 +463,24 @@ impl Skim {
             }
         }
         let key = |(range, escaped): &(Range<usize>, bool)| match escaped {
-            true => &decoded[range.clone()],
-            false => &text[range.clone()],
+            true => &decoded.as_bytes()[range.clone()],
+            false => &text.as_bytes()[range.clone()],
         };
-        let repeated = if open.len() <= 32 {
-            // Fingerprints compared first, characters only where two agree.
-            prints.clear();
-            prints.extend(open.iter().map(|k| fingerprint(key(k).as_bytes())));
-            (1..open.len())
-                .any(|n| (0..n).any(|m| prints[m] == prints[n] && key(&open[m]) == key(&open[n])))
-        } else {
-            let mut sorted: Vec<&str> = open.iter().map(key).collect();
-            sorted.sort_unstable();
-            sorted.windows(2).any(|w| w[0] == w[1])
+        let repeated = match open.len() {
+            0 | 1 => false,
+            2..=32 => {
+                // Tags compared first, characters only where two agree.
+                prints.clear();
+                prints.extend(open.iter().map(|k| tag(key(k))));
+                (1..open.len()).any(|n| {
+                    (0..n).any(|m| prints[m] == prints[n] && key(&open[m]) == key(&open[n]))
+                })
+            }
+            _ => {
+                let mut sorted: Vec<&[u8]> = open.iter().map(key).collect();
+                sorted.sort_unstable();
+                sorted.windows(2).any(|w| w[0] == w[1])
+            }
         };
         shape.repeated |= repeated;
         keys.truncate(first);
@@ -708,7 +749,13 @@ pub fn chars<'a>(raw: &'a str, escaped: bool, scratch: &'a mut String) -> Option
 pub fn unescape_into(text: &str, out: &mut String) -> Result<(), Fault> {
     let raw = text.as_bytes();
     let mut i = 0;
-    while let Some(n) = memchr::memchr(b'\\', &raw[i..]) {
+    // Keys and most strings are short: a plain loop finds their backslashes sooner than a
+    // call of memchr's.
+    let backslash = |rest: &[u8]| match rest.len() {
+        0..32 => rest.iter().position(|&c| c == b'\\'),
+        _ => memchr::memchr(b'\\', rest),
+    };
+    while let Some(n) = backslash(&raw[i..]) {
         // Cut at backslashes and after escapes: always between characters.
         out.push_str(&text[i..i + n]);
         let at = i + n;
@@ -923,11 +970,15 @@ mod tests {
             (r#"{"a":{"\u00e9\n":1,"k\"":[{"\u0041":2}]}}"#, false),
             (r#"{"a":{"\ud800":1}}"#, true),
             (r#"{"a":"x.y$"}"#, false),
+            // Past the first sixteen bytes of a key, and in a value whose key is long.
+            (r#"{"a":{"abcdefghijklmnopq.r":1}}"#, true),
+            (r#"{"a":{"abcdefghijklmnopqrstuvwxyz$":1}}"#, true),
+            (r#"{"abcdefghijklmnopqrstuvwxyz":"a.b$c"}"#, false),
         ] {
             assert_eq!(scan(text, true).unwrap().1.marked, marked, "{text}");
             assert!(!scan(text, false).unwrap().1.marked, "{text}");
         }
-        // Fingerprints (objects of up to 32 keys): keys of every length around the 8-byte
+        // Tags (objects of up to 32 keys): keys of every length around the 8- and 16-byte
         // steps, told apart and found repeated, escaped or not.
         for len in 0..20 {
             let keys: Vec<String> = (0..20)
@@ -959,6 +1010,12 @@ mod tests {
         assert!(!scan(&text, true).unwrap().1.repeated);
         let text = format!("{{{},\"k7\":0}}", many.join(","));
         assert!(scan(&text, true).unwrap().1.repeated);
+        // Keys alike in their first and last eight bytes and their length (the same tag)
+        // differ in their characters between.
+        let middle = r#"{"abcdefgh-1-stuvwxyz":1,"abcdefgh-2-stuvwxyz":2}"#;
+        assert!(!scan(middle, true).unwrap().1.repeated);
+        let middle = r#"{"abcdefgh-1-stuvwxyz":1,"abcdefgh-\u0031-stuvwxyz":2}"#;
+        assert!(scan(middle, true).unwrap().1.repeated);
     }
 
     #[test]
