@@ -265,8 +265,8 @@ pub fn convert_text(
     let mut without_password = None;
     // Each member written: its key and where its value stands in `out`, for the rules.
     let mut written: Vec<(&str, std::ops::Range<usize>)> = Vec::with_capacity(members.len() + 1);
-    // `value` is written clean already.
-    let mut put = writer(|out: &mut Vec<u8>, key, value: &[u8]| {
+    // A value written clean already, or characters to write as a JSON string.
+    let mut put = writer(|out: &mut Vec<u8>, key, value: Piece<'_>| {
         if !first {
             out.push(b',');
         }
@@ -274,7 +274,10 @@ pub fn convert_text(
         write_json_string(key, out);
         out.push(b':');
         let start = out.len();
-        out.extend_from_slice(value);
+        match value {
+            Piece::Json(value) => out.extend_from_slice(value),
+            Piece::Text(text) => write_json_string(text, out),
+        }
         written.push((key, start..out.len()));
     });
     let (mut email, mut written_id, mut username) = (None, None, None);
@@ -311,13 +314,11 @@ pub fn convert_text(
                     Some(_) => id,
                 };
                 if user_id.is_some() {
-                    let mut text = Vec::new();
-                    write_json_string(id, &mut text);
-                    put(&mut out, key, &text);
+                    put(&mut out, key, Piece::Text(id));
                     written_id = Some(id.to_string());
                 } else {
                     // Not a string: kept as it is, for the rules to name.
-                    put(&mut out, key, &cleaned(value, shapes[i]));
+                    put(&mut out, key, Piece::Json(&cleaned(value, shapes[i])));
                 }
             }
             "blocked" if conversion.upsert => {
@@ -336,14 +337,14 @@ pub fn convert_text(
                 }
             }
             k if allowed.contains(&k) => {
-                put(&mut out, key, &cleaned(value, shapes[i]));
+                put(&mut out, key, Piece::Json(&cleaned(value, shapes[i])));
                 match k {
                     "email" => email = member.string().map(Cow::into_owned),
                     "username" => username = member.string().map(Cow::into_owned),
                     _ => {}
                 }
                 if k == "email" && !members.iter().any(|(k, _)| k == "email_verified") {
-                    put(&mut out, "email_verified", b"false");
+                    put(&mut out, "email_verified", Piece::Json(b"false"));
                     has_verified = true;
                     verified_added = true;
                 }
@@ -353,7 +354,7 @@ pub fn convert_text(
         }
     }
     if !has_verified {
-        put(&mut out, "email_verified", b"false");
+        put(&mut out, "email_verified", Piece::Json(b"false"));
         verified_added = true;
     }
     let mut hash_found = None;
@@ -371,9 +372,7 @@ pub fn convert_text(
         };
         match hashes.find(&id, identity.connection.as_deref()) {
             Ok(Some(found)) => {
-                let mut text = Vec::new();
-                write_json_string(&found.password_hash, &mut text);
-                put(&mut out, "password_hash", &text);
+                put(&mut out, "password_hash", Piece::Text(&found.password_hash));
                 hash_found = Some(true);
             }
             Ok(None) => hash_found = Some(false),
@@ -430,8 +429,15 @@ pub fn convert_text(
 }
 
 /// `put`, with the lifetime of the keys it is given named (they outlive the call).
-fn writer<'k, F: FnMut(&mut Vec<u8>, &'k str, &[u8])>(put: F) -> F {
+fn writer<'k, F: FnMut(&mut Vec<u8>, &'k str, Piece<'_>)>(put: F) -> F {
     put
+}
+
+/// A value of an import row as it is handed to be written: JSON text written clean, or
+/// characters written as a JSON string (straight into the row).
+enum Piece<'a> {
+    Json(&'a [u8]),
+    Text(&'a str),
 }
 
 /// The name a left-out top-level field is counted under: `key`, or `key (null)` for a null

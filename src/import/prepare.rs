@@ -330,6 +330,8 @@ pub struct Preparer {
     current: Option<Open>,
     files: Vec<FileEntry>,
     rejected: ListFile,
+    /// The entry of `rejected.json` being written, its room kept from one to the next.
+    entry: Vec<u8>,
     rejected_by_code: BTreeMap<String, u64>,
     per_connection: BTreeMap<String, u64>,
     dropped: Dropped,
@@ -487,6 +489,7 @@ impl Preparer {
             current: None,
             files: Vec::new(),
             rejected,
+            entry: Vec::new(),
             rejected_by_code: BTreeMap::new(),
             per_connection: BTreeMap::new(),
             dropped: Dropped::default(),
@@ -670,9 +673,11 @@ impl Preparer {
         {
             self.checks.refused(&email);
         }
-        let mut entry = Vec::with_capacity(256 + row.as_ref().map_or(0, Vec::len));
+        let mut entry = std::mem::take(&mut self.entry);
+        entry.clear();
         entry.extend_from_slice(b"{\"input\":");
-        entry.extend_from_slice(input.to_string().as_bytes());
+        // Written to a vector, which cannot fail.
+        let _ = write!(entry, "{input}");
         entry.extend_from_slice(&who.unwrap_or_else(|| super::convert::who(members)));
         entry.extend_from_slice(b",\"problems\":[");
         for (i, p) in problems.iter().enumerate() {
@@ -695,6 +700,7 @@ impl Preparer {
         entry.extend_from_slice(row.as_deref().unwrap_or(b"null"));
         entry.push(b'}');
         self.rejected.push_raw(&entry, &self.settings.dir)?;
+        self.entry = entry;
         Ok(Taken::Refused(problems))
     }
 

@@ -111,7 +111,8 @@ fn escape(b: &[u8], j: usize) -> Result<usize, Fault> {
         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(j + 2),
         Some(b'u') => match b.get(j + 2..j + 6) {
             Some(&[h0, h1, h2, h3])
-                if HEX[h0 as usize] & HEX[h1 as usize] & HEX[h2 as usize] & HEX[h3 as usize] =>
+                if (HEX[h0 as usize] | HEX[h1 as usize] | HEX[h2 as usize] | HEX[h3 as usize])
+                    < 16 =>
             {
                 Ok(j + 6)
             }
@@ -123,13 +124,21 @@ fn escape(b: &[u8], j: usize) -> Result<usize, Fault> {
     }
 }
 
-/// Whether each byte is a hexadecimal digit (of either case), by the byte's value: one load
-/// a digit of a `\uXXXX` escape, where hostile text holds many.
-const HEX: [bool; 256] = {
-    let mut table = [false; 256];
+/// The value of each byte as a hexadecimal digit (of either case), by the byte's value;
+/// 255 for a byte that is not one: one load a digit of a `\uXXXX` escape, where hostile text
+/// holds many, and four digits are valid when their values together have no bit above the
+/// lowest four.
+const HEX: [u8; 256] = {
+    let mut table = [255u8; 256];
     let mut c = 0;
     while c < 256 {
-        table[c] = (c as u8).is_ascii_hexdigit();
+        let b = c as u8;
+        table[c] = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => 255,
+        };
         c += 1;
     }
     table
@@ -806,15 +815,11 @@ fn hex4(raw: &[u8], i: usize) -> Result<u32, Fault> {
         offset: raw.len(),
         what: EOF_STRING,
     })?;
-    let mut value = 0;
-    for &d in digits {
-        let v = (d as char).to_digit(16).ok_or(Fault {
-            offset: i,
-            what: "invalid escape",
-        })?;
-        value = value * 16 + v;
+    let [a, b, c, d] = [0, 1, 2, 3].map(|n| u32::from(HEX[digits[n] as usize]));
+    if (a | b | c | d) >= 16 {
+        return fault(i, "invalid escape");
     }
-    Ok(value)
+    Ok(a << 12 | b << 8 | c << 4 | d)
 }
 
 #[cfg(test)]
