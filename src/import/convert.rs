@@ -211,16 +211,25 @@ pub fn convert_text(
     let mut problems = Vec::new();
     if let Some(provider) = provider.as_deref().filter(|p| *p != "auth0") {
         let connection = identity.connection.as_deref().unwrap_or(provider);
+        // Put together without formatting: a large share of an export can be such users.
         let message = if matches!(provider, "sms" | "email") {
-            format!(
-                "a passwordless ({provider}) user: bulk import does not support passwordless \
-                 connections; such users are created when they first sign in"
-            )
+            [
+                "a passwordless (",
+                provider,
+                ") user: bulk import does not support passwordless connections; such users \
+                 are created when they first sign in",
+            ]
+            .concat()
         } else {
-            format!(
-                "a {provider} identity (connection {connection}): bulk import creates users of \
-                 database connections only; this user is created when they first sign in"
-            )
+            [
+                "a ",
+                provider,
+                " identity (connection ",
+                connection,
+                "): bulk import creates users of database connections only; this user is \
+                 created when they first sign in",
+            ]
+            .concat()
         };
         problems.push(Problem {
             pointer: "/identities/0/provider".into(),

@@ -925,8 +925,10 @@ type Checked = (Validator, Vec<String>);
 impl FileChecker {
     /// Starts the thread that writes files into `staging`; errors name them in `dir`.
     fn start(options: Options, staging: &Path, dir: &Path) -> Result<Self> {
-        // Two files wait at most (a file is at most half a megabyte).
-        let (files, received) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(2);
+        // Eight files wait at most (a file is at most half a megabyte): with fewer, the
+        // thread that fills them waited for this one now and then while the other core
+        // had nothing to do.
+        let (files, received) = std::sync::mpsc::sync_channel::<(String, Vec<u8>)>(8);
         let (staging, dir) = (staging.to_path_buf(), dir.to_path_buf());
         let thread = std::thread::Builder::new()
             .name("userport-check".into())

@@ -260,7 +260,30 @@ pub fn is_email(text: &str) -> bool {
     let Some((local, domain)) = text.rsplit_once('@') else {
         return false;
     };
-    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+    let atext = |c: char| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                '!' | '#'
+                    | '$'
+                    | '%'
+                    | '&'
+                    | '\''
+                    | '*'
+                    | '+'
+                    | '/'
+                    | '='
+                    | '?'
+                    | '^'
+                    | '_'
+                    | '`'
+                    | '{'
+                    | '|'
+                    | '}'
+                    | '~'
+                    | '-'
+            )
+    };
     let local_ok = !local.is_empty()
         && local.len() <= 64
         && !local.starts_with('.')
@@ -269,19 +292,18 @@ pub fn is_email(text: &str) -> bool {
         && local
             .chars()
             .all(|c| c == '.' || atext(c) || (!c.is_ascii() && !c.is_whitespace()));
-    let labels: Vec<&str> = domain.split('.').collect();
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+    };
+    let tld = domain.rsplit('.').next().unwrap_or_default();
     let domain_ok = domain.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
-        })
-        && labels
-            .last()
-            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
+        && domain.contains('.')
+        && domain.split('.').all(label_ok)
+        && !tld.chars().all(|c| c.is_ascii_digit());
     local_ok && domain_ok && text.len() <= 254
 }
 
@@ -387,12 +409,9 @@ impl Checker {
     /// name none).
     fn characters(&mut self, at: &Loc<'_>, value: Raw<'_>) {
         let b = value.0.as_bytes();
-        let surrogate = memchr::memchr_iter(b'\\', b).any(|i| {
-            b.get(i + 1) == Some(&b'u')
-                && matches!(b.get(i + 2), Some(b'd' | b'D'))
-                && matches!(b.get(i + 3), Some(b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
-        });
-        let named = value.is_string() && (!surrogate || value.string().is_some());
+        let named = value.is_string()
+            && b.len() >= 2
+            && crate::json::skim::names_characters(&b[1..b.len() - 1]);
         if !named {
             self.not_characters(at, value);
         }

@@ -157,7 +157,6 @@ impl Validator {
                 Ok(None) => break Ok(items.end()),
                 Err(f) => break Err(f),
             };
-            let line = lines.line_at(at);
             let user = match b.get(at) {
                 Some(b'{') if self.rules => {
                     crate::json::shaped_members_at(&mut scan, text, at, false)
@@ -172,7 +171,15 @@ impl Validator {
                 Ok(user) => user,
                 Err(f) => break Err(f),
             };
-            self.user(name, file_no, users, line, &text[at..end], members);
+            let found = self.findings.len();
+            self.user(name, file_no, users, &text[at..end], members);
+            // Lines are counted only up to users with findings (most have none).
+            if self.findings.len() > found {
+                let line = lines.line_at(at);
+                for finding in &mut self.findings[found..] {
+                    finding.line = line;
+                }
+            }
             users += 1;
             items.read(end);
         };
@@ -267,13 +274,13 @@ impl Validator {
     }
 
     /// Checks the user `text` (valid JSON, checked by the walk of its file), the `index`th
-    /// of its file, at `line`; `members` when it is an object.
+    /// of its file; `members` when it is an object. Its findings are on line 0: the caller
+    /// counts the lines up to the user when it has any.
     fn user(
         &mut self,
         name: &str,
         file_no: u64,
         index: usize,
-        line: u64,
         text: &str,
         members: Option<Vec<(std::borrow::Cow<'_, str>, Raw<'_>)>>,
     ) {
@@ -281,7 +288,7 @@ impl Validator {
             findings.push(Finding {
                 file: name.to_string(),
                 index: Some(index),
-                line,
+                line: 0,
                 column: None,
                 email: email.map(str::to_string),
                 problem,

@@ -809,6 +809,32 @@ pub fn unescape_into(text: &str, out: &mut String) -> Result<(), Fault> {
     Ok(())
 }
 
+/// Whether the escapes of the string whose text between the quotes (valid JSON, escapes as
+/// written) is `raw` all name characters: no `\u` escape of half a UTF-16 surrogate pair
+/// stands without its other half, which [`unescape_into`] refuses. Nothing is decoded.
+pub fn names_characters(raw: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(n) = raw[i..].iter().position(|&c| c == b'\\') {
+        let at = i + n;
+        i = match raw.get(at + 1) {
+            Some(b'u') => match hex4(raw, at + 2) {
+                // A leading half, its trailing half right after it.
+                Ok(0xD800..=0xDBFF)
+                    if raw.get(at + 6..at + 8) == Some(b"\\u")
+                        && matches!(hex4(raw, at + 8), Ok(0xDC00..=0xDFFF)) =>
+                {
+                    at + 12
+                }
+                Ok(0xD800..=0xDFFF) | Err(_) => return false,
+                Ok(_) => at + 6,
+            },
+            Some(_) => at + 2,
+            None => return false,
+        };
+    }
+    true
+}
+
 /// The four hexadecimal digits at `i` as a number.
 fn hex4(raw: &[u8], i: usize) -> Result<u32, Fault> {
     let digits = raw.get(i..i + 4).ok_or(Fault {
@@ -1103,6 +1129,30 @@ mod tests {
         for raw in [r#"\ud83d"#, r#"\ud83dx"#, r#"\ud83d\u0041"#, r#"\udc00"#] {
             let mut ours = String::new();
             assert!(unescape_into(raw, &mut ours).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_string_names_characters_when_its_escapes_decode() {
+        for raw in [
+            "",
+            "plain",
+            r"\n\t\u0041",
+            r"\ud83d\ude00",
+            r"x\ud83d\ude00y\ud83d\ude00",
+            r"\\ud800",
+            r"\\\ud83d\ude00",
+            r"\uD83D\uDE00",
+            r"\ud800",
+            r"a\ud800b",
+            r"\ude00",
+            r"\ud83d\u0041",
+            r"\ud83d\ud83d\ude00",
+            r"\\\ud800",
+            r"\ud83d\n",
+        ] {
+            let decodes = unescape_into(raw, &mut String::new()).is_ok();
+            assert_eq!(names_characters(raw.as_bytes()), decodes, "{raw}");
         }
     }
 }
