@@ -711,6 +711,25 @@ impl<'a> Raw<'a> {
         found
     }
 
+    /// The characters of the last value of each of `keys` among an object's members, as
+    /// [`last`] and [`Raw::string`] read them (`None` where the key is missing or its value
+    /// is not a string), in one pass that makes no vector of the members; `None` for another
+    /// type.
+    pub fn strings<const N: usize>(
+        self,
+        keys: [&str; N],
+    ) -> Option<[Option<std::borrow::Cow<'a, str>>; N]> {
+        let mut found: [Option<Raw<'a>>; N] = [None; N];
+        self.each_member(|key, value| {
+            let name = decoded(key)?;
+            if let Some(i) = keys.iter().position(|k| *k == name) {
+                found[i] = Some(value);
+            }
+            Some(true)
+        })?;
+        Some(found.map(|value| value.and_then(Raw::string)))
+    }
+
     /// The members of an object by key, as a map reads them: sorted by key, a repeated key
     /// once with its last value; `None` for another type.
     pub fn map(self) -> Option<Vec<(std::borrow::Cow<'a, str>, Raw<'a>)>> {

@@ -89,9 +89,12 @@ pub enum Outcome {
 /// Counts of what conversion left out, for the summary.
 #[derive(Debug, Default, Clone)]
 pub struct Dropped {
-    /// Per top-level field, how many written users had it left out (`FIELD (null)` for null
-    /// values).
-    pub fields: BTreeMap<String, u64>,
+    /// Per top-level field named by a string of the schema's (nearly all of them), how many
+    /// written users had it left out: found again by where the name is, not by its
+    /// characters. See [`Dropped::fields`].
+    known: Vec<(&'static str, u64)>,
+    /// The same for the other fields.
+    others: BTreeMap<String, u64>,
     /// How many linked (secondary) identities were left behind.
     pub linked_identities: u64,
     /// How many users got `email_verified: false` written because they had none.
@@ -102,10 +105,31 @@ impl Dropped {
     /// Counts what was left out of a row that is written.
     pub fn count(&mut self, row: &Row) {
         for field in &row.dropped {
-            tally(&mut self.fields, field);
+            match field {
+                Cow::Borrowed(name) => {
+                    let same = |(known, _): &&mut (&str, u64)| std::ptr::eq(*known, *name);
+                    match self.known.iter_mut().find(same) {
+                        Some((_, count)) => *count += 1,
+                        None => self.known.push((name, 1)),
+                    }
+                }
+                Cow::Owned(name) => tally(&mut self.others, name),
+            }
         }
         self.linked_identities += row.linked_identities;
         self.email_verified_added += u64::from(row.email_verified_added);
+    }
+}
+
+impl Dropped {
+    /// Per top-level field, how many written users had it left out (`FIELD (null)` for null
+    /// values).
+    pub fn fields(&self) -> BTreeMap<String, u64> {
+        let mut fields = self.others.clone();
+        for &(name, count) in &self.known {
+            *fields.entry(name.to_string()).or_default() += count;
+        }
+        fields
     }
 }
 
@@ -528,14 +552,13 @@ fn identity(members: &[(Cow<'_, str>, Raw<'_>)], shapes: &[Shape]) -> Identity {
     if !identities.0.starts_with('[') {
         return Identity::default();
     }
-    let primary = identities.item(0).and_then(Raw::members);
-    let field = |name: &str| {
-        let value = last(primary.as_deref()?, name)?;
-        Some(value.string()?.into_owned())
-    };
+    let primary = identities
+        .item(0)
+        .and_then(|primary| primary.strings(["provider", "connection"]));
+    let [provider, connection] = primary.unwrap_or_default();
     Identity {
-        provider: field("provider"),
-        connection: field("connection"),
+        provider: provider.map(Cow::into_owned),
+        connection: connection.map(Cow::into_owned),
         linked: u64::from(shape.entries.saturating_sub(1)),
     }
 }
@@ -582,7 +605,7 @@ mod tests {
         assert_eq!(row.connection.as_deref(), Some("db"));
         assert_eq!(dropped.linked_identities, 1);
         assert_eq!(
-            dropped.fields.keys().collect::<Vec<_>>(),
+            dropped.fields().keys().collect::<Vec<_>>(),
             ["created_at", "identities", "name (null)"]
         );
     }
@@ -634,7 +657,7 @@ mod tests {
         };
         assert_eq!(row.json, br#"{"email":"a@b.co","email_verified":true}"#);
         assert_eq!(
-            dropped.fields.keys().collect::<Vec<_>>(),
+            dropped.fields().keys().collect::<Vec<_>>(),
             ["blocked", "user_id", "username"]
         );
     }

@@ -891,7 +891,7 @@ impl Preparer {
             files: self.files,
             totals: self.totals,
             rejected: self.rejected_by_code,
-            dropped: self.dropped.fields,
+            dropped: self.dropped.fields(),
             linked_identities_dropped: self.dropped.linked_identities,
             email_verified_added: self.dropped.email_verified_added,
             connections: self.per_connection,

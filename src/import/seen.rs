@@ -225,7 +225,12 @@ fn prefetch<T>(at: &T) {
 pub fn fingerprint(key: Key, value: &str) -> u64 {
     #[allow(deprecated)]
     let mut hasher = std::hash::SipHasher::new_with_keys(0x7573_6572_706f_7274, key as u64);
-    if key == Key::Email && value.chars().any(char::is_uppercase) {
+    // An ASCII email (nearly all) is looked at byte by byte.
+    let upper = |value: &str| match value.is_ascii() {
+        true => value.bytes().any(|b| b.is_ascii_uppercase()),
+        false => value.chars().any(char::is_uppercase),
+    };
+    if key == Key::Email && upper(value) {
         hasher.write(value.to_lowercase().as_bytes());
     } else {
         hasher.write(value.as_bytes());
