@@ -789,23 +789,10 @@ pub fn as_map<'k, 'a>(
     // agree (the keys of a user nearly always differ in them).
     members.sort_by(|a, b| {
         let (x, y) = (a.0.as_bytes(), b.0.as_bytes());
-        prefix(x).cmp(&prefix(y)).then_with(|| x.cmp(y))
+        skim::prefix(x).cmp(&skim::prefix(y)).then_with(|| x.cmp(y))
     });
     members.dedup_by(|later, kept| later.0 == kept.0);
     members
-}
-
-/// The first eight bytes of `key` as a number that orders as they do (zeros past its end):
-/// keys with different prefixes are in the prefixes' order.
-#[inline]
-fn prefix(key: &[u8]) -> u64 {
-    match key.first_chunk::<8>() {
-        Some(word) => u64::from_be_bytes(*word),
-        None => key
-            .iter()
-            .enumerate()
-            .fold(0, |word, (i, &c)| word | u64::from(c) << (56 - 8 * i)),
-    }
 }
 
 /// The value of `key` among an object's `members` (see [`Raw::members`]): its last, when

@@ -119,9 +119,7 @@ impl Dropped {
         self.linked_identities += row.linked_identities;
         self.email_verified_added += u64::from(row.email_verified_added);
     }
-}
 
-impl Dropped {
     /// Per top-level field, how many written users had it left out (`FIELD (null)` for null
     /// values).
     pub fn fields(&self) -> BTreeMap<String, u64> {

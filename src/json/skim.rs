@@ -294,16 +294,26 @@ pub struct Skim {
 #[inline]
 fn tag(key: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let words = match (key.first_chunk::<8>(), key.last_chunk::<8>()) {
-        (Some(first), Some(last)) => {
-            u64::from_le_bytes(*first) ^ u64::from_le_bytes(*last).rotate_left(31)
-        }
-        _ => key
+    // A key of under eight bytes is whole in its prefix.
+    let last = key
+        .last_chunk::<8>()
+        .map_or(0, |last| u64::from_le_bytes(*last).rotate_left(31));
+    prefix(key) ^ last ^ (key.len() as u64).wrapping_mul(K)
+}
+
+/// The first eight bytes of `key` as a number that orders as they do (zeros past its end):
+/// keys with different prefixes are in the prefixes' order, and differ.
+#[inline]
+pub fn prefix(key: &[u8]) -> u64 {
+    match key.first_chunk::<8>() {
+        Some(word) => u64::from_be_bytes(*word),
+        // Under eight bytes: shifted up to where they stand in a word (an empty key's 0 by
+        // nothing: a shift by 64 wraps to one by 0).
+        None => key
             .iter()
-            .rev()
-            .fold(0, |word, &c| word << 8 | u64::from(c)),
-    };
-    words ^ (key.len() as u64).wrapping_mul(K)
+            .fold(0u64, |word, &c| word << 8 | u64::from(c))
+            .wrapping_shl(64 - 8 * key.len() as u32),
+    }
 }
 
 impl Skim {
