@@ -40,20 +40,19 @@ pub struct Conversion {
 pub struct Row {
     /// The row as compact JSON.
     pub json: Vec<u8>,
-    /// Its email.
-    pub email: String,
-    /// Its `user_id` as written (no prefix), when it has one.
-    pub user_id: Option<String>,
-    /// Its `username`, when it has one.
-    pub username: Option<String>,
+    /// Its email, `user_id` (as written, no prefix), `username` and database connection, one
+    /// after the other: one allocation for the four, made on a conversion thread and freed
+    /// on the thread that writes the row. Read by [`Row::email`] and the like.
+    keys: String,
+    /// Where each of the four ends in `keys` (each starts where the one before it ends);
+    /// `None` for one the row does not have.
+    ends: [Option<u32>; 4],
     /// The fingerprints ([`super::seen::fingerprint`]) of its email, `user_id` and
     /// `username`, 0 for a key it does not have: made where the row is, so that the
     /// duplicate checks, which take the users in order, only look them up.
     pub prints: [u64; 3],
-    /// The database connection it came from, when the input says.
-    pub connection: Option<String>,
-    /// The top-level fields left out (`FIELD (null)` for null values).
-    pub dropped: Vec<Cow<'static, str>>,
+    /// The top-level fields left out.
+    pub dropped: Left,
     /// How many linked identities were left behind.
     pub linked_identities: u64,
     /// Whether `email_verified: false` was written because the user had none.
@@ -63,6 +62,69 @@ pub struct Row {
     /// With hashes to merge: whether this database user's hash was found (`Some(false)`: it
     /// has none in the hash export).
     pub hash_found: Option<bool>,
+}
+
+impl Row {
+    /// Its email.
+    pub fn email(&self) -> &str {
+        self.key(0).unwrap_or_default()
+    }
+
+    /// Its `user_id` as written (no prefix), when it has one.
+    pub fn user_id(&self) -> Option<&str> {
+        self.key(1)
+    }
+
+    /// Its `username`, when it has one.
+    pub fn username(&self) -> Option<&str> {
+        self.key(2)
+    }
+
+    /// The database connection it came from, when the input says.
+    pub fn connection(&self) -> Option<&str> {
+        self.key(3)
+    }
+
+    fn key(&self, i: usize) -> Option<&str> {
+        let end = self.ends[i]? as usize;
+        let start = self.ends[..i].iter().rev().find_map(|&e| e).unwrap_or(0) as usize;
+        self.keys.get(start..end)
+    }
+}
+
+/// The top-level fields left out of one row: those of the export schema
+/// ([`crate::source::schema::COLUMNS`], nearly all of them) by their column's bit, the others
+/// by name.
+#[derive(Debug, Clone, Default)]
+pub struct Left {
+    /// Bit `i`: column `i` was left out (its value not null).
+    columns: u64,
+    /// Bit `i`: column `i` was left out, its value null.
+    nulls: u64,
+    /// The other fields, each with whether its value was null.
+    others: Vec<(String, bool)>,
+}
+
+impl Left {
+    /// Notes the top-level field `key` left out (`null`: its value was null).
+    fn add(&mut self, key: &str, null: bool) {
+        match (crate::source::schema::index(key.as_bytes()), null) {
+            (Some(i), false) => self.columns |= 1 << i,
+            (Some(i), true) => self.nulls |= 1 << i,
+            (None, null) => self.others.push((key.to_string(), null)),
+        }
+    }
+
+    /// The fields left out that had a value (not null): those of the schema in its order,
+    /// then the others in the user's.
+    pub fn given(&self) -> impl Iterator<Item = &str> {
+        let columns = crate::source::schema::COLUMNS.iter().enumerate();
+        let known = columns.filter(|(i, _)| self.columns & (1 << i) != 0);
+        let others = self.others.iter().filter(|(_, null)| !null);
+        known
+            .map(|(_, (name, _))| *name)
+            .chain(others.map(|(name, _)| name.as_str()))
+    }
 }
 
 /// What became of one user.
@@ -87,13 +149,12 @@ pub enum Outcome {
 }
 
 /// Counts of what conversion left out, for the summary.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Dropped {
-    /// Per top-level field named by a string of the schema's (nearly all of them), how many
-    /// written users had it left out: found again by where the name is, not by its
-    /// characters. See [`Dropped::fields`].
-    known: Vec<(&'static str, u64)>,
-    /// The same for the other fields.
+    /// Per column of the export schema, how many written users had it left out: with a
+    /// value, then null. See [`Dropped::fields`].
+    columns: [[u64; 2]; crate::source::schema::COLUMNS.len()],
+    /// The same for the other fields, by name (`FIELD (null)` for null values).
     others: BTreeMap<String, u64>,
     /// How many linked (secondary) identities were left behind.
     pub linked_identities: u64,
@@ -101,19 +162,31 @@ pub struct Dropped {
     pub email_verified_added: u64,
 }
 
+impl Default for Dropped {
+    fn default() -> Self {
+        Dropped {
+            columns: [[0; 2]; crate::source::schema::COLUMNS.len()],
+            others: BTreeMap::new(),
+            linked_identities: 0,
+            email_verified_added: 0,
+        }
+    }
+}
+
 impl Dropped {
     /// Counts what was left out of a row that is written.
     pub fn count(&mut self, row: &Row) {
-        for field in &row.dropped {
-            match field {
-                Cow::Borrowed(name) => {
-                    let same = |(known, _): &&mut (&str, u64)| std::ptr::eq(*known, *name);
-                    match self.known.iter_mut().find(same) {
-                        Some((_, count)) => *count += 1,
-                        None => self.known.push((name, 1)),
-                    }
-                }
-                Cow::Owned(name) => tally(&mut self.others, name),
+        let left = &row.dropped;
+        for (null, mut bits) in [(0, left.columns), (1, left.nulls)] {
+            while bits != 0 {
+                self.columns[bits.trailing_zeros() as usize][null] += 1;
+                bits &= bits - 1;
+            }
+        }
+        for (name, null) in &left.others {
+            match null {
+                false => tally(&mut self.others, name),
+                true => tally(&mut self.others, &format!("{name} (null)")),
             }
         }
         self.linked_identities += row.linked_identities;
@@ -124,8 +197,14 @@ impl Dropped {
     /// values).
     pub fn fields(&self) -> BTreeMap<String, u64> {
         let mut fields = self.others.clone();
-        for &(name, count) in &self.known {
-            *fields.entry(name.to_string()).or_default() += count;
+        let columns = crate::source::schema::COLUMNS.iter().zip(&self.columns);
+        for ((name, _), &[given, null]) in columns {
+            if given > 0 {
+                *fields.entry(name.to_string()).or_default() += given;
+            }
+            if null > 0 {
+                *fields.entry(format!("{name} (null)")).or_default() += null;
+            }
         }
         fields
     }
@@ -143,9 +222,9 @@ pub fn tally(counts: &mut BTreeMap<String, u64>, key: &str) {
 
 /// The primary identity of an exported user, and how many linked identities follow it.
 #[derive(Default)]
-struct Identity {
-    provider: Option<String>,
-    connection: Option<String>,
+struct Identity<'t> {
+    provider: Option<Cow<'t, str>>,
+    connection: Option<Cow<'t, str>>,
     linked: u64,
 }
 
@@ -215,15 +294,14 @@ pub fn convert_text(
     fn raw<'a>(value: &Raw<'a>) -> &'a [u8] {
         value.0.as_bytes()
     }
-    let text_of =
-        |key: &str| -> Option<String> { Some(last(&members, key)?.string()?.into_owned()) };
+    // The user's own strings are borrowed from its text (copied only to decode an escape).
     let identity = identity(&members, &shapes);
-    let user_id = text_of("user_id");
-    let provider = identity.provider.clone().or_else(|| {
+    let user_id = last(&members, "user_id").and_then(|id| id.string());
+    let provider = identity.provider.as_deref().or_else(|| {
         user_id
             .as_deref()
             .and_then(|id| id.split_once('|'))
-            .map(|(p, _)| p.to_string())
+            .map(|(p, _)| p)
     });
     if let Some(wanted) = &conversion.connection
         && identity.connection.as_deref() != Some(wanted.as_str())
@@ -231,7 +309,7 @@ pub fn convert_text(
         return Outcome::Skipped;
     }
     let mut problems = Vec::new();
-    if let Some(provider) = provider.as_deref().filter(|p| *p != "auth0") {
+    if let Some(provider) = provider.filter(|p| *p != "auth0") {
         let connection = identity.connection.as_deref().unwrap_or(provider);
         // Put together without formatting: a large share of an export can be such users.
         let message = if matches!(provider, "sms" | "email") {
@@ -292,7 +370,7 @@ pub fn convert_text(
     let mut first = true;
     let mut has_verified = false;
     let mut verified_added = false;
-    let mut dropped: Vec<Cow<'static, str>> = Vec::with_capacity(members.len());
+    let mut dropped = Left::default();
     let mut without_password = None;
     // Each member written: its key and where its value stands in `out`, for the rules.
     let mut written: Vec<(&str, std::ops::Range<usize>)> = Vec::with_capacity(members.len() + 1);
@@ -319,7 +397,7 @@ pub fn convert_text(
         }
         let value = raw(member);
         if value == b"null" {
-            dropped.push(dropped_name(key, true));
+            dropped.add(key, true);
             continue;
         }
         if key == "custom_password_hash"
@@ -340,13 +418,13 @@ pub fn convert_text(
         match key.as_ref() {
             "user_id" if !conversion.upsert => {
                 let id = user_id.as_deref().unwrap_or_default();
-                let id = match provider.as_deref() {
+                let id = match provider {
                     Some("auth0") | None => id.strip_prefix("auth0|").unwrap_or(id),
                     Some(_) => id,
                 };
                 if user_id.is_some() {
                     put(&mut out, key, Piece::Text(id));
-                    written_id = Some(id.to_string());
+                    written_id = Some(id);
                 } else {
                     // Not a string: kept as it is, for the rules to name.
                     put(&mut out, key, Piece::Json(&cleaned(value, shapes[i])));
@@ -364,14 +442,14 @@ pub fn convert_text(
                             .into(),
                     });
                 } else {
-                    dropped.push(dropped_name(key, false));
+                    dropped.add(key, false);
                 }
             }
             k if allowed.contains(&k) => {
                 put(&mut out, key, Piece::Json(&cleaned(value, shapes[i])));
                 match k {
-                    "email" => email = member.string().map(Cow::into_owned),
-                    "username" => username = member.string().map(Cow::into_owned),
+                    "email" => email = member.string(),
+                    "username" => username = member.string(),
                     _ => {}
                 }
                 if k == "email" && !members.iter().any(|(k, _)| k == "email_verified") {
@@ -381,7 +459,7 @@ pub fn convert_text(
                 }
                 has_verified |= k == "email_verified";
             }
-            _ => dropped.push(dropped_name(key, false)),
+            _ => dropped.add(key, false),
         }
     }
     if !has_verified {
@@ -438,19 +516,28 @@ pub fn convert_text(
         };
     }
     let email = email.unwrap_or_default();
-    let print = |key: Key, value: Option<&String>| value.map_or(0, |v| fingerprint(key, v));
+    let print = |key: Key, value: Option<&str>| value.map_or(0, |v| fingerprint(key, v));
     let prints = [
         print(Key::Email, Some(&email)),
-        print(Key::UserId, written_id.as_ref()),
-        print(Key::Username, username.as_ref()),
+        print(Key::UserId, written_id),
+        print(Key::Username, username.as_deref()),
     ];
+    let strings = [
+        Some(email.as_ref()),
+        written_id,
+        username.as_deref(),
+        identity.connection.as_deref(),
+    ];
+    let mut keys = String::with_capacity(strings.iter().flatten().map(|s| s.len()).sum());
+    let ends = strings.map(|string| {
+        keys.push_str(string?);
+        u32::try_from(keys.len()).ok()
+    });
     Outcome::Row(Row {
-        email,
-        user_id: written_id,
-        username,
-        prints,
-        connection: identity.connection,
         json: out,
+        keys,
+        ends,
+        prints,
         dropped,
         linked_identities: identity.linked,
         email_verified_added: verified_added,
@@ -469,24 +556,6 @@ fn writer<'k, F: FnMut(&mut Vec<u8>, &'k str, Piece<'_>)>(put: F) -> F {
 enum Piece<'a> {
     Json(&'a [u8]),
     Text(&'a str),
-}
-
-/// The name a left-out top-level field is counted under: `key`, or `key (null)` for a null
-/// value; the attributes of the export schema (nearly every field left out) without an
-/// allocation.
-fn dropped_name(key: &str, null: bool) -> Cow<'static, str> {
-    static NULLS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
-        crate::source::schema::COLUMNS
-            .iter()
-            .map(|(name, _)| format!("{name} (null)"))
-            .collect()
-    });
-    match crate::source::schema::index(key.as_bytes()) {
-        Some(i) if null => Cow::Borrowed(NULLS[i].as_str()),
-        Some(i) => Cow::Borrowed(crate::source::schema::COLUMNS[i].0),
-        None if null => Cow::Owned(format!("{key} (null)")),
-        None => Cow::Owned(key.to_string()),
-    }
 }
 
 /// The format and reason of a hash marked as one Auth0 cannot verify (see
@@ -541,7 +610,7 @@ pub fn who(members: &[(Cow<'_, str>, Raw<'_>)]) -> Vec<u8> {
 }
 
 /// The primary identity (`identities[0]`); linked identities after it are counted.
-fn identity(members: &[(Cow<'_, str>, Raw<'_>)], shapes: &[Shape]) -> Identity {
+fn identity<'t>(members: &[(Cow<'_, str>, Raw<'t>)], shapes: &[Shape]) -> Identity<'t> {
     // The last `identities`, as a repeated key's last value is read.
     let Some(at) = members.iter().rposition(|(key, _)| key == "identities") else {
         return Identity::default();
@@ -555,8 +624,8 @@ fn identity(members: &[(Cow<'_, str>, Raw<'_>)], shapes: &[Shape]) -> Identity {
         .and_then(|primary| primary.strings(["provider", "connection"]));
     let [provider, connection] = primary.unwrap_or_default();
     Identity {
-        provider: provider.map(Cow::into_owned),
-        connection: connection.map(Cow::into_owned),
+        provider,
+        connection,
         linked: u64::from(shape.entries.saturating_sub(1)),
     }
 }
@@ -597,10 +666,13 @@ mod tests {
         );
         let row = row_of(outcome);
         assert_eq!(
-            String::from_utf8(row.json).unwrap(),
+            String::from_utf8(row.json.clone()).unwrap(),
             r#"{"user_id":"abc","email":"a@b.co","email_verified":false,"user_metadata":{"k":[1,2]}}"#
         );
-        assert_eq!(row.connection.as_deref(), Some("db"));
+        assert_eq!(
+            (row.email(), row.user_id(), row.username(), row.connection()),
+            ("a@b.co", Some("abc"), None, Some("db"))
+        );
         assert_eq!(dropped.linked_identities, 1);
         assert_eq!(
             dropped.fields().keys().collect::<Vec<_>>(),
@@ -623,12 +695,26 @@ mod tests {
 
     #[test]
     fn a_dropped_field_is_counted_under_its_name() {
+        let mut dropped = Dropped::default();
+        let mut left = Left::default();
         for (name, _) in crate::source::schema::COLUMNS {
-            assert_eq!(dropped_name(name, false), *name);
-            assert_eq!(dropped_name(name, true), format!("{name} (null)"));
+            left.add(name, false);
+            left.add(name, true);
         }
-        assert_eq!(dropped_name("zz", false), "zz");
-        assert_eq!(dropped_name("zz", true), "zz (null)");
+        left.add("zz", false);
+        left.add("zz", true);
+        let (outcome, _) = row(r#"{"user_id":"auth0|1","email":"a@b.co"}"#, false);
+        let mut row = row_of(outcome);
+        row.dropped = left;
+        dropped.count(&row);
+        dropped.count(&row);
+        let fields = dropped.fields();
+        assert_eq!(fields.len(), 2 * crate::source::schema::COLUMNS.len() + 2);
+        for (name, _) in crate::source::schema::COLUMNS {
+            assert_eq!(fields[*name], 2);
+            assert_eq!(fields[&format!("{name} (null)")], 2);
+        }
+        assert_eq!((fields["zz"], fields["zz (null)"]), (2, 2));
     }
 
     #[test]

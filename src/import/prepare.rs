@@ -333,7 +333,8 @@ pub struct Preparer {
     /// The entry of `rejected.json` being written, its room kept from one to the next.
     entry: Vec<u8>,
     rejected_by_code: BTreeMap<String, u64>,
-    per_connection: BTreeMap<String, u64>,
+    /// Rows written by connection number (see [`Preparer::connection_number`]).
+    per_connection: Vec<u64>,
     dropped: Dropped,
     totals: Totals,
     checks: Checks,
@@ -392,7 +393,9 @@ struct ListFile {
 impl ListFile {
     fn create(staging: &Path, dir: &Path, name: &'static str) -> Result<ListFile> {
         let file = File::create(staging.join(name)).map_err(|e| write_error(dir, name, e))?;
-        let mut writer = BufWriter::new(file);
+        // A megabyte a write: the rejected users of an export can be most of it (147 MB for
+        // a million hostile users), written by the thread that takes every user in order.
+        let mut writer = BufWriter::with_capacity(1 << 20, file);
         writer
             .write_all(b"[")
             .map_err(|e| write_error(dir, name, e))?;
@@ -491,7 +494,7 @@ impl Preparer {
             rejected,
             entry: Vec::new(),
             rejected_by_code: BTreeMap::new(),
-            per_connection: BTreeMap::new(),
+            per_connection: Vec::new(),
             dropped: Dropped::default(),
             totals: Totals::default(),
             checks: Checks::default(),
@@ -539,20 +542,19 @@ impl Preparer {
             Outcome::Failed(error) => Err(error),
             Outcome::Row(row) => {
                 let too_large = row.json.len() + 5 > self.settings.max_bytes;
-                let connection = self.connection_no(row.connection.as_deref());
-                let values = [
-                    Some(&row.email),
-                    row.user_id.as_ref(),
-                    row.username.as_ref(),
-                ];
-                let (mut keys, mut prints) = (Vec::with_capacity(3), [(Key::Email, 0); 3]);
+                let number = self.connection_number(row.connection());
+                // Notes keep 23 bits for it: no tenant has that many connections.
+                let connection = (number as u64).min((1 << 23) - 1);
+                let values = [Some(row.email()), row.user_id(), row.username()];
+                let (mut keys, mut prints) = ([(Key::Email, ""); 3], [(Key::Email, 0); 3]);
+                let mut len = 0;
                 for ((key, value), print) in Key::ALL.into_iter().zip(values).zip(row.prints) {
                     if let Some(value) = value {
-                        prints[keys.len()] = (key, print);
-                        keys.push((key, value.as_str()));
+                        (prints[len], keys[len]) = ((key, print), (key, value));
+                        len += 1;
                     }
                 }
-                let prints = &prints[..keys.len()];
+                let (keys, prints) = (&keys[..len], &prints[..len]);
                 // A user's keys are recorded when it is written, and only then.
                 let firsts = if too_large {
                     prints
@@ -562,7 +564,7 @@ impl Preparer {
                 } else {
                     self.seen.insert_prints(prints, input | (connection << 40))
                 };
-                let mut problems = self.duplicates(&keys, &firsts, connection);
+                let mut problems = self.duplicates(keys, &firsts, connection);
                 if too_large {
                     problems.push(Problem {
                         pointer: String::new(),
@@ -578,22 +580,32 @@ impl Preparer {
                 if !problems.is_empty() {
                     return self.refuse(input, object, problems, Some(row.json), None);
                 }
-                self.append(row).map(|()| Taken::Written)
+                self.append(row, number).map(|()| Taken::Written)
             }
         }
     }
 
-    /// The connection number of a user's connection (0 when unknown), for duplicate notes.
-    fn connection_no(&mut self, connection: Option<&str>) -> u64 {
+    /// The number of a user's connection: 0 when unknown, else its place among the
+    /// connections seen so far, from 1 (for duplicate notes and the counts a connection).
+    fn connection_number(&mut self, connection: Option<&str>) -> usize {
         let Some(name) = connection else { return 0 };
-        let index = match self.connections.iter().position(|c| c == name) {
-            Some(i) => i,
+        match self.connections.iter().position(|c| c == name) {
+            Some(i) => i + 1,
             None => {
                 self.connections.push(name.to_string());
-                self.connections.len() - 1
+                self.connections.len()
             }
-        };
-        (index as u64 + 1).min((1 << 23) - 1)
+        }
+    }
+
+    /// How many users were written, by connection (`(unknown)` when the input did not say).
+    fn per_connection(&self) -> BTreeMap<String, u64> {
+        let names = std::iter::once("(unknown)").chain(self.connections.iter().map(String::as_str));
+        names
+            .zip(&self.per_connection)
+            .filter(|(_, count)| **count > 0)
+            .map(|(name, count)| (name.to_string(), *count))
+            .collect()
     }
 
     /// The problems of a user of `connection` whose `keys` earlier users have (`firsts`:
@@ -704,7 +716,8 @@ impl Preparer {
         Ok(Taken::Refused(problems))
     }
 
-    fn append(&mut self, row: Row) -> Result<()> {
+    /// Writes `row`, of the connection numbered `connection` ([`Self::connection_number`]).
+    fn append(&mut self, row: Row, connection: usize) -> Result<()> {
         let len = row.json.len() as u64;
         let fits = self.current.as_ref().is_some_and(|open| {
             open.content.len() as u64 + 2 + len + 3 <= self.settings.max_bytes as u64
@@ -729,7 +742,7 @@ impl Preparer {
         open.users += 1;
         self.totals.users += 1;
         if !self.checks.is_empty() {
-            self.checks.row(&row.email, &row.json);
+            self.checks.row(row.email(), &row.json);
         }
         if let Some((format, reason)) = &row.without_password {
             self.note_without_password(&row, format, reason)?;
@@ -740,8 +753,10 @@ impl Preparer {
             None => {}
         }
         self.dropped.count(&row);
-        let connection = row.connection.unwrap_or_else(|| "(unknown)".to_string());
-        *self.per_connection.entry(connection).or_default() += 1;
+        if self.per_connection.len() <= connection {
+            self.per_connection.resize(connection + 1, 0);
+        }
+        self.per_connection[connection] += 1;
         Ok(())
     }
 
@@ -761,8 +776,8 @@ impl Preparer {
             .or_default() += 1;
         let entry = serde_json::json!({
             "input": self.totals.read,
-            "email": row.email,
-            "user_id": row.user_id,
+            "email": row.email(),
+            "user_id": row.user_id(),
             "format": format,
             "reason": reason,
         });
@@ -779,9 +794,9 @@ impl Preparer {
         self.hash_totals.profiles_without_hash += 1;
         let entry = serde_json::json!({
             "input": self.totals.read,
-            "email": row.email,
-            "user_id": row.user_id,
-            "connection": row.connection,
+            "email": row.email(),
+            "user_id": row.user_id(),
+            "connection": row.connection(),
         });
         let list = self.without_hash.as_mut().expect("created above");
         list.push(&entry, dir)
@@ -799,10 +814,9 @@ impl Preparer {
         let connections: Vec<String> = match &self.settings.conversion.connection {
             Some(c) => vec![c.clone()],
             None => self
-                .per_connection
-                .keys()
-                .filter(|c| *c != "(unknown)")
-                .cloned()
+                .per_connection()
+                .into_keys()
+                .filter(|c| c != "(unknown)")
                 .collect(),
         };
         let mut totals = std::mem::take(&mut self.hash_totals);
@@ -878,6 +892,7 @@ impl Preparer {
             list.finish(&dir)?;
         }
         let hashes = self.finish_hashes()?;
+        let connections = self.per_connection();
         self.rejected.finish(&dir)?;
         let manifest = Manifest {
             userport: env!("CARGO_PKG_VERSION").to_string(),
@@ -894,7 +909,7 @@ impl Preparer {
             dropped: self.dropped.fields(),
             linked_identities_dropped: self.dropped.linked_identities,
             email_verified_added: self.dropped.email_verified_added,
-            connections: self.per_connection,
+            connections,
             without_password: self.without_password_by_format,
             checked_passwords: checked,
             hashes,

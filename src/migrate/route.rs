@@ -215,13 +215,13 @@ pub async fn route(
                     };
                 }
             };
-            match target.find(&row.email, row.user_id.as_deref())? {
+            match target.find(row.email(), row.user_id())? {
                 None => {
                     let mut left: Vec<String> = row
                         .dropped
-                        .iter()
-                        .filter(|f| !OWN_FIELDS.contains(&f.as_ref()) && !f.ends_with(" (null)"))
-                        .map(|f| f.to_string())
+                        .given()
+                        .filter(|f| !OWN_FIELDS.contains(f))
+                        .map(str::to_string)
                         .collect();
                     if row.linked_identities > 0 {
                         left.push("linked identities".to_string());
@@ -230,7 +230,7 @@ pub async fn route(
                         .hash_found
                         .map(|found| if found { "hash" } else { "none" }.to_string());
                     let json = row.json.clone();
-                    let id = row.user_id.clone();
+                    let id = row.user_id().map(str::to_string);
                     match create.take(object, Outcome::Row(row))? {
                         Taken::Written => {
                             routed.create += 1;
