@@ -955,15 +955,24 @@ impl FileChecker {
                 let mut bytes = Vec::new();
                 for (name, content) in received {
                     let path = staging.join(&name);
-                    std::fs::write(&path, &content).map_err(|e| write_error(&dir, &name, e))?;
+                    let read_error = |source| Error::Read {
+                        path: dir.join(&name).display().to_string(),
+                        source,
+                    };
+                    // Written, then read back through the same handle (one open a file).
+                    let mut file = std::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(&path)
+                        .and_then(|mut file| file.write_all(&content).map(|()| file))
+                        .map_err(|e| write_error(&dir, &name, e))?;
                     drop(content);
                     bytes.clear();
-                    File::open(&path)
-                        .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut bytes))
-                        .map_err(|source| Error::Read {
-                            path: dir.join(&name).display().to_string(),
-                            source,
-                        })?;
+                    std::io::Seek::rewind(&mut file)
+                        .and_then(|()| std::io::Read::read_to_end(&mut file, &mut bytes))
+                        .map_err(read_error)?;
                     hashes.push(hex::encode(Sha256::digest(&bytes)));
                     validator.file(&name, &bytes);
                 }
