@@ -106,9 +106,10 @@ pub struct Left {
 }
 
 impl Left {
-    /// Notes the top-level field `key` left out (`null`: its value was null).
-    fn add(&mut self, key: &str, null: bool) {
-        match (crate::source::schema::index(key.as_bytes()), null) {
+    /// Notes the top-level field `key` (of the schema's `column`, if any) left out (`null`:
+    /// its value was null).
+    fn add(&mut self, key: &str, column: Option<usize>, null: bool) {
+        match (column, null) {
             (Some(i), false) => self.columns |= 1 << i,
             (Some(i), true) => self.nulls |= 1 << i,
             (None, null) => self.others.push((key.to_string(), null)),
@@ -360,11 +361,6 @@ pub fn convert_text(
     }
 
     // The row, in the input's order of members; the last of a repeated key wins.
-    let allowed: &[&str] = if conversion.upsert {
-        UPSERTABLE
-    } else {
-        PROPERTIES
-    };
     let mut out = Vec::with_capacity(object.len());
     out.push(b'{');
     let mut first = true;
@@ -391,13 +387,15 @@ pub fn convert_text(
     });
     let (mut email, mut written_id, mut username) = (None, None, None);
     let repeated = repeated_later(&members);
+    let (allowed_columns, allowed_others) = &TAKEN[usize::from(conversion.upsert)];
     for (i, (key, member)) in members.iter().enumerate() {
         if repeated[i] {
             continue;
         }
+        let column = crate::source::schema::index(key.as_bytes());
         let value = raw(member);
         if value == b"null" {
-            dropped.add(key, true);
+            dropped.add(key, column, true);
             continue;
         }
         if key == "custom_password_hash"
@@ -442,10 +440,14 @@ pub fn convert_text(
                             .into(),
                     });
                 } else {
-                    dropped.add(key, false);
+                    dropped.add(key, column, false);
                 }
             }
-            k if allowed.contains(&k) => {
+            k if column.map_or_else(
+                || allowed_others.contains(&k),
+                |c| allowed_columns & (1 << c) != 0,
+            ) =>
+            {
                 put(&mut out, key, Piece::Json(&cleaned(value, shapes[i])));
                 match k {
                     "email" => email = member.string(),
@@ -459,7 +461,7 @@ pub fn convert_text(
                 }
                 has_verified |= k == "email_verified";
             }
-            _ => dropped.add(key, false),
+            _ => dropped.add(key, column, false),
         }
     }
     if !has_verified {
@@ -557,6 +559,24 @@ enum Piece<'a> {
     Json(&'a [u8]),
     Text(&'a str),
 }
+
+/// The properties an import row takes ([`PROPERTIES`], then those of an upsert,
+/// [`UPSERTABLE`]): the columns of the export schema among them as bits of their indices, and
+/// the others by name. A member's key is found among them by its column (one look-up that
+/// the conversion makes anyway), not by comparing it with every name.
+static TAKEN: std::sync::LazyLock<[(u64, Vec<&'static str>); 2]> = std::sync::LazyLock::new(|| {
+    [PROPERTIES, UPSERTABLE].map(|names| {
+        let mut columns = 0u64;
+        let mut others = Vec::new();
+        for &name in names {
+            match crate::source::schema::index(name.as_bytes()) {
+                Some(i) => columns |= 1 << i,
+                None => others.push(name),
+            }
+        }
+        (columns, others)
+    })
+});
 
 /// The format and reason of a hash marked as one Auth0 cannot verify (see
 /// [`crate::password`]).
@@ -698,11 +718,12 @@ mod tests {
         let mut dropped = Dropped::default();
         let mut left = Left::default();
         for (name, _) in crate::source::schema::COLUMNS {
-            left.add(name, false);
-            left.add(name, true);
+            let column = crate::source::schema::index(name.as_bytes());
+            left.add(name, column, false);
+            left.add(name, column, true);
         }
-        left.add("zz", false);
-        left.add("zz", true);
+        left.add("zz", None, false);
+        left.add("zz", None, true);
         let (outcome, _) = row(r#"{"user_id":"auth0|1","email":"a@b.co"}"#, false);
         let mut row = row_of(outcome);
         row.dropped = left;
@@ -715,6 +736,25 @@ mod tests {
             assert_eq!(fields[&format!("{name} (null)")], 2);
         }
         assert_eq!((fields["zz"], fields["zz (null)"]), (2, 2));
+    }
+
+    #[test]
+    fn the_properties_taken_are_found_by_column_as_by_name() {
+        let columns = crate::source::schema::COLUMNS.iter().map(|(name, _)| *name);
+        let names: Vec<&str> = columns
+            .chain(PROPERTIES.iter().copied())
+            .chain(["password_hash", "mfa_factors", "zz", ""])
+            .collect();
+        for (upsert, list) in [(false, PROPERTIES), (true, UPSERTABLE)] {
+            let (columns, others) = &TAKEN[usize::from(upsert)];
+            for name in &names {
+                let taken = match crate::source::schema::index(name.as_bytes()) {
+                    Some(c) => columns & (1 << c) != 0,
+                    None => others.contains(name),
+                };
+                assert_eq!(taken, list.contains(name), "{name} (upsert: {upsert})");
+            }
+        }
     }
 
     #[test]
