@@ -503,7 +503,7 @@ pub fn convert_text(
         .collect();
     // The metadata is written with the keys it was read with (a repeated one once).
     let plain_keys = !shapes.iter().any(|shape| shape.marked);
-    problems.extend(rules::check_members(
+    problems.extend(rules::check_row(
         row_members,
         Options {
             upsert: conversion.upsert,

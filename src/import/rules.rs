@@ -238,6 +238,26 @@ pub fn check_members(
     check.problems
 }
 
+/// [`check_members`] of members whose keys are each written once (an import row that
+/// conversion wrote): checked in their written order, which finds the same problems as the
+/// map's order, so that they are sorted into it only when there are problems to report in
+/// that order.
+pub fn check_row(
+    members: Vec<(Cow<'_, str>, Raw<'_>)>,
+    options: Options,
+    plain_keys: bool,
+) -> Vec<Problem> {
+    let mut check = Checker {
+        plain_keys,
+        ..Checker::default()
+    };
+    check.user(&members, options);
+    match check.problems.is_empty() {
+        true => Vec::new(),
+        false => check_members(members, options, plain_keys),
+    }
+}
+
 /// Appends `token` to a JSON pointer, escaped (`~` → `~0`, `/` → `~1`).
 pub fn pointer(base: &str, token: &str) -> String {
     let mut out = String::with_capacity(base.len() + token.len() + 1);
@@ -1047,6 +1067,23 @@ mod tests {
             .into_iter()
             .map(|p| (p.pointer, p.code.as_str()))
             .collect()
+    }
+
+    #[test]
+    fn a_row_is_checked_in_its_order_and_its_problems_told_in_the_maps() {
+        let row = r#"{"user_id":"auth0|x","nickname":"\ud800","email":"no",
+            "zz":1,"email_verified":"yes","app_metadata":{"_id":1},"blocked":false}"#;
+        let members = || crate::json::Raw(row).members().unwrap();
+        for upsert in [false, true] {
+            let options = Options { upsert };
+            let in_order = check_row(members(), options, false);
+            assert!(in_order.len() > 4, "{in_order:?}");
+            assert_eq!(in_order, check_members(members(), options, false));
+            assert_eq!(in_order, check(row, options));
+        }
+        let fine = r#"{"email":"a@b.co","email_verified":true,"user_metadata":{"k":1}}"#;
+        let fine = crate::json::Raw(fine).members().unwrap();
+        assert_eq!(check_row(fine, Options::default(), true), []);
     }
 
     #[test]
