@@ -230,12 +230,7 @@ pub fn check_members(
     options: Options,
     plain_keys: bool,
 ) -> Vec<Problem> {
-    let mut check = Checker {
-        plain_keys,
-        ..Checker::default()
-    };
-    check.user(&crate::json::as_map(members), options);
-    check.problems
+    problems_of(&crate::json::as_map(members), options, plain_keys)
 }
 
 /// [`check_members`] of members whose keys are each written once (an import row that
@@ -247,15 +242,24 @@ pub fn check_row(
     options: Options,
     plain_keys: bool,
 ) -> Vec<Problem> {
+    match problems_of(&members, options, plain_keys).is_empty() {
+        true => Vec::new(),
+        false => check_members(members, options, plain_keys),
+    }
+}
+
+/// The problems of a user's members, in the order they are given.
+fn problems_of(
+    members: &[(Cow<'_, str>, Raw<'_>)],
+    options: Options,
+    plain_keys: bool,
+) -> Vec<Problem> {
     let mut check = Checker {
         plain_keys,
         ..Checker::default()
     };
-    check.user(&members, options);
-    match check.problems.is_empty() {
-        true => Vec::new(),
-        false => check_members(members, options, plain_keys),
-    }
+    check.user(members, options);
+    check.problems
 }
 
 /// Appends `token` to a JSON pointer, escaped (`~` → `~0`, `/` → `~1`).
