@@ -150,7 +150,7 @@ pub enum Outcome {
 }
 
 /// Counts of what conversion left out, for the summary.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Dropped {
     /// Per column of the export schema, how many written users had it left out: with a
     /// value, then null. See [`Dropped::fields`].
@@ -161,17 +161,6 @@ pub struct Dropped {
     pub linked_identities: u64,
     /// How many users got `email_verified: false` written because they had none.
     pub email_verified_added: u64,
-}
-
-impl Default for Dropped {
-    fn default() -> Self {
-        Dropped {
-            columns: [[0; 2]; crate::source::schema::COLUMNS.len()],
-            others: BTreeMap::new(),
-            linked_identities: 0,
-            email_verified_added: 0,
-        }
-    }
 }
 
 impl Dropped {
