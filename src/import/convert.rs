@@ -218,14 +218,15 @@ struct Identity<'t> {
     linked: u64,
 }
 
-/// For each member, whether its key comes again later (the last one wins). The keys of the
-/// canonical schema (most of a user's) are told apart by their column; the others are
-/// compared with the later ones.
-fn repeated_later(members: &[(Cow<'_, str>, Raw<'_>)]) -> Vec<bool> {
-    let mut later = vec![false; members.len()];
+/// For each member, its column of the canonical schema, if it has one, and whether its key
+/// comes again later (the last one wins). The keys of the schema (most of a user's) are told
+/// apart by their column; the others are compared with the later ones.
+fn columns_and_repeats(members: &[(Cow<'_, str>, Raw<'_>)]) -> Vec<(Option<usize>, bool)> {
+    let mut found = vec![(None, false); members.len()];
     let mut columns: u64 = 0;
     for (i, (key, _)) in members.iter().enumerate().rev() {
-        later[i] = match crate::source::schema::index(key.as_bytes()) {
+        let column = crate::source::schema::index(key.as_bytes());
+        let again = match column {
             Some(column) => {
                 let bit = 1u64 << column;
                 let again = columns & bit != 0;
@@ -234,8 +235,9 @@ fn repeated_later(members: &[(Cow<'_, str>, Raw<'_>)]) -> Vec<bool> {
             }
             None => members[i + 1..].iter().any(|(k, _)| k == key),
         };
+        found[i] = (column, again);
     }
-    later
+    found
 }
 
 /// Converts the exported user `object` (one JSON object text) into an import row. The
@@ -375,13 +377,13 @@ pub fn convert_text(
         written.push((key, start..out.len()));
     });
     let (mut email, mut written_id, mut username) = (None, None, None);
-    let repeated = repeated_later(&members);
+    let columns = columns_and_repeats(&members);
     let (allowed_columns, allowed_others) = &TAKEN[usize::from(conversion.upsert)];
     for (i, (key, member)) in members.iter().enumerate() {
-        if repeated[i] {
+        let (column, repeated) = columns[i];
+        if repeated {
             continue;
         }
-        let column = crate::source::schema::index(key.as_bytes());
         let value = raw(member);
         if value == b"null" {
             dropped.add(key, column, true);
